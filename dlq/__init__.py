@@ -1,0 +1,1 @@
+"""Jobs, batches, the processing engine and its failure strategies, and the DLQ."""

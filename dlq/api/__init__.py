@@ -1,0 +1,1 @@
+"""The HTTP API (SPEC §6): JSON in, JSON out, errors included."""

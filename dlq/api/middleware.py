@@ -1,0 +1,46 @@
+"""Every answer under /api/ is JSON: unknown URLs, wrong methods and database outages too."""
+
+import logging
+
+from django.db import DatabaseError
+from django.http import JsonResponse
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/"
+
+
+def error_response(status, error, detail=None):
+    return JsonResponse({"error": error, "detail": detail}, status=status)
+
+
+class ApiErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith(API_PREFIX) or _is_json(response):
+            return response
+        if response.status_code == 404:
+            return error_response(404, "not found", {"path": request.path})
+        if response.status_code == 405:
+            return error_response(
+                405,
+                f"method {request.method} not allowed",
+                {"allowed": [m.strip() for m in response.get("Allow", "").split(",") if m.strip()]},
+            )
+        return response
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        if isinstance(exception, DatabaseError):
+            log.error("database unavailable while serving %s: %s", request.path, exception)
+            return error_response(503, "the database is unavailable; nothing was stored")
+        log.exception("unexpected error serving %s", request.path)
+        return error_response(500, "internal error")
+
+
+def _is_json(response):
+    return response.get("Content-Type", "").startswith("application/json")

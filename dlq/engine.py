@@ -1,0 +1,351 @@
+"""The engine: one attempt at a batch, with the job's failure strategy applied (SPEC §4).
+
+Plain Python: the Celery task only calls `process_batch(batch_id)`. An attempt
+runs the processor over the batch's records, then commits, in one transaction
+guarded by the batch's claim, everything it counts: the job's counters, the
+error groups and occurrences, the DLQ entries and the batch's new status. A
+redelivered task finds the batch already claimed or finished and does nothing.
+"""
+
+import logging
+from collections import Counter
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from errors.context import current as current_context
+from errors.services import Failure, group_failures, link_occurrences, save_occurrences
+
+from . import processors, store
+from .backoff import job_retry_delay
+from .claims import LostClaim, claim_batch, release
+from .models import Batch, DLQFullPolicy, FailureStrategy, JobCounters
+from .runner import HEARTBEAT_SHARE, RecordFailure, RunResult, run_records
+from .store import DeadLetter
+
+log = logging.getLogger(__name__)
+Status = Batch.Status
+
+
+class _RolledBack(Exception):
+    """Carries a fail_batch attempt's result out of the transaction it rolled back."""
+
+    def __init__(self, result):
+        self.result = result
+
+
+def process_batch(batch_id):
+    """Make one attempt at a batch; return its status afterwards, or None if it was not due."""
+    claim = claim_batch(batch_id)
+    if claim is None:
+        return None
+    try:
+        return _attempt(claim)
+    except LostClaim as exc:
+        log.warning("%s; leaving the batch to its new owner", exc)
+        return None
+    except BaseException:
+        # The attempt could not be recorded (database gone, worker shutting
+        # down): nothing of it was committed, so hand the batch back whole.
+        release(claim, delay_seconds=1.0)
+        raise
+
+
+def _attempt(claim):
+    batch = claim.batch
+    job = batch.job
+    if batch.worker_losses >= settings.VELO_MAX_WORKER_LOSSES:
+        return _give_up_on_lost_workers(claim)
+    if batch.held_failures:
+        with transaction.atomic():
+            return _store_held(claim)
+
+    attempt = batch.attempts + 1
+    indexes = (
+        batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
+    )
+    fail_fast = job.failure_strategy == FailureStrategy.FAIL_BATCH
+    try:
+        transactional = processors.get(job.processor).transactional
+    except LookupError:
+        transactional = False
+    run = {"attempt": attempt, "stop_on_first": fail_fast}
+
+    if not transactional:
+        # Nothing to roll back: run outside any transaction (no write lock held
+        # while records are processed) and renew the lease as we go.
+        result = run_records(
+            job,
+            batch,
+            indexes,
+            **run,
+            heartbeat=claim.heartbeat,
+            heartbeat_every=settings.VELO_BATCH_LEASE_SECONDS * HEARTBEAT_SHARE,
+        )
+        with transaction.atomic():
+            return _finish(claim, attempt, result)
+    if not fail_fast:
+        # Each record in its own savepoint: a failed record's writes roll back,
+        # the others' commit together with the bookkeeping.
+        with transaction.atomic():
+            return _finish(claim, attempt, run_records(job, batch, indexes, **run, savepoints=True))
+    try:
+        with transaction.atomic():
+            result = run_records(job, batch, indexes, **run)
+            if result.failures:
+                raise _RolledBack(result)  # the processor's writes for this attempt go
+            return _finish(claim, attempt, result)
+    except _RolledBack as rolled_back:
+        with transaction.atomic():
+            return _finish(claim, attempt, rolled_back.result)
+
+
+def _finish(claim, attempt, result, *, give_up=False):
+    """Apply the strategy to an attempt's result and commit its bookkeeping.
+
+    Runs inside the caller's transaction. `give_up` dead-letters every failure
+    whatever the strategy (the batch keeps killing its workers).
+    """
+    now = timezone.now()
+    batch = claim.lock_batch()
+    job = claim.batch.job
+    counters = _lock_counters(job)
+    context = current_context()
+    failures = result.failures
+    strategy = job.failure_strategy
+    delta = Counter()
+
+    groups = group_failures(job.name, [Failure(f.error_type, f.message) for f in failures], now=now)
+    if strategy == FailureStrategy.FAIL_BATCH and failures:
+        processed = failed = batch.record_count  # the whole batch failed this attempt
+    else:
+        processed, failed = result.attempted, len(failures)
+    batch.attempts = attempt
+    batch.processed += processed
+    batch.failed += failed
+    delta["records_processed"] += processed
+    delta["records_failed"] += failed
+
+    letters, retry, final = [], False, Status.SUCCEEDED
+    if failures:
+        batch.last_error = f"{failures[0].error_type}: {failures[0].message}"[:2000]
+        retries_left = attempt <= job.max_retries and not give_up
+        if strategy in (FailureStrategy.LOG_AND_CONTINUE, FailureStrategy.SEND_TO_DLQ):
+            keep = strategy == FailureStrategy.SEND_TO_DLQ or job.dlq_enabled or give_up
+            letters = _letters(failures, groups, attempt) if keep else []
+            final = Status.PARTIAL
+        elif strategy == FailureStrategy.FAIL_BATCH:
+            if retries_left:
+                retry = True
+            else:
+                letters = _whole_batch_letters(batch, failures[0], groups[0], attempt)
+                final = Status.FAILED
+        elif retries_left:  # retry_with_backoff: only the failed records go again
+            retry = True
+            batch.pending_indexes = [f.index for f in failures]
+        else:
+            letters = _letters(failures, groups, attempt)
+            final = Status.PARTIAL
+        if give_up:
+            final = Status.FAILED
+
+    entries, overflow = (
+        store.store(job, batch, letters, counters, now=now, context=context)
+        if letters
+        else ([], [])
+    )
+    entry_ids = {entry.index: entry.pk for entry in entries}
+    occurrences = save_occurrences(
+        job.name,
+        [
+            (g, f.message, batch.pk, entry_ids.get(f.index))
+            for f, g in zip(failures, groups, strict=True)
+        ],
+        now=now,
+        context=context,
+    )
+    _count_stored(batch, counters, entries, delta, now)
+
+    held = False
+    if overflow:
+        counters.last_capacity_exceeded_at = now
+        if job.dlq_full_policy == DLQFullPolicy.BACKPRESSURE:
+            occurrence_ids = {f.index: o.pk for f, o in zip(failures, occurrences, strict=True)}
+            _hold(
+                batch,
+                job,
+                [
+                    DeadLetter(
+                        **{**letter.as_json(), "occurrence_id": occurrence_ids.get(letter.index)}
+                    )
+                    for letter in overflow
+                ],
+                tries=0,
+                now=now,
+            )
+            batch.final_status = final
+            held = True
+        else:
+            _reject(batch, job, overflow, delta)
+
+    if retry:
+        delay = job_retry_delay(job, attempt)
+        batch.status = Status.RETRYING
+        batch.next_attempt_at = now + timedelta(seconds=delay)
+        delta["batch_retries"] += 1
+        log.warning(
+            "job %s: batch %d attempt %d failed; retry %d in %.1fs",
+            job.name,
+            batch.pk,
+            attempt,
+            attempt,
+            delay,
+        )
+    elif not held:
+        _complete(batch, final, delta, now)
+    _save(batch, counters, delta)
+    return batch.status
+
+
+def _store_held(claim):
+    """Try again to store the failures a full DLQ had no room for (backpressure)."""
+    now = timezone.now()
+    batch = claim.lock_batch()
+    job = claim.batch.job
+    counters = _lock_counters(job)
+    delta = Counter()
+    letters = [DeadLetter.from_json(data) for data in batch.held_failures["letters"]]
+    entries, overflow = store.store(
+        job, batch, letters, counters, now=now, context=current_context()
+    )
+    link_occurrences(
+        (letter.occurrence_id, entry.pk)
+        for letter, entry in zip(letters, entries, strict=False)
+        if letter.occurrence_id
+    )
+    _count_stored(batch, counters, entries, delta, now)
+    if overflow:
+        counters.last_capacity_exceeded_at = now
+        _hold(batch, job, overflow, tries=batch.held_failures["tries"] + 1, now=now)
+    else:
+        batch.held_failures = None
+        _complete(batch, batch.final_status or Status.PARTIAL, delta, now)
+    _save(batch, counters, delta)
+    return batch.status
+
+
+def _give_up_on_lost_workers(claim):
+    """A batch whose workers keep dying goes to the DLQ whole, rather than looping forever."""
+    batch = claim.batch
+    message = f"Worker lost {batch.worker_losses} times while processing this batch"
+    indexes = (
+        batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
+    )
+    failures = [RecordFailure(index=i, error_type="WorkerLost", message=message) for i in indexes]
+    log.error("job %s: batch %d: %s; dead-lettering it", batch.job.name, batch.pk, message)
+    with transaction.atomic():
+        return _finish(claim, batch.attempts + 1, RunResult(len(failures), failures), give_up=True)
+
+
+def _letters(failures, groups, attempt):
+    return [
+        DeadLetter(f.index, f.error_type, f.message, f.traceback, g.pk, attempt)
+        for f, g in zip(failures, groups, strict=True)
+    ]
+
+
+def _whole_batch_letters(batch, cause, group, attempt):
+    """fail_batch exhausted: every record goes, all in the failing record's group."""
+    return [
+        DeadLetter(
+            index=i,
+            error_type=cause.error_type,
+            message=cause.message if i == cause.index else f"Batch failed: {cause.message}",
+            traceback=cause.traceback if i == cause.index else "",
+            group_id=group.pk,
+            attempts=attempt,
+        )
+        for i in range(batch.record_count)
+    ]
+
+
+def _lock_counters(job):
+    counters, _ = JobCounters.objects.select_for_update().get_or_create(job=job)
+    return counters
+
+
+def _count_stored(batch, counters, entries, delta, now):
+    if entries:
+        batch.dlq_added += len(entries)
+        delta["dlq_added"] += len(entries)
+        delta["dlq_pending"] += len(entries)
+        counters.last_entry_at = now
+
+
+def _reject(batch, job, overflow, delta):
+    batch.dlq_rejected += len(overflow)
+    delta["dlq_rejected"] += len(overflow)
+    log.error(
+        "job %s: DLQ at capacity (%s entries): %d failed records of batch %d rejected",
+        job.name,
+        job.dlq_max_size,
+        len(overflow),
+        batch.pk,
+    )
+
+
+def _hold(batch, job, letters, *, tries, now):
+    delay = job_retry_delay(job, tries + 1)
+    batch.held_failures = {"letters": [letter.as_json() for letter in letters], "tries": tries}
+    batch.status = Status.RETRYING
+    batch.next_attempt_at = now + timedelta(seconds=delay)
+    log.error(
+        "job %s: DLQ at capacity (%s entries): batch %d holds %d failed records, "
+        "trying again in %.1fs",
+        job.name,
+        job.dlq_max_size,
+        batch.pk,
+        len(letters),
+        delay,
+    )
+
+
+def _complete(batch, final, delta, now):
+    batch.status = final
+    batch.finished_at = now
+    batch.pending_indexes = None
+    batch.next_attempt_at = None
+    delta[f"batches_{final}"] += 1
+
+
+def _save(batch, counters, delta):
+    batch.claim_token = ""
+    batch.lease_expires_at = None
+    batch.dispatched_at = None
+    batch.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "processed",
+            "failed",
+            "dlq_added",
+            "dlq_rejected",
+            "pending_indexes",
+            "held_failures",
+            "final_status",
+            "last_error",
+            "next_attempt_at",
+            "dispatched_at",
+            "claim_token",
+            "lease_expires_at",
+            "finished_at",
+        ]
+    )
+    JobCounters.objects.filter(pk=counters.pk).update(
+        **{field: F(field) + amount for field, amount in delta.items() if amount},
+        last_entry_at=counters.last_entry_at,
+        last_capacity_exceeded_at=counters.last_capacity_exceeded_at,
+    )

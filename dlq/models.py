@@ -1,0 +1,268 @@
+"""Jobs, their counters, batches, DLQ entries with their attempt history, and API tokens."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from errors.models import ErrorGroup
+
+
+class FailureStrategy(models.TextChoices):
+    LOG_AND_CONTINUE = "log_and_continue", "Log and continue"
+    SEND_TO_DLQ = "send_to_dlq", "Send to DLQ"
+    FAIL_BATCH = "fail_batch", "Fail the batch and retry it"
+    RETRY_WITH_BACKOFF = "retry_with_backoff", "Retry failed records with backoff"
+
+
+class DLQFullPolicy(models.TextChoices):
+    REJECT = "reject", "Reject the entry (count it)"
+    BACKPRESSURE = "backpressure", "Hold the batch until there is room"
+
+
+class Job(models.Model):
+    """A named pipeline: which processor runs its records and what happens when one fails."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    processor = models.CharField(max_length=200, help_text="A registered processor name.")
+    config = models.JSONField(default=dict, blank=True, help_text="The processor's options.")
+    failure_strategy = models.CharField(
+        max_length=32, choices=FailureStrategy.choices, default=FailureStrategy.SEND_TO_DLQ
+    )
+    dlq_enabled = models.BooleanField(
+        default=True, help_text="Under log_and_continue: keep failed records in the DLQ."
+    )
+    dlq_max_size = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=100_000,
+        help_text="Pending entries at most; empty = unbounded.",
+    )
+    dlq_full_policy = models.CharField(
+        max_length=16, choices=DLQFullPolicy.choices, default=DLQFullPolicy.REJECT
+    )
+    max_retries = models.PositiveIntegerField(default=3)
+    retry_initial_delay = models.FloatField(default=1.0, validators=[MinValueValidator(0)])
+    retry_multiplier = models.FloatField(default=2.0, validators=[MinValueValidator(1)])
+    retry_max_delay = models.FloatField(default=60.0, validators=[MinValueValidator(0)])
+    dlq_retention_days = models.PositiveIntegerField(default=14)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["enabled"], name="job_enabled_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from .processors import registry
+
+        if self.processor and self.processor not in registry:
+            raise ValidationError(
+                {"processor": f"Unknown processor {self.processor!r}; known: {', '.join(registry)}"}
+            )
+
+
+class JobCounters(models.Model):
+    """Per-job totals that /metrics and the health summary read.
+
+    Kept apart from Job so that saving a job in the admin never writes back
+    stale counts; every change is an F() increment in the transaction of the
+    work it counts.
+    """
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="counters")
+    records_processed = models.BigIntegerField(default=0)
+    records_failed = models.BigIntegerField(default=0)
+    batches_succeeded = models.BigIntegerField(default=0)
+    batches_partial = models.BigIntegerField(default=0)
+    batches_failed = models.BigIntegerField(default=0)
+    batch_retries = models.BigIntegerField(default=0)
+    dlq_added = models.BigIntegerField(default=0)
+    dlq_rejected = models.BigIntegerField(default=0)
+    dlq_requeued = models.BigIntegerField(default=0)
+    dlq_resolved = models.BigIntegerField(default=0)
+    dlq_discarded = models.BigIntegerField(default=0)
+    dlq_pending = models.BigIntegerField(default=0, help_text="Current DLQ size.")
+    last_entry_at = models.DateTimeField(null=True, blank=True)
+    last_capacity_exceeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "job counters"
+
+    def __str__(self):
+        return f"counters of {self.job}"
+
+
+class Batch(models.Model):
+    """Records submitted to a job, persisted before they are queued."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        RETRYING = "retrying", "Retrying"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+
+    IN_FLIGHT = (Status.QUEUED, Status.RUNNING, Status.RETRYING)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="batches")
+    records = models.JSONField(help_text="The submitted records, in order.")
+    record_count = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # NULL, not "", when absent: the unique constraint must not match keyless batches.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    submitted_by = models.CharField(max_length=200, blank=True)
+    # Totals over all attempts (SPEC §4).
+    attempts = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    dlq_added = models.PositiveIntegerField(default=0)
+    dlq_rejected = models.PositiveIntegerField(default=0)
+    # What the next attempt works on: record indexes still to try, and failures
+    # still waiting for room in a full DLQ (backpressure).
+    pending_indexes = models.JSONField(null=True, blank=True)
+    held_failures = models.JSONField(null=True, blank=True)
+    final_status = models.CharField(
+        max_length=16,
+        choices=Status.choices,
+        blank=True,
+        help_text="The outcome waiting for held failures to be stored.",
+    )
+    last_error = models.TextField(blank=True)
+    # Scheduling and claiming: due time kept here, dispatched by beat.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker_losses = models.PositiveIntegerField(
+        default=0, help_text="Times its worker died or stopped answering while it ran."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "idempotency_key"], name="batch_job_idempotency_key_uniq"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="batch_status_due_idx"),
+            models.Index(fields=["job", "status"], name="batch_job_status_idx"),
+            models.Index(fields=["created_at"], name="batch_created_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="batch_status_lease_idx"),
+        ]
+
+    def __str__(self):
+        return f"batch {self.pk} of {self.job_id} ({self.status})"
+
+
+class DLQEntry(models.Model):
+    """One failed record kept for an operator to read, fix and requeue."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        REQUEUED = "requeued", "Requeued"
+        RESOLVED = "resolved", "Resolved"
+        DISCARDED = "discarded", "Discarded"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dlq_entries")
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="dlq_entries")
+    index = models.PositiveIntegerField(help_text="Position of the record in its batch.")
+    payload = models.JSONField()
+    error_message = models.TextField()
+    error_type = models.CharField(max_length=200)
+    traceback = models.TextField(blank=True)
+    error_group = models.ForeignKey(
+        ErrorGroup, on_delete=models.PROTECT, related_name="dlq_entries"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=1)
+    node_id = models.CharField(max_length=200, blank=True)
+    node_name = models.CharField(max_length=200, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+    last_attempt_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "DLQ entry"
+        verbose_name_plural = "DLQ entries"
+        permissions = [
+            ("requeue_dlqentry", "Can requeue DLQ entries"),
+            ("discard_dlqentry", "Can discard DLQ entries"),
+        ]
+        constraints = [
+            # A redelivered batch can never store the same record twice.
+            models.UniqueConstraint(fields=["batch", "index"], name="dlqentry_batch_index_uniq"),
+        ]
+        indexes = [
+            models.Index(fields=["job", "status", "created_at"], name="dlqentry_job_status_idx"),
+            models.Index(fields=["status", "created_at"], name="dlqentry_status_created_idx"),
+            models.Index(fields=["error_group", "status"], name="dlqentry_group_status_idx"),
+            models.Index(fields=["created_at"], name="dlqentry_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"DLQ entry {self.pk} ({self.job_id}, {self.status})"
+
+
+class DLQAttempt(models.Model):
+    """One try of a DLQ entry's record: the original failure and every requeue."""
+
+    class Kind(models.TextChoices):
+        ORIGINAL = "original", "Original processing"
+        REQUEUE = "requeue", "Requeue"
+
+    class Outcome(models.TextChoices):
+        FAILED = "failed", "Failed"
+        SUCCEEDED = "succeeded", "Succeeded"
+        REJECTED = "rejected", "Rejected"
+
+    entry = models.ForeignKey(DLQEntry, on_delete=models.CASCADE, related_name="history")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    started_by = models.CharField(max_length=200, help_text="A user name, or the worker.")
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error_message = models.TextField(blank=True)
+    node_id = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "DLQ attempt"
+        indexes = [models.Index(fields=["entry", "at"], name="dlqattempt_entry_at_idx")]
+
+    def __str__(self):
+        return f"{self.kind} of entry {self.entry_id}: {self.outcome}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the HTTP API, stored as a sha256 hash."""
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The token's first characters, to tell it.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    jobs = models.ManyToManyField(
+        Job, blank=True, related_name="api_tokens", help_text="Empty: every job."
+    )
+    can_requeue = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,79 @@
+"""Storing dead letters in the DLQ, within the job's capacity.
+
+The caller holds the job's counters row locked (SELECT … FOR UPDATE on
+PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock), so the room
+it reads cannot be taken by another writer before this insert commits.
+"""
+
+from dataclasses import asdict, dataclass
+
+from .models import DLQAttempt, DLQEntry
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A failed record on its way into the DLQ."""
+
+    index: int
+    error_type: str
+    message: str
+    traceback: str
+    group_id: int
+    attempts: int
+    occurrence_id: int | None = None
+
+    def as_json(self):
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(**data)
+
+
+def room_left(job, counters):
+    """How many more entries the job's DLQ takes; None when unbounded."""
+    if job.dlq_max_size is None:
+        return None
+    return max(0, job.dlq_max_size - counters.dlq_pending)
+
+
+def store(job, batch, letters, counters, *, now, context):
+    """Insert as many letters as there is room for; return (entries, letters that found no room)."""
+    room = room_left(job, counters)
+    fits, overflow = (letters, []) if room is None else (letters[:room], letters[room:])
+    entries = DLQEntry.objects.bulk_create(
+        [
+            DLQEntry(
+                job=job,
+                batch=batch,
+                index=letter.index,
+                payload=batch.records[letter.index],
+                error_message=letter.message,
+                error_type=letter.error_type,
+                traceback=letter.traceback,
+                error_group_id=letter.group_id,
+                attempts=letter.attempts,
+                created_at=now,
+                last_attempt_at=now,
+                **context.as_dict(),
+            )
+            for letter in fits
+        ],
+        batch_size=1000,
+    )
+    DLQAttempt.objects.bulk_create(
+        [
+            DLQAttempt(
+                entry=entry,
+                kind=DLQAttempt.Kind.ORIGINAL,
+                started_by="worker",
+                outcome=DLQAttempt.Outcome.FAILED,
+                error_message=entry.error_message,
+                node_id=context.node_id,
+                at=now,
+            )
+            for entry in entries
+        ],
+        batch_size=1000,
+    )
+    return entries, overflow

@@ -1,0 +1,79 @@
+"""Error groups (one per fingerprint), their occurrences, and the stored error totals."""
+
+from django.db import models
+
+
+class ErrorGroup(models.Model):
+    """All errors of one job that share a type and a normalised message."""
+
+    class Status(models.TextChoices):
+        UNRESOLVED = "unresolved", "Unresolved"
+        RESOLVED = "resolved", "Resolved"
+        IGNORED = "ignored", "Ignored"
+
+    fingerprint = models.CharField(
+        max_length=64, unique=True, help_text="sha256 of (job, error type, template)."
+    )
+    job_name = models.CharField(max_length=100, help_text="The job whose records failed.")
+    error_type = models.CharField(max_length=200)
+    template = models.TextField(help_text="The message with its variable parts replaced.")
+    last_message = models.TextField(help_text="The most recent raw message.")
+    count = models.BigIntegerField(default=0, help_text="Occurrences ever recorded.")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNRESOLVED)
+    regressed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a resolved group last came back."
+    )
+
+    class Meta:
+        verbose_name = "error group"
+        indexes = [
+            models.Index(fields=["last_seen"], name="errgroup_last_seen_idx"),
+            models.Index(fields=["job_name", "last_seen"], name="errgroup_job_seen_idx"),
+            models.Index(fields=["status", "last_seen"], name="errgroup_status_seen_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_name}: {self.error_type}: {self.template[:80]}"
+
+
+class ErrorOccurrence(models.Model):
+    """One recorded failure, with where it happened, for the error history."""
+
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="occurrences")
+    occurred_at = models.DateTimeField()
+    job_name = models.CharField(max_length=100)
+    message = models.TextField()
+    # Plain ids, not foreign keys: this layer does not know the dlq app.
+    batch_id = models.BigIntegerField(null=True, blank=True)
+    dlq_entry_id = models.BigIntegerField(null=True, blank=True)
+    node_id = models.CharField(max_length=200, blank=True)
+    node_name = models.CharField(max_length=200, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = "error occurrence"
+        indexes = [
+            models.Index(fields=["group", "occurred_at"], name="erroccur_group_time_idx"),
+            models.Index(fields=["occurred_at"], name="erroccur_time_idx"),
+            models.Index(fields=["job_name", "occurred_at"], name="erroccur_job_time_idx"),
+            models.Index(fields=["dlq_entry_id"], name="erroccur_entry_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_name} at {self.occurred_at:%Y-%m-%d %H:%M:%S}: {self.message[:80]}"
+
+
+class ErrorTotal(models.Model):
+    """Occurrences ever recorded per job: a stored counter that purging does not lower."""
+
+    job_name = models.CharField(max_length=100, unique=True)
+    occurrences = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "error total"
+
+    def __str__(self):
+        return f"{self.job_name}: {self.occurrences}"

@@ -1,0 +1,125 @@
+"""Writes of the error tracker: group failures by fingerprint and record occurrences.
+
+Callers run these inside their own transaction, beside the work that failed,
+so a retried task can never count an error twice.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Case, F, Value, When
+
+from .context import current as current_context
+from .fingerprint import fingerprint, normalize
+from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed record attempt, as the error tracker sees it."""
+
+    error_type: str
+    message: str
+
+
+def _key(job_name, failure):
+    template = normalize(failure.message)
+    return fingerprint(job_name, failure.error_type, template), template
+
+
+def group_failures(job_name, failures, *, now):
+    """Count each failure into its group (creating or reopening it); return the groups in order."""
+    keys = [_key(job_name, failure) for failure in failures]
+    counts = Counter(fp for fp, _ in keys)
+    latest = {
+        fp: (failure, template) for (fp, template), failure in zip(keys, failures, strict=True)
+    }
+    groups = {}
+    # Sorted, so two workers touching the same groups lock them in the same order.
+    for fp in sorted(counts):
+        failure, template = latest[fp]
+        groups[fp] = _count_into_group(job_name, fp, template, failure, counts[fp], now)
+    if failures:
+        _add_to_total(job_name, len(failures))
+    return [groups[fp] for fp, _ in keys]
+
+
+def group_for(job_name, failure, *, now):
+    """The group a failure belongs to, created if need be, without counting an occurrence."""
+    fp, template = _key(job_name, failure)
+    return _count_into_group(job_name, fp, template, failure, 0, now)
+
+
+def _count_into_group(job_name, fp, template, failure, count, now):
+    changes = {"count": F("count") + count}
+    if count:
+        changes.update(
+            last_seen=now,
+            last_message=failure.message,
+            # A new occurrence of a resolved group reopens it: a regression.
+            regressed_at=Case(
+                When(status=ErrorGroup.Status.RESOLVED, then=Value(now)),
+                default=F("regressed_at"),
+            ),
+            status=Case(
+                When(status=ErrorGroup.Status.RESOLVED, then=Value(ErrorGroup.Status.UNRESOLVED)),
+                default=F("status"),
+            ),
+        )
+    if ErrorGroup.objects.filter(fingerprint=fp).update(**changes):
+        return ErrorGroup.objects.get(fingerprint=fp)
+    try:
+        with transaction.atomic():
+            return ErrorGroup.objects.create(
+                fingerprint=fp,
+                job_name=job_name,
+                error_type=failure.error_type,
+                template=template,
+                last_message=failure.message,
+                count=count,
+                first_seen=now,
+                last_seen=now,
+            )
+    except IntegrityError:  # another worker created it a moment ago
+        ErrorGroup.objects.filter(fingerprint=fp).update(**changes)
+        return ErrorGroup.objects.get(fingerprint=fp)
+
+
+def _add_to_total(job_name, count):
+    if not ErrorTotal.objects.filter(job_name=job_name).update(
+        occurrences=F("occurrences") + count
+    ):
+        try:
+            with transaction.atomic():
+                ErrorTotal.objects.create(job_name=job_name, occurrences=count)
+        except IntegrityError:
+            ErrorTotal.objects.filter(job_name=job_name).update(
+                occurrences=F("occurrences") + count
+            )
+
+
+def save_occurrences(job_name, rows, *, now, context=None):
+    """Store occurrences: `rows` are (group, message, batch_id, dlq_entry_id) tuples."""
+    context = context or current_context()
+    return ErrorOccurrence.objects.bulk_create(
+        [
+            ErrorOccurrence(
+                group=group,
+                occurred_at=now,
+                job_name=job_name,
+                message=message,
+                batch_id=batch_id,
+                dlq_entry_id=entry_id,
+                **context.as_dict(),
+            )
+            for group, message, batch_id, entry_id in rows
+        ],
+        batch_size=1000,
+    )
+
+
+def link_occurrences(pairs):
+    """Point occurrences at the DLQ entries stored for them later: (occurrence id, entry id)."""
+    for occurrence_id, entry_id in pairs:
+        ErrorOccurrence.objects.filter(pk=occurrence_id).update(dlq_entry_id=entry_id)

@@ -1,0 +1,37 @@
+"""Shared fixtures: jobs and batches built the way the product builds them."""
+
+import pytest
+
+from dlq.engine import process_batch
+from dlq.models import Batch, Job
+from dlq.submit import submit_batch
+
+
+@pytest.fixture
+def make_job(db):
+    def make(name="orders", **fields):
+        fields.setdefault("processor", "demo.trades")
+        return Job.objects.create(name=name, **fields)
+
+    return make
+
+
+@pytest.fixture
+def run_batch():
+    """Submit records and drive the engine until the batch stops retrying (no broker, no waits)."""
+
+    def run(job, records, *, max_attempts=50):
+        batch, _ = submit_batch(job, records)
+        for _ in range(max_attempts):
+            Batch.objects.filter(pk=batch.pk).update(next_attempt_at=None)
+            process_batch(batch.pk)
+            batch.refresh_from_db()
+            if batch.status not in Batch.IN_FLIGHT:
+                return batch
+        return batch
+
+    return run
+
+
+GOOD = {"symbol": "ACME", "price": 10.5}
+BAD = {"price": 1}

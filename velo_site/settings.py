@@ -1,0 +1,173 @@
+"""Django settings for Velo: the one place that reads the environment (SPEC §2)."""
+
+import os
+from pathlib import Path
+
+import environ
+
+from errors.context import from_environ
+from velo_site import __version__
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# Development values are only handed out while DEBUG is on; production must say.
+SECRET_KEY = (
+    env.str("DJANGO_SECRET_KEY", default="velo-dev-only-insecure-key")
+    if DEBUG
+    else env.str("DJANGO_SECRET_KEY")
+)
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "errors",
+    "dlq",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "dlq.api.middleware.ApiErrorMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "velo_site.urls"
+WSGI_APPLICATION = "velo_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url):
+    """A Django DATABASES entry from a URL, with the SQLite tuning the embedded default needs."""
+    config = environ.Env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        name = Path(config["NAME"])
+        if not name.is_absolute():
+            name = BASE_DIR / name
+        name.parent.mkdir(parents=True, exist_ok=True)
+        config["NAME"] = str(name)
+        # Web and worker write at once: WAL lets readers go on, the busy timeout
+        # waits for the writer instead of failing, and IMMEDIATE takes the write
+        # lock at BEGIN so two writers never deadlock upgrading read locks.
+        config["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        }
+        # The test database must be a file: a worker in another process has to see it.
+        config["TEST"] = {"NAME": str(name.with_name("test_" + name.name))}
+    else:
+        config.setdefault("OPTIONS", {})
+        config["OPTIONS"].setdefault("connect_timeout", 5)
+        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database(env.str("DATABASE_URL", default="sqlite:///var/velo.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# The API reads request bodies itself, against VELO_MAX_BODY_BYTES.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+# --- Celery -----------------------------------------------------------------
+
+BROKER_DIR = Path(env.str("VELO_BROKER_DIR", default=str(VAR_DIR / "broker")))
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("queue", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "polling_interval": 0.2,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("VELO_QUEUE", default="velo")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A batch is acknowledged only when done, and a worker lost mid-batch hands it
+# back; the engine's claim makes the second delivery harmless.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-batches": {
+        "task": "dlq.dispatch_due_batches",
+        "schedule": env.float("VELO_DISPATCH_INTERVAL", default=1.0),
+        # A tick that waited out a worker outage is stale: the next one will do.
+        "options": {"expires": 10},
+    },
+}
+
+# --- Velo -------------------------------------------------------------------
+
+VELO_MAX_BATCH_RECORDS = env.int("VELO_MAX_BATCH_RECORDS", default=10_000)
+VELO_MAX_BODY_BYTES = env.int("VELO_MAX_BODY_BYTES", default=10 * 1024 * 1024)
+VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
+# A claimed batch whose worker stops answering for this long is handed out again.
+VELO_BATCH_LEASE_SECONDS = env.float("VELO_BATCH_LEASE_SECONDS", default=300.0)
+# A queued batch whose task message has not started after this long is sent again.
+VELO_REDISPATCH_AFTER_SECONDS = env.float("VELO_REDISPATCH_AFTER_SECONDS", default=300.0)
+# A batch whose worker died this many times is dead-lettered instead of retried forever.
+VELO_MAX_WORKER_LOSSES = env.int("VELO_MAX_WORKER_LOSSES", default=5)
+VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
+VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("VELO_LOG_LEVEL", default="INFO")},
+}

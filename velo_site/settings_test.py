@@ -1,0 +1,15 @@
+"""Settings for the test suite: the production settings, with a test-only secret and hosts."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "velo-test-only-insecure-key")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# A queue and a broker folder of this test run's own, inherited by the workers
+# the suite starts, so no stale message from another run is ever picked up.
+os.environ.setdefault("VELO_QUEUE", f"velo-test-{os.getpid()}")
+os.environ.setdefault(
+    "VELO_BROKER_DIR",
+    os.path.join(os.path.dirname(__file__), "..", "var", f"test-broker-{os.getpid()}"),
+)
+
+from .settings import *  # noqa: F403
