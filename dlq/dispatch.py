@@ -7,6 +7,7 @@ loses nothing: the batch waits in the database until a send succeeds.
 """
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +22,11 @@ from .models import Batch
 log = logging.getLogger(__name__)
 
 DISPATCH_LIMIT = 1000
+# After a failed send, requests stop trying the broker for this long: a dead
+# Redis takes seconds to refuse (redis-py retries the connect), and the
+# dispatcher sends the waiting batches once it is back.
+BROKER_BACKOFF_SECONDS = 15.0
+_broker_down_until = 0.0
 
 
 def send(batch_ids):
@@ -44,9 +50,14 @@ def send_on_commit(batch_id):
     """After the batch is committed, try to send it; if the broker is down, beat will."""
 
     def try_send():
+        global _broker_down_until
+        if time.monotonic() < _broker_down_until:
+            log.info("broker recently unreachable; batch %s waits for the dispatcher", batch_id)
+            return
         try:
             send([batch_id])
         except (BrokerError, OSError) as exc:
+            _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
             log.warning("broker unreachable (%s); batch %s waits for the dispatcher", exc, batch_id)
 
     transaction.on_commit(try_send)

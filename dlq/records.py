@@ -1,6 +1,17 @@
-"""Checking submitted records before anything is stored: bad input changes nothing."""
+"""Checking submitted records before anything is stored: bad input changes nothing.
+
+Every way in (the API, `submit_batch`, the Python function) applies these
+same rules, so a record that is accepted can always be stored and processed.
+"""
+
+import math
 
 from django.conf import settings
+
+# Records nested deeper than this are refused: database adapters and
+# processors walk records recursively, and a few hundred levels end in a
+# RecursionError somewhere past the door.
+MAX_DEPTH = 100
 
 
 class InvalidRecords(ValueError):
@@ -12,26 +23,39 @@ class InvalidRecords(ValueError):
         self.detail = detail
 
 
-def _unstorable(value, path):
-    """The path of the first string a database cannot store (NUL, lone surrogates), or None."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return path, "contains a NUL character (\\u0000)"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path, "contains a lone UTF-16 surrogate, which is not valid Unicode"
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = _unstorable(key, f"{path} (key)") or _unstorable(item, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            found = _unstorable(item, f"{path}[{i}]")
-            if found:
-                return found
+def _string_problem(value):
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which PostgreSQL cannot store"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone UTF-16 surrogate, which is not valid Unicode"
+    return None
+
+
+def find_problem(record):
+    """(path, why) of the first value a database cannot store, or None; walked without recursion."""
+    stack = [(record, "$", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            why = _string_problem(value)
+        elif isinstance(value, float):
+            why = None if math.isfinite(value) else "is NaN or infinite, which JSON cannot hold"
+        elif isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                return path, f"is nested too deeply (more than {MAX_DEPTH} levels)"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and (why := _string_problem(key)):
+                    return f"{path} (key {key[:40]!r})", why
+                child = f"{path}.{key}" if isinstance(value, dict) else f"{path}[{key}]"
+                stack.append((item, child, depth + 1))
+            continue
+        else:
+            why = None
+        if why:
+            return path, why
     return None
 
 
@@ -54,9 +78,18 @@ def validate(records):
                 f"record {i} is a {type(record).__name__}; every record must be a JSON object",
                 detail={"index": i},
             )
-        found = _unstorable(record, "$")
-        if found:
-            path, why = found
+        problem = find_problem(record)
+        if problem:
+            path, why = problem
             raise InvalidRecords(
                 f"record {i}: the value at {path} {why}", detail={"index": i, "path": path}
             )
+
+
+def validate_idempotency_key(key, max_length):
+    """A key is 1 to max_length printable ASCII characters, so it stores the same everywhere."""
+    if len(key) > max_length or not all(" " <= c <= "~" for c in key):
+        raise InvalidRecords(
+            f"the Idempotency-Key must be 1 to {max_length} printable ASCII characters",
+            detail={"length": len(key)},
+        )

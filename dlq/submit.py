@@ -15,6 +15,9 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
     Raises records.InvalidRecords, storing nothing, for records Velo will not take.
     """
     if idempotency_key:
+        record_checks.validate_idempotency_key(
+            idempotency_key, Batch._meta.get_field("idempotency_key").max_length
+        )
         existing = Batch.objects.filter(job=job, idempotency_key=idempotency_key).first()
         if existing:
             return existing, False

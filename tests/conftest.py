@@ -35,3 +35,15 @@ def run_batch():
 
 GOOD = {"symbol": "ACME", "price": 10.5}
 BAD = {"price": 1}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_broker_folder():
+    """The filesystem broker folder of this run (settings_test) goes when the run ends."""
+    yield
+    import shutil
+
+    from django.conf import settings
+
+    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)

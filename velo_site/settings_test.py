@@ -6,6 +6,9 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "velo-test-only-insecure-key")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 # A queue and a broker folder of this test run's own, inherited by the workers
 # the suite starts, so no stale message from another run is ever picked up.
+# Live-server threads must not keep connections that block dropping the test database.
+os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
+os.environ.setdefault("VELO_PROCESSORS", "tests.processors")
 os.environ.setdefault("VELO_QUEUE", f"velo-test-{os.getpid()}")
 os.environ.setdefault(
     "VELO_BROKER_DIR",

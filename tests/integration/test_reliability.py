@@ -1,0 +1,115 @@
+"""Crashes, redeliveries and broker outages: nothing lost, nothing counted twice."""
+
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from dlq.engine import process_batch
+from dlq.models import Batch, DLQEntry, Job, JobCounters
+from dlq.tasks import process_batch_task
+from dlq.tokens import create_token
+from tests.conftest import BAD, GOOD
+
+from .conftest import wait_for_status
+from .harness import WebServer, Worker, free_port, wait_for
+
+pytestmark = pytest.mark.worker
+
+
+def test_the_same_batch_delivered_twice_counts_once(worker, api):
+    Job.objects.create(name="twice", processor="test.fails_on", failure_strategy="send_to_dlq")
+    batch_id = api.submit("twice", [{"fail": True}, {}, {"fail": True}])["batch_id"]
+    # Two more deliveries of the same task, and the engine run in this process at once.
+    process_batch_task.delay(batch_id)
+    process_batch_task.delay(batch_id)
+    threading.Thread(target=process_batch, args=(batch_id,)).start()
+    api.wait_until_final(batch_id)
+    time.sleep(2)  # let the extra deliveries arrive and find nothing to do
+    c = JobCounters.objects.get(job__name="twice")
+    assert (c.records_processed, c.records_failed, c.dlq_added, c.batches_partial) == (3, 2, 2, 1)
+    assert DLQEntry.objects.count() == 2
+    assert Batch.objects.get(pk=batch_id).attempts == 1
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_counts_once(worker, api, tmp_path):
+    Job.objects.create(
+        name="slow", processor="demo.slow", config={"seconds": 0.3}, failure_strategy="send_to_dlq"
+    )
+    batch_id = api.submit("slow", [{"n": i} for i in range(10)])["batch_id"]
+    wait_for_status(batch_id, ["running"])
+    time.sleep(1)  # a few records in
+    worker.kill()
+    batch = Batch.objects.get(pk=batch_id)
+    assert batch.status == "running"
+    c = JobCounters.objects.get(job__name="slow")
+    assert (c.records_processed, c.batches_succeeded) == (0, 0)  # nothing half-written
+
+    replacement = Worker(tmp_path, name="replacement", VELO_BATCH_LEASE_SECONDS=3).start()
+    try:
+        body = api.wait_until_final(batch_id, timeout=90)
+    finally:
+        replacement.stop()
+    assert (body["status"], body["processed"], body["attempts"]) == ("succeeded", 10, 1)
+    c = JobCounters.objects.get(job__name="slow")
+    assert (c.records_processed, c.batches_succeeded) == (10, 1)
+    assert Batch.objects.get(pk=batch_id).worker_losses == 1
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs the redis-server binary")
+def test_a_broker_outage_loses_no_accepted_batch(transactional_db, tmp_path):
+    Job.objects.create(name="outage", processor="demo.trades", failure_strategy="send_to_dlq")
+    _, token = create_token("outage")
+    port = free_port()
+    broker = f"redis://127.0.0.1:{port}/0"
+    web = WebServer(tmp_path, CELERY_BROKER_URL=broker).start()
+    redis = None
+    try:
+        response = requests.post(
+            f"{web.url}/api/v1/jobs/outage/batches",
+            json=[GOOD, BAD],
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        batch_id = response.json()["batch_id"]
+        assert Batch.objects.get(pk=batch_id).status == "queued"
+
+        redis = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(lambda: _redis_answers(port), what="the broker to come back")
+        worker = Worker(tmp_path, name="after-outage", CELERY_BROKER_URL=broker).start()
+        try:
+            batch = wait_for_status(batch_id, ["partial"], timeout=60)
+        finally:
+            worker.stop()
+        assert (batch.processed, batch.failed, batch.dlq_added) == (2, 1, 1)
+    finally:
+        web.stop()
+        if redis:
+            redis.terminate()
+            redis.wait(10)
+
+
+def _redis_answers(port):
+    try:
+        import redis
+
+        return redis.Redis(port=port, socket_timeout=0.5).ping()
+    except Exception:
+        return False

@@ -1,0 +1,20 @@
+"""Processors that exist only for the test suite (loaded through VELO_PROCESSORS)."""
+
+from django.contrib.auth.models import Group
+
+from dlq.processors import processor
+
+
+@processor("test.writes")
+def writes(record, ctx):
+    """Writes a row, then fails if the record says so: for rollback tests."""
+    Group.objects.create(name=record["name"])
+    if record.get("fail"):
+        raise ValueError(f"record {record['name']} refused")
+
+
+@processor("test.fails_on", transactional=False)
+def fails_on(record, ctx):
+    """Fails records marked `fail`, with a message carrying a variable number."""
+    if record.get("fail"):
+        raise ValueError(f"Timeout after {record.get('ms', 3000)} ms")
