@@ -33,8 +33,9 @@ _PATTERNS = [
     ("<hex>", r"\b0[xX][0-9a-fA-F]+\b"),
     # A run of hex that holds a digit and is long enough to be an id, not a word.
     ("<hex>", r"\b(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{7,}\b"),
-    ("<float>", r"(?<![\w.])[-+]?(?:\d+\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)\b"),
-    ("<int>", r"(?<![\w.])[-+]?\d+\b"),
+    # No \b after a number: "3001ms" and "0.5s" are a number and a unit.
+    ("<float>", r"(?<![\w.])[-+]?(?:\d+\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)"),
+    ("<int>", r"(?<![\w.])[-+]?\d+"),
 ]
 _COMPILED = [(placeholder, re.compile(pattern)) for placeholder, pattern in _PATTERNS]
 # Messages are cut before normalising: a multi-megabyte message must not stall a worker.

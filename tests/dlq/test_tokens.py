@@ -216,3 +216,16 @@ def test_command_refuses_an_unknown_job_naming_it_and_creates_nothing(make_job):
 def test_command_refuses_an_overlong_name():
     with pytest.raises(CommandError, match="name"):
         run_command("--name", "x" * 101)
+
+
+def test_deleting_the_only_job_of_a_limited_token_revokes_it_rather_than_widening_it(db):
+    from dlq.models import Job
+    from dlq.tokens import authenticate, create_token
+
+    only = Job.objects.create(name="only", processor="demo.trades")
+    other = Job.objects.create(name="other", processor="demo.trades")
+    _, secret = create_token("limited", jobs=[only])
+    _, both_secret = create_token("both", jobs=[only, other])
+    only.delete()
+    assert authenticate(secret) is None
+    assert authenticate(both_secret) is not None

@@ -1,0 +1,119 @@
+"""Admin for the error history: groups, their occurrences and the stored totals, all read-only."""
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from .admin_bigtable import BigTableAdmin
+from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the tracker writes; an operator reads them (resolve/ignore come as actions)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def pre(text):
+    return format_html("<pre>{}</pre>", text)
+
+
+@admin.register(ErrorGroup)
+class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
+    list_display = (
+        "id",
+        "short_template",
+        "job_name",
+        "error_type",
+        "count",
+        "first_seen",
+        "last_seen",
+        "status",
+    )
+    list_display_links = ("id", "short_template")
+    list_filter = ("status",)
+    list_defer = ("last_message",)
+    ordering = ("-last_seen",)
+    sortable_by = ("id", "count", "first_seen", "last_seen")
+    fields = (
+        "job_name",
+        "error_type",
+        "template_block",
+        "last_message_block",
+        "count",
+        "first_seen",
+        "last_seen",
+        "status",
+        "regressed_at",
+        "fingerprint",
+        "occurrences",
+    )
+
+    @admin.display(description="template")
+    def short_template(self, group):
+        return Truncator(group.template).chars(100)
+
+    @admin.display(description="template")
+    def template_block(self, group):
+        return pre(group.template)
+
+    @admin.display(description="last message")
+    def last_message_block(self, group):
+        return pre(group.last_message)
+
+    @admin.display(description="occurrences")
+    def occurrences(self, group):
+        url = reverse("admin:errors_erroroccurrence_changelist")
+        return format_html('<a href="{}?group__id__exact={}">Every occurrence</a>', url, group.pk)
+
+
+@admin.register(ErrorOccurrence)
+class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
+    list_display = ("occurred_at", "job_name", "group_link", "node", "region", "version")
+    list_select_related = ("group",)
+    # The group is joined only for its error type: leave its long texts behind.
+    list_defer = ("message", "group__template", "group__last_message")
+    list_filter = ("occurred_at",)
+    # No actions, so no checkbox column: its label is str(occurrence), which
+    # reads the deferred message once per row. History is purged, not deleted.
+    actions = None
+    ordering = ("-occurred_at",)
+    sortable_by = ("occurred_at",)
+    fields = (
+        "occurred_at",
+        "job_name",
+        "group",
+        "message_block",
+        "batch_id",
+        "dlq_entry_id",
+        "node_id",
+        "node_name",
+        "region",
+        "version",
+    )
+
+    @admin.display(description="group")
+    def group_link(self, occurrence):
+        url = reverse("admin:errors_errorgroup_change", args=[occurrence.group_id])
+        return format_html(
+            '<a href="{}">#{} {}</a>', url, occurrence.group_id, occurrence.group.error_type
+        )
+
+    @admin.display(description="node")
+    def node(self, occurrence):
+        return occurrence.node_name or occurrence.node_id
+
+    @admin.display(description="message")
+    def message_block(self, occurrence):
+        return pre(occurrence.message)
+
+
+@admin.register(ErrorTotal)
+class ErrorTotalAdmin(ReadOnlyAdmin):
+    list_display = ("job_name", "occurrences")
+    ordering = ("job_name",)
