@@ -250,7 +250,6 @@ class DLQEntryAdmin(ReadOnlyAdmin, BigTableAdmin):
             return queryset.none(), False
         return queryset.filter(pk=int(term)), False
 
-
     @admin.display(description="error")
     def error(self, entry):
         return Truncator(f"{entry.error_type}: {entry.error_excerpt}").chars(120)

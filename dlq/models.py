@@ -65,6 +65,26 @@ class Job(models.Model):
             raise ValidationError(
                 {"processor": f"Unknown processor {self.processor!r}; known: {', '.join(registry)}"}
             )
+        if self.processor == "json_schema":
+            _check_json_schema_config(self.config)
+
+
+def _check_json_schema_config(config):
+    """A broken schema is refused when the job is saved, not by failing every record later."""
+    import jsonschema
+    from django.core.exceptions import ValidationError
+
+    schema = (config or {}).get("schema")
+    if not isinstance(schema, dict):
+        raise ValidationError(
+            {"config": 'json_schema needs config["schema"], a JSON Schema object'}
+        )
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise ValidationError(
+            {"config": f"config['schema'] is not a valid JSON Schema: {exc.message}"}
+        ) from None
 
 
 class JobCounters(models.Model):
