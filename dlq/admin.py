@@ -167,7 +167,7 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
         "dlq_added",
         "dlq_rejected",
         "held_count",
-        "worker_losses",
+        "lost_attempts",
         "last_error_block",
         "idempotency_key",
         "submitted_by",

@@ -4,22 +4,30 @@ A worker claims a batch with a conditional UPDATE (SQLite has no SELECT … FOR
 UPDATE): only a batch that is due and not running can be claimed, so a
 redelivered task finds nothing to do. The claim carries a token and a lease;
 the attempt's results are committed only while the token still holds, and a
-batch whose lease ran out (its worker died) is handed out again.
+batch whose lease ran out (its worker died) is handed out again. Every attempt
+that ends without its results recorded counts as lost; a batch that loses too
+many goes to the DLQ whole instead of being retried forever.
 """
 
 import logging
 import secrets
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from .models import Batch
 
 log = logging.getLogger(__name__)
+
+# A lease is renewed when a third of it has gone by.
+RENEW_SHARE = 1 / 3
+# Backoff before an attempt that could not be recorded is tried again.
+LOST_ATTEMPT_MAX_DELAY = 60.0
 
 
 class LostClaim(Exception):
@@ -30,14 +38,21 @@ class LostClaim(Exception):
 class Claim:
     batch: Batch
     token: str
+    lost: threading.Event = field(default_factory=threading.Event)
 
     def heartbeat(self):
-        """Extend the lease; False when the claim has been lost."""
-        return bool(
+        """Extend the lease; False (and remembered) when the claim has been lost."""
+        held = bool(
             Batch.objects.filter(pk=self.batch.pk, claim_token=self.token).update(
                 lease_expires_at=_lease_end()
             )
         )
+        if not held:
+            self.lost.set()
+        return held
+
+    def still_held(self):
+        return not self.lost.is_set()
 
     def lock_batch(self):
         """Inside the attempt's transaction: lock the batch row, or raise LostClaim."""
@@ -49,6 +64,41 @@ class Claim:
             raise LostClaim(
                 f"batch {self.batch.pk}: claim {self.token} is no longer held"
             ) from None
+
+
+class LeaseKeeper:
+    """Renews a claim's lease from a thread of its own while the attempt runs.
+
+    The thread has its own database connection, so the renewal commits even
+    while the attempt holds a long transaction open (a transactional processor
+    on PostgreSQL). On SQLite it waits its turn for the write lock.
+    """
+
+    def __init__(self, claim):
+        self.claim = claim
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="velo-lease", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        interval = settings.VELO_BATCH_LEASE_SECONDS * RENEW_SHARE
+        try:
+            while not self._stop.wait(interval):
+                try:
+                    if not self.claim.heartbeat():
+                        log.warning("batch %s: claim lost; stopping", self.claim.batch.pk)
+                        return
+                except DatabaseError as exc:  # try again at the next beat
+                    log.warning("batch %s: could not renew the lease: %s", self.claim.batch.pk, exc)
+        finally:
+            connection.close()
 
 
 def _lease_end():
@@ -78,14 +128,18 @@ def claim_batch(batch_id):
     return Claim(Batch.objects.select_related("job").get(pk=batch_id), token)
 
 
-def release(claim, *, delay_seconds=0.0):
-    """Hand a claimed batch back (the attempt could not finish), to be tried again."""
+def release(claim, error):
+    """Hand back a batch whose attempt could not be recorded; it counts as a lost attempt."""
+    losses = claim.batch.lost_attempts + 1
+    delay = min(2.0**losses, LOST_ATTEMPT_MAX_DELAY)
     Batch.objects.filter(pk=claim.batch.pk, claim_token=claim.token).update(
         status=_status_before_claim(),
         claim_token="",
         lease_expires_at=None,
         dispatched_at=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=delay_seconds),
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        lost_attempts=F("lost_attempts") + 1,
+        last_error=f"attempt not recorded: {type(error).__name__}: {error}"[:2000],
     )
 
 
@@ -98,13 +152,17 @@ def _status_before_claim():
 def recover_stalled(now=None):
     """Hand out again every batch whose worker stopped renewing its lease."""
     now = now or timezone.now()
-    recovered = Batch.objects.filter(status=Batch.Status.RUNNING, lease_expires_at__lt=now).update(
+    recovered = Batch.objects.filter(
+        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True),
+        status=Batch.Status.RUNNING,
+    ).update(
         status=_status_before_claim(),
         claim_token="",
         lease_expires_at=None,
         dispatched_at=None,
         next_attempt_at=now,
-        worker_losses=F("worker_losses") + 1,
+        lost_attempts=F("lost_attempts") + 1,
+        last_error="attempt lost: its worker stopped answering",
     )
     if recovered:
         log.warning("recovered %d batches whose worker stopped answering", recovered)

@@ -21,9 +21,9 @@ from errors.services import Failure, group_failures, link_occurrences, save_occu
 
 from . import processors, store
 from .backoff import job_retry_delay
-from .claims import LostClaim, claim_batch, release
-from .models import Batch, DLQFullPolicy, FailureStrategy, JobCounters
-from .runner import HEARTBEAT_SHARE, RecordFailure, RunResult, run_records
+from .claims import LeaseKeeper, LostClaim, claim_batch, release
+from .models import Batch, DLQEntry, DLQFullPolicy, FailureStrategy, JobCounters
+from .runner import RecordFailure, RunResult, run_records
 from .store import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -43,25 +43,28 @@ def process_batch(batch_id):
     if claim is None:
         return None
     try:
-        return _attempt(claim)
+        with LeaseKeeper(claim):
+            return _attempt(claim)
     except LostClaim as exc:
         log.warning("%s; leaving the batch to its new owner", exc)
         return None
-    except BaseException:
+    except BaseException as exc:
         # The attempt could not be recorded (database gone, worker shutting
-        # down): nothing of it was committed, so hand the batch back whole.
-        release(claim, delay_seconds=1.0)
+        # down, results no database takes): nothing of it was committed, so
+        # hand the batch back whole; it counts as a lost attempt.
+        release(claim, exc)
         raise
 
 
 def _attempt(claim):
     batch = claim.batch
     job = batch.job
-    if batch.worker_losses >= settings.VELO_MAX_WORKER_LOSSES:
-        return _give_up_on_lost_workers(claim)
     if batch.held_failures:
+        # Already processed and counted: only their storing is left to do.
         with transaction.atomic():
             return _store_held(claim)
+    if batch.lost_attempts >= settings.VELO_MAX_LOST_ATTEMPTS:
+        return _give_up(claim)
 
     attempt = batch.attempts + 1
     indexes = (
@@ -72,19 +75,12 @@ def _attempt(claim):
         transactional = processors.get(job.processor).transactional
     except LookupError:
         transactional = False
-    run = {"attempt": attempt, "stop_on_first": fail_fast}
+    run = {"attempt": attempt, "stop_on_first": fail_fast, "keep_going": claim.still_held}
 
     if not transactional:
-        # Nothing to roll back: run outside any transaction (no write lock held
-        # while records are processed) and renew the lease as we go.
-        result = run_records(
-            job,
-            batch,
-            indexes,
-            **run,
-            heartbeat=claim.heartbeat,
-            heartbeat_every=settings.VELO_BATCH_LEASE_SECONDS * HEARTBEAT_SHARE,
-        )
+        # Nothing to roll back: run outside any transaction, so no write lock
+        # is held while records are processed.
+        result = run_records(job, batch, indexes, **run)
         with transaction.atomic():
             return _finish(claim, attempt, result)
     if not fail_fast:
@@ -237,14 +233,25 @@ def _store_held(claim):
     return batch.status
 
 
-def _give_up_on_lost_workers(claim):
-    """A batch whose workers keep dying goes to the DLQ whole, rather than looping forever."""
+def _give_up(claim):
+    """A batch whose attempts keep ending unrecorded goes to the DLQ, rather than loop forever.
+
+    Records already in the DLQ (a partly finished backpressure hold) stay as they are.
+    """
     batch = claim.batch
-    message = f"Worker lost {batch.worker_losses} times while processing this batch"
+    message = (
+        f"{batch.lost_attempts} attempts at this batch ended unrecorded "
+        f"(last: {batch.last_error or 'unknown'})"
+    )[:2000]
+    stored = set(DLQEntry.objects.filter(batch=batch).values_list("index", flat=True))
     indexes = (
         batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
     )
-    failures = [RecordFailure(index=i, error_type="WorkerLost", message=message) for i in indexes]
+    failures = [
+        RecordFailure(index=i, error_type="AttemptsLost", message=message)
+        for i in indexes
+        if i not in stored
+    ]
     log.error("job %s: batch %d: %s; dead-lettering it", batch.job.name, batch.pk, message)
     with transaction.atomic():
         return _finish(claim, batch.attempts + 1, RunResult(len(failures), failures), give_up=True)

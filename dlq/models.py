@@ -160,8 +160,9 @@ class Batch(models.Model):
     dispatched_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(max_length=32, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    worker_losses = models.PositiveIntegerField(
-        default=0, help_text="Times its worker died or stopped answering while it ran."
+    lost_attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="Attempts that ended unrecorded (worker died, or results unstorable).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -213,6 +214,15 @@ class DLQEntry(models.Model):
     created_at = models.DateTimeField()
     last_attempt_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    original_payload = models.JSONField(
+        null=True, blank=True, help_text="The record as it failed, kept when an operator edits it."
+    )
+    # While requeued: the run that claimed it and until when; an entry whose
+    # claim runs out (its worker died) goes back to pending.
+    requeue_run = models.ForeignKey(
+        "RequeueRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "DLQ entry"
@@ -225,11 +235,19 @@ class DLQEntry(models.Model):
             # A redelivered batch can never store the same record twice.
             models.UniqueConstraint(fields=["batch", "index"], name="dlqentry_batch_index_uniq"),
         ]
+        # Lists and requeue runs walk entries by id within a filter, so each
+        # filter's index ends in id; the oldest pending entry comes from
+        # (job, status, created_at).
         indexes = [
+            models.Index(fields=["job", "status", "id"], name="dlqentry_job_status_id_idx"),
             models.Index(fields=["job", "status", "created_at"], name="dlqentry_job_status_idx"),
-            models.Index(fields=["status", "created_at"], name="dlqentry_status_created_idx"),
-            models.Index(fields=["error_group", "status"], name="dlqentry_group_status_idx"),
+            models.Index(fields=["status", "id"], name="dlqentry_status_id_idx"),
+            models.Index(fields=["error_group", "status", "id"], name="dlqentry_group_status_idx"),
+            models.Index(fields=["job", "id"], name="dlqentry_job_id_idx"),
+            models.Index(fields=["error_group", "id"], name="dlqentry_group_id_idx"),
             models.Index(fields=["created_at"], name="dlqentry_created_idx"),
+            models.Index(fields=["status", "claimed_until"], name="dlqentry_status_claim_idx"),
+            models.Index(fields=["status", "resolved_at"], name="dlqentry_status_resolved_idx"),
         ]
 
     def __str__(self):
@@ -253,6 +271,10 @@ class DLQAttempt(models.Model):
     started_by = models.CharField(max_length=200, help_text="A user name, or the worker.")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     error_message = models.TextField(blank=True)
+    requeue_run = models.ForeignKey(
+        "RequeueRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
+    payload_edited = models.BooleanField(default=False)
     node_id = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField()
 
@@ -286,3 +308,97 @@ class ApiToken(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…)"
+
+
+class RequeueRun(models.Model):
+    """A requeue of many DLQ entries, worked through in the background with progress."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    # What it acts on: explicit ids, or a filter (job, error_group, batch) cut
+    # at max_id, the newest entry the operator saw, so later arrivals are left out.
+    entry_ids = models.JSONField(null=True, blank=True)
+    filters = models.JSONField(default=dict, blank=True)
+    max_id = models.BigIntegerField(null=True, blank=True)
+    dry_run = models.BooleanField(default=False)
+    rate_limit = models.FloatField(null=True, blank=True, help_text="Entries per second at most.")
+    canary_size = models.PositiveIntegerField(null=True, blank=True)
+    canary_max_failure_ratio = models.FloatField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(
+        default=0,
+        help_text="Entries no longer pending when reached (resolved, taken by another run).",
+    )
+    last_id = models.BigIntegerField(
+        default=0, help_text="Progress cursor: entries up to here are done."
+    )
+    cancel_requested = models.BooleanField(default=False)
+    stop_reason = models.TextField(blank=True)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "requeue run"
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="requeuerun_status_beat_idx"),
+            models.Index(fields=["created_at"], name="requeuerun_created_idx"),
+        ]
+
+    def __str__(self):
+        kind = "dry run" if self.dry_run else "requeue run"
+        return f"{kind} {self.pk} ({self.status}, {self.done}/{self.total})"
+
+
+class OperatorAction(models.Model):
+    """The audit trail: every operator action, who, when, on what, and how it ended."""
+
+    class Action(models.TextChoices):
+        REQUEUE = "requeue", "Requeue"
+        EDIT = "edit", "Edit payload"
+        DISCARD = "discard", "Discard"
+        RESOLVE = "resolve", "Resolve error group"
+        IGNORE = "ignore", "Ignore error group"
+        CANCEL = "cancel", "Cancel requeue run"
+        EXPORT = "export", "Export"
+
+    at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    username = models.CharField(max_length=150, help_text="Kept if the user is deleted.")
+    via = models.CharField(max_length=16, default="admin", help_text="admin, api or shell.")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    target = models.CharField(max_length=200, help_text="What it acted on, in words.")
+    filters = models.JSONField(default=dict, blank=True)
+    entry_ids = models.JSONField(null=True, blank=True, help_text="At most the first 1,000 ids.")
+    count = models.PositiveIntegerField(default=0)
+    dry_run = models.BooleanField(default=False)
+    outcome = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    requeue_run = models.ForeignKey(
+        RequeueRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+
+    class Meta:
+        verbose_name = "operator action"
+        indexes = [
+            models.Index(fields=["at"], name="opaction_at_idx"),
+            models.Index(fields=["action", "at"], name="opaction_action_at_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.username} {self.action} {self.target} at {self.at:%Y-%m-%d %H:%M:%S}"

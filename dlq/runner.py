@@ -1,7 +1,6 @@
 """Running a job's processor over records, catching each record's failure."""
 
 import logging
-import time
 import traceback
 from dataclasses import dataclass
 
@@ -10,9 +9,6 @@ from django.db import transaction
 from . import processors
 
 log = logging.getLogger("velo.records")
-
-# How often a long attempt renews its claim's lease, as a share of the lease.
-HEARTBEAT_SHARE = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -29,12 +25,27 @@ class RunResult:
     failures: list
 
 
+def storable_text(text):
+    """Text any database stores: a NUL shown as \\x00, lone surrogates escaped."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _failure(index, exc):
+    # An error is stored beside the record it failed; a message no database
+    # can hold would make the whole attempt fail to record, again and again.
+    try:
+        message = str(exc) or type(exc).__name__
+    except Exception:  # an exception whose __str__ itself raises
+        message = f"<unprintable {type(exc).__name__}>"
+    try:
+        trace = "".join(traceback.format_exception(exc))
+    except Exception:
+        trace = ""
     return RecordFailure(
         index=index,
-        error_type=type(exc).__name__,
-        message=str(exc) or type(exc).__name__,
-        traceback="".join(traceback.format_exception(exc)),
+        error_type=storable_text(type(exc).__name__),
+        message=storable_text(message),
+        traceback=storable_text(trace),
     )
 
 
@@ -46,13 +57,14 @@ def run_records(
     attempt,
     stop_on_first=False,
     savepoints=False,
-    heartbeat=None,
-    heartbeat_every=None,
+    keep_going=None,
 ):
     """Run the job's processor on the records at `indexes`; return what failed.
 
     With `savepoints`, each record runs in its own savepoint, so a failing
-    record's database writes roll back while the others' stay.
+    record's database writes roll back while the others' stay. `keep_going`,
+    asked before each record, stops the run early (the claim was lost: the
+    rest would be work thrown away).
     """
     try:
         processor = processors.get(job.processor)
@@ -68,8 +80,9 @@ def run_records(
     )
     failures = []
     attempted = 0
-    last_beat = time.monotonic()
     for index in indexes:
+        if keep_going is not None and not keep_going():
+            break
         attempted += 1
         record = batch.records[index]
         try:
@@ -92,7 +105,4 @@ def run_records(
             failures.append(failure)
             if stop_on_first:
                 break
-        if heartbeat and time.monotonic() - last_beat > heartbeat_every:
-            heartbeat()
-            last_beat = time.monotonic()
     return RunResult(attempted, failures)

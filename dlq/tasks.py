@@ -2,12 +2,18 @@
 
 from celery import shared_task
 
-from . import dispatch, engine
+from . import dispatch, engine, requeue
 
 
 @shared_task(name="dlq.process_batch")
 def process_batch_task(batch_id):
     return engine.process_batch(batch_id)
+
+
+@shared_task(name="dlq.execute_requeue_run")
+def execute_requeue_run(run_id):
+    run = requeue.execute_run(run_id)
+    return run.status if run else None
 
 
 @shared_task(name="dlq.dispatch_due_batches")

@@ -77,3 +77,37 @@ class ErrorTotal(models.Model):
 
     def __str__(self):
         return f"{self.job_name}: {self.occurrences}"
+
+
+class ErrorRollup(models.Model):
+    """Occurrences per hour, group and place: what the error history charts read.
+
+    Counting raw occurrences on every view would grow with them; these rows
+    grow with hours × groups × nodes/versions, and are kept up to date with
+    F() increments in the transaction that records the occurrences.
+    """
+
+    bucket = models.DateTimeField(help_text="The start of the hour.")
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="rollups")
+    job_name = models.CharField(max_length=100)
+    node_id = models.CharField(max_length=200, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "error rollup"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bucket", "group", "node_id", "region", "version"],
+                name="errrollup_bucket_place_uniq",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["bucket"], name="errrollup_bucket_idx"),
+            models.Index(fields=["group", "bucket"], name="errrollup_group_bucket_idx"),
+            models.Index(fields=["job_name", "bucket"], name="errrollup_job_bucket_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.group_id} {self.bucket:%Y-%m-%d %H:00}: {self.count}"

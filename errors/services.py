@@ -12,7 +12,7 @@ from django.db.models import Case, F, Value, When
 
 from .context import current as current_context
 from .fingerprint import fingerprint, normalize
-from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
+from .models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal
 
 
 @dataclass(frozen=True)
@@ -100,9 +100,12 @@ def _add_to_total(job_name, count):
 
 
 def save_occurrences(job_name, rows, *, now, context=None):
-    """Store occurrences: `rows` are (group, message, batch_id, dlq_entry_id) tuples."""
+    """Store occurrences, and count them into the hourly rollups.
+
+    `rows` are (group, message, batch_id, dlq_entry_id) tuples.
+    """
     context = context or current_context()
-    return ErrorOccurrence.objects.bulk_create(
+    occurrences = ErrorOccurrence.objects.bulk_create(
         [
             ErrorOccurrence(
                 group=group,
@@ -117,6 +120,31 @@ def save_occurrences(job_name, rows, *, now, context=None):
         ],
         batch_size=1000,
     )
+    per_group = Counter(group.pk for group, *_ in rows)
+    for group_id in sorted(per_group):
+        _roll_up(job_name, group_id, per_group[group_id], now, context)
+    return occurrences
+
+
+def hour_of(moment):
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def _roll_up(job_name, group_id, count, now, context):
+    key = {
+        "bucket": hour_of(now),
+        "group_id": group_id,
+        "node_id": context.node_id,
+        "region": context.region,
+        "version": context.version,
+    }
+    if ErrorRollup.objects.filter(**key).update(count=F("count") + count):
+        return
+    try:
+        with transaction.atomic():
+            ErrorRollup.objects.create(job_name=job_name, count=count, **key)
+    except IntegrityError:  # created by another worker a moment ago
+        ErrorRollup.objects.filter(**key).update(count=F("count") + count)
 
 
 def link_occurrences(pairs):

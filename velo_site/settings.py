@@ -161,8 +161,14 @@ VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
 VELO_BATCH_LEASE_SECONDS = env.float("VELO_BATCH_LEASE_SECONDS", default=300.0)
 # A queued batch whose task message has not started after this long is sent again.
 VELO_REDISPATCH_AFTER_SECONDS = env.float("VELO_REDISPATCH_AFTER_SECONDS", default=300.0)
-# A batch whose worker died this many times is dead-lettered instead of retried forever.
-VELO_MAX_WORKER_LOSSES = env.int("VELO_MAX_WORKER_LOSSES", default=5)
+# A batch whose attempts end unrecorded this many times (its worker died, or its
+# results could not be stored) is dead-lettered instead of retried forever.
+VELO_MAX_LOST_ATTEMPTS = env.int("VELO_MAX_LOST_ATTEMPTS", default=5)
+# A requeued entry (or a running requeue run) whose worker stops answering
+# for this long goes back to pending (to queued).
+VELO_REQUEUE_CLAIM_SECONDS = env.float("VELO_REQUEUE_CLAIM_SECONDS", default=300.0)
+# Entries a requeue run claims and commits at a time.
+VELO_REQUEUE_CHUNK = env.int("VELO_REQUEUE_CHUNK", default=200)
 VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
 VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
 

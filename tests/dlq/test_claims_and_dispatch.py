@@ -52,7 +52,7 @@ def test_recovery_counts_the_lost_worker_and_keeps_the_retry_state(batch):
     Batch.objects.filter(pk=batch.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     recover_stalled()
     batch.refresh_from_db()
-    assert (batch.status, batch.worker_losses, batch.claim_token) == ("retrying", 1, "")
+    assert (batch.status, batch.lost_attempts, batch.claim_token) == ("retrying", 1, "")
     assert batch.dispatched_at is None
 
 
@@ -62,12 +62,12 @@ def test_a_live_lease_is_not_recovered(batch):
 
 
 def test_a_batch_that_keeps_killing_workers_goes_to_the_dlq_whole(batch, settings):
-    settings.VELO_MAX_WORKER_LOSSES = 3
-    Batch.objects.filter(pk=batch.pk).update(worker_losses=3)
+    settings.VELO_MAX_LOST_ATTEMPTS = 3
+    Batch.objects.filter(pk=batch.pk).update(lost_attempts=3)
     assert process_batch(batch.pk) == "failed"
     entries = DLQEntry.objects.order_by("index")
-    assert [e.error_type for e in entries] == ["WorkerLost", "WorkerLost"]
-    assert entries[0].error_message == "Worker lost 3 times while processing this batch"
+    assert [e.error_type for e in entries] == ["AttemptsLost", "AttemptsLost"]
+    assert entries[0].error_message.startswith("3 attempts at this batch ended unrecorded")
     counters = JobCounters.objects.get(job=batch.job)
     assert (counters.records_failed, counters.dlq_added, counters.batches_failed) == (2, 2, 1)
 

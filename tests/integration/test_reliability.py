@@ -56,7 +56,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_once(worker, api, tm
     assert (body["status"], body["processed"], body["attempts"]) == ("succeeded", 10, 1)
     c = JobCounters.objects.get(job__name="slow")
     assert (c.records_processed, c.batches_succeeded) == (10, 1)
-    assert Batch.objects.get(pk=batch_id).worker_losses == 1
+    assert Batch.objects.get(pk=batch_id).lost_attempts == 1
 
 
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs the redis-server binary")

@@ -1,0 +1,240 @@
+"""Re-running DLQ entries through their job's processor: the heart of a requeue (SPEC §7).
+
+An entry moves pending → requeued with a conditional UPDATE, so two operators
+(or two runs) requeueing at once process it once. The processor then runs on
+its payload; success → resolved, failure → back to pending with attempts + 1
+and a new error occurrence. Everything an outcome counts is committed in one
+transaction, and only for entries this claim still holds: an entry whose claim
+ran out (its worker died) went back to pending and is left alone.
+"""
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from errors.context import current as current_context
+from errors.services import Failure, group_failures, save_occurrences
+
+from . import processors
+from .models import DLQAttempt, DLQEntry, JobCounters
+from .runner import run_records
+
+log = logging.getLogger(__name__)
+Status = DLQEntry.Status
+
+
+@dataclass
+class ChunkResult:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class _EntryAsBatch:
+    """What runner.run_records reads of a batch: its id, and the record at the entry's index."""
+
+    def __init__(self, entry):
+        self.pk = entry.batch_id
+        self.records = {entry.index: entry.payload}
+
+
+def claim(entry_ids, run):
+    """Move the still-pending entries among `entry_ids` to requeued for `run`; return them."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Locked in id order, skipping rows another claimer holds (PostgreSQL),
+        # so two runs over the same entries never deadlock or wait on each other.
+        ids = list(
+            DLQEntry.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=entry_ids, status=Status.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        DLQEntry.objects.filter(pk__in=ids, status=Status.PENDING).update(
+            status=Status.REQUEUED,
+            requeue_run=run,
+            claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS),
+        )
+        claimed = list(
+            DLQEntry.objects.filter(pk__in=ids, status=Status.REQUEUED, requeue_run=run)
+            .select_related("job")
+            .order_by("pk")
+        )
+        _add_to_counters(Counter(e.job_id for e in claimed), dlq_pending=-1)
+    return claimed
+
+
+def reprocess(entries, run, *, started_by):
+    """Run each claimed entry's processor and commit the outcomes; return the counts."""
+    result = ChunkResult(claimed=len(entries))
+    by_job = defaultdict(list)
+    for entry in entries:
+        by_job[entry.job_id].append(entry)
+    for job_entries in by_job.values():
+        job = job_entries[0].job
+        try:
+            transactional = processors.get(job.processor).transactional
+        except LookupError:
+            transactional = False
+        if transactional:
+            with transaction.atomic():
+                failures = _run(job, job_entries, savepoints=True)
+                _commit(job, job_entries, failures, run, started_by, result)
+        else:
+            failures = _run(job, job_entries, savepoints=False)
+            with transaction.atomic():
+                _commit(job, job_entries, failures, run, started_by, result)
+    return result
+
+
+def _run(job, entries, *, savepoints):
+    """Failures by entry id. Entries are run one by one: each has its own attempt number."""
+    failures = {}
+    for entry in entries:
+        outcome = run_records(
+            job,
+            _EntryAsBatch(entry),
+            [entry.index],
+            attempt=entry.attempts + 1,
+            savepoints=savepoints,
+        )
+        if outcome.failures:
+            failures[entry.pk] = outcome.failures[0]
+    return failures
+
+
+def _commit(job, entries, failures, run, started_by, result):
+    now = timezone.now()
+    held = set(
+        DLQEntry.objects.select_for_update()
+        .filter(pk__in=[e.pk for e in entries], status=Status.REQUEUED, requeue_run=run)
+        .values_list("pk", flat=True)
+    )
+    lost = [e for e in entries if e.pk not in held]
+    if lost:
+        log.warning(
+            "requeue run %s: %d entries' claims ran out; left as they are", run.pk, len(lost)
+        )
+    entries = [e for e in entries if e.pk in held]
+    succeeded = [e for e in entries if e.pk not in failures]
+    failed = [e for e in entries if e.pk in failures]
+
+    DLQEntry.objects.filter(pk__in=[e.pk for e in succeeded]).update(
+        status=Status.RESOLVED,
+        resolved_at=now,
+        last_attempt_at=now,
+        attempts=F("attempts") + 1,
+        requeue_run=None,
+        claimed_until=None,
+    )
+    groups = group_failures(
+        job.name,
+        [Failure(failures[e.pk].error_type, failures[e.pk].message) for e in failed],
+        now=now,
+    )
+    context = current_context()
+    for entry, group in zip(failed, groups, strict=True):
+        failure = failures[entry.pk]
+        DLQEntry.objects.filter(pk=entry.pk).update(
+            status=Status.PENDING,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            error_message=failure.message,
+            error_type=failure.error_type,
+            traceback=failure.traceback,
+            error_group=group,
+            requeue_run=None,
+            claimed_until=None,
+        )
+    save_occurrences(
+        job.name,
+        [
+            (g, failures[e.pk].message, e.batch_id, e.pk)
+            for e, g in zip(failed, groups, strict=True)
+        ],
+        now=now,
+        context=context,
+    )
+    DLQAttempt.objects.bulk_create(
+        [
+            DLQAttempt(
+                entry_id=entry.pk,
+                kind=DLQAttempt.Kind.REQUEUE,
+                started_by=started_by,
+                outcome=DLQAttempt.Outcome.FAILED
+                if entry.pk in failures
+                else DLQAttempt.Outcome.SUCCEEDED,
+                error_message=failures[entry.pk].message if entry.pk in failures else "",
+                node_id=context.node_id,
+                requeue_run=run,
+                payload_edited=entry.original_payload is not None,
+                at=now,
+            )
+            for entry in entries
+        ]
+    )
+    JobCounters.objects.filter(job=job).update(
+        dlq_requeued=F("dlq_requeued") + len(entries),
+        dlq_resolved=F("dlq_resolved") + len(succeeded),
+        dlq_pending=F("dlq_pending") + len(failed),
+    )
+    _resolve_groups_left_without_entries({e.error_group_id for e in succeeded}, now)
+    result.succeeded += len(succeeded)
+    result.failed += len(failed)
+    result.skipped += len(lost)
+
+
+def _resolve_groups_left_without_entries(group_ids, now):
+    """A group whose last waiting entry was just requeued successfully is resolved."""
+    from errors.models import ErrorGroup
+
+    waiting = (
+        set(
+            DLQEntry.objects.filter(
+                error_group_id__in=group_ids, status__in=(Status.PENDING, Status.REQUEUED)
+            )
+            .values_list("error_group_id", flat=True)
+            .distinct()
+        )
+        if group_ids
+        else set()
+    )
+    ErrorGroup.objects.filter(
+        pk__in=group_ids - waiting, status=ErrorGroup.Status.UNRESOLVED
+    ).update(status=ErrorGroup.Status.RESOLVED)
+
+
+def _add_to_counters(per_job, **fields):
+    """Add per-job amounts (times the sign in `fields`) to JobCounters, in job order."""
+    for job_id in sorted(per_job):
+        JobCounters.objects.filter(job_id=job_id).update(
+            **{name: F(name) + sign * per_job[job_id] for name, sign in fields.items()}
+        )
+
+
+def recover_expired_claims(now=None):
+    """Entries whose requeue claim ran out (the worker died) go back to pending."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            DLQEntry.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.REQUEUED, claimed_until__lt=now)
+            .values_list("pk", "job_id")[:10_000]
+        )
+        if not expired:
+            return 0
+        DLQEntry.objects.filter(pk__in=[pk for pk, _ in expired], status=Status.REQUEUED).update(
+            status=Status.PENDING, requeue_run=None, claimed_until=None
+        )
+        _add_to_counters(Counter(job_id for _, job_id in expired), dlq_pending=1)
+    log.warning(
+        "%d requeued entries whose worker stopped answering are pending again", len(expired)
+    )
+    return len(expired)

@@ -1,0 +1,122 @@
+"""Operator actions on DLQ entries and error groups other than requeue: discard, edit, resolve.
+
+Each is one service function that the admin, the API and the shell all call,
+and each writes its audit row in the same transaction as the change.
+"""
+
+from collections import Counter
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from errors.models import ErrorGroup
+
+from . import audit, records, requeue
+from .models import DLQEntry, JobCounters, OperatorAction
+
+CHUNK = 1000
+
+
+def discard(entries, *, user=None, username=None, via="admin", target="selected DLQ entries"):
+    """Discard the pending entries of a queryset, in id chunks; return how many."""
+    ids = entries.filter(status=DLQEntry.Status.PENDING).order_by("pk").values_list("pk", flat=True)
+    total, last = 0, 0
+    while True:
+        chunk = list(ids.filter(pk__gt=last)[:CHUNK])
+        if not chunk:
+            break
+        total += _discard_chunk(chunk)
+        last = chunk[-1]
+    audit.record(
+        OperatorAction.Action.DISCARD,
+        user=user,
+        username=username,
+        via=via,
+        target=target,
+        count=total,
+        entry_ids=None,
+        outcome=f"{total} entries discarded",
+    )
+    return total
+
+
+def _discard_chunk(ids):
+    now = timezone.now()
+    with transaction.atomic():
+        locked = list(
+            DLQEntry.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, status=DLQEntry.Status.PENDING)
+            .order_by("pk")
+            .values_list("pk", "job_id")
+        )
+        DLQEntry.objects.filter(pk__in=[pk for pk, _ in locked]).update(
+            status=DLQEntry.Status.DISCARDED, resolved_at=now
+        )
+        for job_id, count in sorted(Counter(job_id for _, job_id in locked).items()):
+            JobCounters.objects.filter(job_id=job_id).update(
+                dlq_pending=F("dlq_pending") - count, dlq_discarded=F("dlq_discarded") + count
+            )
+    return len(locked)
+
+
+class EditRefused(ValueError):
+    """An edited payload that cannot be used, or an entry that is no longer pending."""
+
+
+def edit_and_requeue(entry_id, payload, *, user=None, username=None, via="admin"):
+    """Replace a pending entry's payload (the original is kept) and requeue it at once."""
+    try:
+        records.validate([payload])
+    except records.InvalidRecords as exc:
+        raise EditRefused(str(exc).replace("record 0", "the payload")) from None
+    with transaction.atomic():
+        entry = DLQEntry.objects.select_for_update().filter(pk=entry_id).first()
+        if entry is None or entry.status != DLQEntry.Status.PENDING:
+            raise EditRefused(
+                f"DLQ entry {entry_id} is not pending; only pending entries are edited"
+            )
+        before = entry.payload
+        DLQEntry.objects.filter(pk=entry_id).update(
+            original_payload=entry.original_payload
+            if entry.original_payload is not None
+            else before,
+            payload=payload,
+        )
+        audit.record(
+            OperatorAction.Action.EDIT,
+            user=user,
+            username=username,
+            via=via,
+            target=f"DLQ entry {entry_id}",
+            count=1,
+            entry_ids=[entry_id],
+            outcome="payload replaced",
+            details={"before": before, "after": payload},
+        )
+    username = username or (user.get_username() if user else "system")
+    return requeue.start_run(
+        created_by=username, user=user, via=via, entry_ids=[entry_id], background=False
+    )
+
+
+def set_group_status(groups, status, *, user=None, username=None, via="admin"):
+    """Resolve or ignore error groups (a queryset); return how many changed."""
+    action = {
+        ErrorGroup.Status.RESOLVED: OperatorAction.Action.RESOLVE,
+        ErrorGroup.Status.IGNORED: OperatorAction.Action.IGNORE,
+    }[status]
+    with transaction.atomic():
+        ids = list(groups.values_list("pk", flat=True))
+        changed = ErrorGroup.objects.filter(pk__in=ids).exclude(status=status).update(status=status)
+        audit.record(
+            action,
+            user=user,
+            username=username,
+            via=via,
+            target=f"{len(ids)} error groups",
+            count=changed,
+            details={"error_groups": ids[: audit.MAX_IDS_KEPT]},
+            outcome=f"{changed} groups marked {status}",
+        )
+    return changed
