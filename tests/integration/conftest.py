@@ -14,7 +14,7 @@ FINAL = {"succeeded", "partial", "failed"}
 @pytest.fixture
 def worker(transactional_db, tmp_path):
     """A real Celery worker with beat, against the test database and the configured broker."""
-    started = Worker(tmp_path, VELO_BATCH_LEASE_SECONDS=3).start()
+    started = Worker(tmp_path, VELO_BATCH_LEASE_SECONDS=3, VELO_REQUEUE_CLAIM_SECONDS=3).start()
     yield started
     started.stop()
     print(f"--- worker log (tail)\n{started.log()[-4000:]}")
