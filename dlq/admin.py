@@ -1,51 +1,28 @@
-"""Admin for jobs, batches, the DLQ with its attempt history, and API tokens.
+"""Admin for jobs, batches, the DLQ with its attempt history, requeue runs, the audit trail and
+API tokens.
 
 Lists over big tables (batches, DLQ entries, attempts) run no full COUNT(*),
 no facet or DISTINCT filter queries and load no big column (BigTableAdmin).
-What the engine writes (batches, entries, counters) is read-only here.
+What the engine writes (batches, entries, counters) is read-only here; the
+DLQ entries, runs and error-group actions live in their own admin_* modules,
+imported here so they register with the rest.
 """
-
-import json
-import re
 
 from django.contrib import admin
 from django.contrib.admin.utils import display_for_value
-from django.db.models.functions import Substr
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
 
 from errors.admin_bigtable import BigTableAdmin
 
-from . import tokens
+# The admin_* modules register their admins when imported.
+from . import admin_entries, admin_errorgroups, admin_runs, tokens  # noqa: F401
+from .admin_display import ReadOnlyAdmin, pre, pretty_json
 from .health import health_status
-from .models import ApiToken, Batch, DLQAttempt, DLQEntry, Job, JobCounters
+from .models import ApiToken, Batch, DLQAttempt, Job, JobCounters
 
-# Enough of a message for a list cell; a message can be megabytes long.
-ERROR_EXCERPT_CHARS = 200
-# Positive ids that fit a bigint: anything else cannot match, so never reaches the database.
-ENTRY_ID = re.compile(r"[0-9]{1,18}")
-
-
-def pre(text):
-    return format_html("<pre>{}</pre>", text)
-
-
-def pretty_json(value):
-    return pre(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the engine writes; changing or deleting them by hand would break its counters."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+# Where every job's DLQ health is shown at once (SPEC §6).
+HEALTH_PAGE = "/dlq/health/"
 
 
 def counters_of(job):
@@ -91,6 +68,14 @@ class JobAdmin(admin.ModelAdmin):
         ),
     ]
     live_fieldset = ("Live counters", {"fields": ("dlq_health", "counters_table")})
+
+    def changelist_view(self, request, extra_context=None):
+        context = {"dlq_health_url": HEALTH_PAGE, **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {"dlq_health_url": HEALTH_PAGE, **(extra_context or {})}
+        return super().change_view(request, object_id, form_url, context)
 
     def get_fieldsets(self, request, obj=None):
         # Counters exist once the job does; the add page has none to show.
@@ -198,77 +183,6 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
             else ""
         )
         return format_html("{}{}", note, pretty_json(shown))
-
-
-class DLQAttemptInline(admin.TabularInline):
-    model = DLQAttempt
-    fields = ("at", "kind", "started_by", "outcome", "error_message", "node_id")
-    readonly_fields = fields
-    ordering = ("at",)
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(DLQEntry)
-class DLQEntryAdmin(ReadOnlyAdmin, BigTableAdmin):
-    list_display = ("id", "job", "status", "error", "attempts", "node", "created_at")
-    list_select_related = ("job",)
-    list_defer = ("payload", "traceback", "error_message")
-    list_filter = ("status", "job", "created_at")
-    ordering = ("-created_at",)
-    sortable_by = ("id", "created_at")
-    # Searching a message would scan millions of rows; the box finds an entry by id.
-    search_fields = ("=id",)
-    search_help_text = "An entry id."
-    inlines = [DLQAttemptInline]
-    fieldsets = [
-        (None, {"fields": ("job", "batch", "index", "status", "attempts", "error_group")}),
-        ("Record", {"fields": ("payload_block",)}),
-        ("Error", {"fields": ("error_type", "error_block", "traceback_block")}),
-        ("Deployment", {"fields": ("node_id", "node_name", "region", "version")}),
-        ("Times", {"fields": ("created_at", "last_attempt_at", "resolved_at")}),
-    ]
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(error_excerpt=Substr("error_message", 1, ERROR_EXCERPT_CHARS))
-        )
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        if not ENTRY_ID.fullmatch(term):
-            return queryset.none(), False
-        return queryset.filter(pk=int(term)), False
-
-    @admin.display(description="error")
-    def error(self, entry):
-        return Truncator(f"{entry.error_type}: {entry.error_excerpt}").chars(120)
-
-    @admin.display(description="node")
-    def node(self, entry):
-        return entry.node_name or entry.node_id
-
-    @admin.display(description="record")
-    def payload_block(self, entry):
-        return pretty_json(entry.payload)
-
-    @admin.display(description="message")
-    def error_block(self, entry):
-        return pre(entry.error_message)
-
-    @admin.display(description="traceback")
-    def traceback_block(self, entry):
-        return pre(entry.traceback) if entry.traceback else "-"
 
 
 @admin.register(DLQAttempt)

@@ -66,18 +66,19 @@ class Claim:
             ) from None
 
 
-class LeaseKeeper:
-    """Renews a claim's lease from a thread of its own while the attempt runs.
+class Renewer:
+    """Calls `renew()` every `interval` seconds from a thread of its own while work runs.
 
-    The thread has its own database connection, so the renewal commits even
-    while the attempt holds a long transaction open (a transactional processor
-    on PostgreSQL). On SQLite it waits its turn for the write lock.
+    The thread has its own database connection, so a renewal commits even
+    while the work holds a long transaction open (a transactional processor on
+    PostgreSQL); on SQLite it waits its turn for the write lock. `renew`
+    returning False (the claim is gone) ends the renewals.
     """
 
-    def __init__(self, claim):
-        self.claim = claim
+    def __init__(self, renew, interval, name):
+        self.renew, self.interval, self.name = renew, interval, name
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="velo-lease", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"velo-{name}", daemon=True)
 
     def __enter__(self):
         self._thread.start()
@@ -88,17 +89,25 @@ class LeaseKeeper:
         self._thread.join()
 
     def _run(self):
-        interval = settings.VELO_BATCH_LEASE_SECONDS * RENEW_SHARE
         try:
-            while not self._stop.wait(interval):
+            while not self._stop.wait(self.interval):
                 try:
-                    if not self.claim.heartbeat():
-                        log.warning("batch %s: claim lost; stopping", self.claim.batch.pk)
+                    if not self.renew():
+                        log.warning("%s: claim lost; no more renewals", self.name)
                         return
                 except DatabaseError as exc:  # try again at the next beat
-                    log.warning("batch %s: could not renew the lease: %s", self.claim.batch.pk, exc)
+                    log.warning("%s: could not renew: %s", self.name, exc)
         finally:
             connection.close()
+
+
+def lease_keeper(claim):
+    """Keeps a batch claim's lease fresh while its attempt runs."""
+    return Renewer(
+        claim.heartbeat,
+        settings.VELO_BATCH_LEASE_SECONDS * RENEW_SHARE,
+        f"batch {claim.batch.pk} lease",
+    )
 
 
 def _lease_end():

@@ -8,11 +8,12 @@ redelivered task finds the batch already claimed or finished and does nothing.
 """
 
 import logging
+import math
 from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -21,8 +22,15 @@ from errors.services import Failure, group_failures, link_occurrences, save_occu
 
 from . import processors, store
 from .backoff import job_retry_delay
-from .claims import LeaseKeeper, LostClaim, claim_batch, release
-from .models import Batch, DLQEntry, DLQFullPolicy, FailureStrategy, JobCounters
+from .claims import LostClaim, claim_batch, lease_keeper, release
+from .models import (
+    Batch,
+    BatchDurationBucket,
+    DLQEntry,
+    DLQFullPolicy,
+    FailureStrategy,
+    JobCounters,
+)
 from .runner import RecordFailure, RunResult, run_records
 from .store import DeadLetter
 
@@ -43,7 +51,7 @@ def process_batch(batch_id):
     if claim is None:
         return None
     try:
-        with LeaseKeeper(claim):
+        with lease_keeper(claim):
             return _attempt(claim)
     except LostClaim as exc:
         log.warning("%s; leaving the batch to its new owner", exc)
@@ -326,6 +334,21 @@ def _complete(batch, final, delta, now):
     batch.pending_indexes = None
     batch.next_attempt_at = None
     delta[f"batches_{final}"] += 1
+    duration = max(0.0, (now - (batch.started_at or now)).total_seconds())
+    delta["batch_duration_sum"] += duration
+    observe_duration(batch.job_id, duration)
+
+
+def observe_duration(job_id, seconds):
+    """Count a finished batch into its job's stored duration histogram."""
+    le = next((b for b in BatchDurationBucket.BOUNDS if seconds <= b), math.inf)
+    if BatchDurationBucket.objects.filter(job_id=job_id, le=le).update(count=F("count") + 1):
+        return
+    try:
+        with transaction.atomic():
+            BatchDurationBucket.objects.create(job_id=job_id, le=le, count=1)
+    except IntegrityError:  # created by another worker a moment ago
+        BatchDurationBucket.objects.filter(job_id=job_id, le=le).update(count=F("count") + 1)
 
 
 def _save(batch, counters, delta):

@@ -110,12 +110,35 @@ class JobCounters(models.Model):
     dlq_pending = models.BigIntegerField(default=0, help_text="Current DLQ size.")
     last_entry_at = models.DateTimeField(null=True, blank=True)
     last_capacity_exceeded_at = models.DateTimeField(null=True, blank=True)
+    batch_duration_sum = models.FloatField(default=0.0, help_text="Seconds, finished batches.")
 
     class Meta:
         verbose_name_plural = "job counters"
 
     def __str__(self):
         return f"counters of {self.job}"
+
+
+class BatchDurationBucket(models.Model):
+    """One bucket of a job's batch-duration histogram, stored so every web process agrees.
+
+    `le` is the bucket's upper bound in seconds (the last one is +Inf); `count`
+    holds the batches in that bucket alone, made cumulative at scrape time.
+    """
+
+    BOUNDS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="duration_buckets")
+    le = models.FloatField()
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "le"], name="durationbucket_job_le_uniq"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} ≤{self.le}s: {self.count}"
 
 
 class Batch(models.Model):

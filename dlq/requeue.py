@@ -9,6 +9,7 @@ often. A dry run only counts.
 """
 
 import logging
+import math
 import time
 from datetime import timedelta
 
@@ -18,11 +19,16 @@ from django.db.models import F
 from django.utils import timezone
 
 from . import audit, reprocess
+from .claims import RENEW_SHARE, Renewer
 from .models import DLQEntry, OperatorAction, RequeueRun
 
 log = logging.getLogger(__name__)
 FILTER_KEYS = ("job", "error_group", "batch")
 DEFAULT_CANARY_MAX_FAILURE_RATIO = 0.5
+# Ids sent to the database at once when walking an id list.
+ID_SLICE = 1000
+# What a chunk aims to take, in seconds.
+CHUNK_SECONDS = 1.0
 
 
 class InvalidRequeue(ValueError):
@@ -30,10 +36,8 @@ class InvalidRequeue(ValueError):
 
 
 def selection(run):
-    """The pending entries the run still has to reach."""
+    """The pending entries the run still has to reach (for a filter; ids go by next_ids)."""
     entries = DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=run.last_id)
-    if run.entry_ids is not None:
-        entries = entries.filter(pk__in=run.entry_ids)
     filters = run.filters or {}
     if "job" in filters:
         entries = entries.filter(job__name=filters["job"])
@@ -44,6 +48,73 @@ def selection(run):
     if run.max_id is not None:
         entries = entries.filter(pk__lte=run.max_id)
     return entries
+
+
+def next_ids(run, size):
+    """The next `size` ids the run has to try, in id order.
+
+    An id list is walked in slices, never sent whole, so a run over many
+    thousands of ids stays within a database's limit on query parameters.
+    """
+    if run.entry_ids is None:
+        return list(selection(run).order_by("pk").values_list("pk", flat=True)[:size])
+    ids = []
+    remaining = [pk for pk in run.entry_ids if pk > run.last_id]
+    for start in range(0, len(remaining), ID_SLICE):
+        window = remaining[start : start + ID_SLICE]
+        ids += selection(run).filter(pk__in=window).order_by("pk").values_list("pk", flat=True)
+        if len(ids) >= size:
+            break
+    return ids[:size]
+
+
+def count(run):
+    """How many pending entries the run would reach now."""
+    if run.entry_ids is None:
+        return selection(run).count()
+    return sum(
+        selection(run).filter(pk__in=run.entry_ids[i : i + ID_SLICE]).count()
+        for i in range(0, len(run.entry_ids), ID_SLICE)
+    )
+
+
+def _validated(entry_ids, filters, rate_limit, canary_size, canary_max_failure_ratio):
+    """Input checked here, so every caller (admin, API, shell) gets InvalidRequeue, never a 500."""
+    filters = {key: value for key, value in (filters or {}).items() if value not in (None, "")}
+    unknown = set(filters) - set(FILTER_KEYS)
+    if unknown:
+        raise InvalidRequeue(f"unknown filter {sorted(unknown)}; use {', '.join(FILTER_KEYS)}")
+    if entry_ids is None and not filters:
+        raise InvalidRequeue("name the entries: ids, or a filter (job, error_group, batch)")
+    try:
+        if "job" in filters and not isinstance(filters["job"], str):
+            raise ValueError(filters["job"])
+        for key in ("error_group", "batch"):
+            if key in filters:
+                filters[key] = _positive_int(filters[key])
+        if entry_ids is not None:
+            entry_ids = sorted({_positive_int(pk) for pk in entry_ids})
+    except (TypeError, ValueError):
+        raise InvalidRequeue(
+            "ids, error_group and batch are positive integers; job a name"
+        ) from None
+    if rate_limit is not None and not (math.isfinite(rate_limit) and rate_limit > 0):
+        raise InvalidRequeue("rate_limit must be a positive number of entries per second")
+    if canary_size is not None and canary_size <= 0:
+        raise InvalidRequeue("canary_size must be a positive number of entries")
+    if canary_max_failure_ratio is not None and not 0 <= canary_max_failure_ratio <= 1:
+        raise InvalidRequeue("canary_max_failure_ratio must be between 0 and 1")
+    return entry_ids, filters
+
+
+def _positive_int(value):
+    """An id given as an int or a string of digits; anything else (bool, 1.5, "x") is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(value)
+    number = int(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
 
 
 def start_run(
@@ -62,21 +133,15 @@ def start_run(
 ):
     """Create a run (and its audit row) and set it going; return it.
 
-    `background` sends it to a worker after commit; otherwise it runs here and
-    now (one entry from the admin's detail page, with the outcome on screen).
+    A filter run acts on the entries that exist now (max_id defaults to the
+    newest id). `background` sends it to a worker after commit; otherwise it
+    runs here and now (one entry from the admin's detail page, outcome on screen).
     """
-    filters = {key: value for key, value in (filters or {}).items() if value not in (None, "")}
-    unknown = set(filters) - set(FILTER_KEYS)
-    if unknown:
-        raise InvalidRequeue(f"unknown filter {sorted(unknown)}; use {', '.join(FILTER_KEYS)}")
-    if entry_ids is None and not filters:
-        raise InvalidRequeue("name the entries: ids, or a filter (job, error_group, batch)")
-    if entry_ids is not None:
-        entry_ids = sorted({int(pk) for pk in entry_ids})
-    if rate_limit is not None and rate_limit <= 0:
-        raise InvalidRequeue("rate_limit must be a positive number of entries per second")
-    if canary_size is not None and canary_size <= 0:
-        raise InvalidRequeue("canary_size must be a positive number of entries")
+    entry_ids, filters = _validated(
+        entry_ids, filters, rate_limit, canary_size, canary_max_failure_ratio
+    )
+    if entry_ids is None and max_id is None:
+        max_id = DLQEntry.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     with transaction.atomic():
         run = RequeueRun(
             entry_ids=entry_ids,
@@ -94,7 +159,7 @@ def start_run(
             ),
             created_by=created_by,
         )
-        run.total = selection(run).count()
+        run.total = count(run)
         if dry_run:
             run.status = RequeueRun.Status.FINISHED
             run.finished_at = timezone.now()
@@ -124,7 +189,8 @@ def _describe(run):
     if run.entry_ids is not None:
         return f"{len(run.entry_ids)} selected DLQ entries"
     parts = [f"{key}={value}" for key, value in sorted(run.filters.items())]
-    return "DLQ entries where " + ", ".join(parts) + (f" (id ≤ {run.max_id})" if run.max_id else "")
+    cut = f" (id ≤ {run.max_id})" if run.max_id is not None else ""
+    return "DLQ entries where " + ", ".join(parts) + cut
 
 
 def _send_on_commit(run_id):
@@ -168,19 +234,43 @@ def execute_run(run_id):
         log.info("requeue run %s: not queued; nothing to do", run_id)
         return None
     run = RequeueRun.objects.get(pk=run_id)
+    with Renewer(
+        lambda: _renew(run),
+        settings.VELO_REQUEUE_CLAIM_SECONDS * RENEW_SHARE,
+        f"requeue run {run_id}",
+    ):
+        return _work_through(run)
+
+
+def _renew(run):
+    """Keep the run and the entries it holds claimed while a chunk is being worked on."""
+    now = timezone.now()
+    DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run=run).update(
+        claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
+    )
+    return bool(
+        RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
+            heartbeat_at=now
+        )
+    )
+
+
+def _work_through(run):
     started = time.monotonic()
     done_at_start = run.done
     canary_pending = bool(run.canary_size) and run.done < run.canary_size
+    size = settings.VELO_REQUEUE_CHUNK
     while True:
-        if RequeueRun.objects.filter(pk=run_id, cancel_requested=True).exists():
+        if RequeueRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
-        size = _chunk_size(run, canary_pending)
-        ids = list(selection(run).order_by("pk").values_list("pk", flat=True)[:size])
+        ids = next_ids(run, _chunk_size(run, canary_pending, size))
         if not ids:
             return _end(run, RequeueRun.Status.FINISHED, "")
+        chunk_started = time.monotonic()
         entries = reprocess.claim(ids, run)
         result = reprocess.reprocess(entries, run, started_by=run.created_by) if entries else None
         _record_progress(run, ids, result)
+        size = _next_size(size, len(ids), time.monotonic() - chunk_started)
         if canary_pending and run.done >= run.canary_size:
             canary_pending = False
             ratio = run.failed / run.done if run.done else 0.0
@@ -200,8 +290,17 @@ def execute_run(run_id):
             time.sleep(max(0.0, due - time.monotonic()))
 
 
-def _chunk_size(run, canary_pending):
-    size = settings.VELO_REQUEUE_CHUNK
+def _next_size(size, used, seconds):
+    """Chunks aim at about a second each: a cancel is heard soon, and a slow
+    processor never keeps a chunk's claims out longer than a beat."""
+    if used < size:
+        return size
+    per_entry = seconds / used if used else 0.0
+    target = int(CHUNK_SECONDS / per_entry) if per_entry else settings.VELO_REQUEUE_CHUNK
+    return max(1, min(settings.VELO_REQUEUE_CHUNK, target))
+
+
+def _chunk_size(run, canary_pending, size):
     if canary_pending:
         size = min(size, run.canary_size - run.done)
     if run.rate_limit:

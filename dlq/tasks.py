@@ -19,3 +19,10 @@ def execute_requeue_run(run_id):
 @shared_task(name="dlq.dispatch_due_batches")
 def dispatch_due_batches():
     return dispatch.dispatch_due()
+
+
+@shared_task(name="dlq.purge_expired")
+def purge_expired():
+    from . import retention  # imported here so this task's lines stay together at the end
+
+    return retention.purge_expired()

@@ -18,15 +18,21 @@ from .models import DLQEntry, JobCounters, OperatorAction
 CHUNK = 1000
 
 
-def discard(entries, *, user=None, username=None, via="admin", target="selected DLQ entries"):
-    """Discard the pending entries of a queryset, in id chunks; return how many."""
+def discard(
+    entries, *, user=None, username=None, via="admin", target="selected DLQ entries", filters=None
+):
+    """Discard the pending entries of a queryset, in id chunks; return how many.
+
+    The audit row keeps the filter it was given and the ids it discarded (the
+    first thousand).
+    """
     ids = entries.filter(status=DLQEntry.Status.PENDING).order_by("pk").values_list("pk", flat=True)
-    total, last = 0, 0
+    discarded, last = [], 0
     while True:
         chunk = list(ids.filter(pk__gt=last)[:CHUNK])
         if not chunk:
             break
-        total += _discard_chunk(chunk)
+        discarded += _discard_chunk(chunk)
         last = chunk[-1]
     audit.record(
         OperatorAction.Action.DISCARD,
@@ -34,14 +40,16 @@ def discard(entries, *, user=None, username=None, via="admin", target="selected 
         username=username,
         via=via,
         target=target,
-        count=total,
-        entry_ids=None,
-        outcome=f"{total} entries discarded",
+        count=len(discarded),
+        filters=filters,
+        entry_ids=discarded,
+        outcome=f"{len(discarded)} entries discarded",
     )
-    return total
+    return len(discarded)
 
 
 def _discard_chunk(ids):
+    """Discard what is still pending among `ids`; return the ids discarded."""
     now = timezone.now()
     with transaction.atomic():
         locked = list(
@@ -57,7 +65,7 @@ def _discard_chunk(ids):
             JobCounters.objects.filter(job_id=job_id).update(
                 dlq_pending=F("dlq_pending") - count, dlq_discarded=F("dlq_discarded") + count
             )
-    return len(locked)
+    return [pk for pk, _ in locked]
 
 
 class EditRefused(ValueError):

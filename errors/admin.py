@@ -10,12 +10,19 @@ from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the tracker writes; an operator reads them (resolve/ignore come as actions)."""
+    """Rows the tracker writes; an operator reads them (resolve/ignore come as actions).
+
+    Nothing is deleted here either: retention purges history, and the delete
+    confirmation page would collect a group's every occurrence first.
+    """
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -51,6 +58,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
         "status",
         "regressed_at",
         "fingerprint",
+        "history",
         "occurrences",
     )
 
@@ -65,6 +73,11 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="last message")
     def last_message_block(self, group):
         return pre(group.last_message)
+
+    @admin.display(description="error history")
+    def history(self, group):
+        # The page is /errors/<id>/ by contract (SPEC §6), whoever serves it.
+        return format_html('<a href="/errors/{}/">Timeline, occurrences and places</a>', group.pk)
 
     @admin.display(description="occurrences")
     def occurrences(self, group):

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from errors.context import from_environ
 from velo_site import __version__
@@ -56,7 +57,7 @@ WSGI_APPLICATION = "velo_site.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "velo_site" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -150,6 +151,13 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited out a worker outage is stale: the next one will do.
         "options": {"expires": 10},
     },
+    # Retention (dlq.retention): resolved/discarded entries, old occurrences and rollups.
+    "purge-expired": {
+        "task": "dlq.purge_expired",
+        "schedule": crontab(hour=3, minute=0),
+        # A purge that waited out a whole day is replaced by the next one.
+        "options": {"expires": 12 * 3600},
+    },
 }
 
 # --- Velo -------------------------------------------------------------------
@@ -169,6 +177,10 @@ VELO_MAX_LOST_ATTEMPTS = env.int("VELO_MAX_LOST_ATTEMPTS", default=5)
 VELO_REQUEUE_CLAIM_SECONDS = env.float("VELO_REQUEUE_CLAIM_SECONDS", default=300.0)
 # Entries a requeue run claims and commits at a time.
 VELO_REQUEUE_CHUNK = env.int("VELO_REQUEUE_CHUNK", default=200)
+# Retention: error occurrences and hourly rollups older than this many days are
+# purged daily (a DLQ entry's retention is its job's dlq_retention_days).
+VELO_OCCURRENCE_RETENTION_DAYS = env.int("VELO_OCCURRENCE_RETENTION_DAYS", default=30)
+VELO_ROLLUP_RETENTION_DAYS = env.int("VELO_ROLLUP_RETENTION_DAYS", default=90)
 VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
 VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
 

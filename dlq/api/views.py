@@ -5,8 +5,6 @@ apply: every view is csrf_exempt, which also lets a wrong method reach
 require_http_methods and get its JSON 405 instead of a CSRF 403.
 """
 
-from datetime import UTC
-
 from django.core.validators import slug_re
 from django.http import JsonResponse
 from django.urls import reverse
@@ -19,6 +17,7 @@ from ..records import InvalidRecords, validate_idempotency_key
 from .auth import require_job_access, require_token
 from .body import parse_records, read_body
 from .errors import ApiError, json_errors
+from .shapes import iso_utc
 
 MAX_IDEMPOTENCY_KEY = Batch._meta.get_field("idempotency_key").max_length
 
@@ -103,8 +102,8 @@ def batch_status(request, batch_id):
             "dlq_added": batch.dlq_added,
             "dlq_rejected": batch.dlq_rejected,
             "attempts": batch.attempts,
-            "created_at": _iso_utc(batch.created_at),
-            "finished_at": _iso_utc(batch.finished_at),
+            "created_at": iso_utc(batch.created_at),
+            "finished_at": iso_utc(batch.finished_at),
         }
     )
 
@@ -134,7 +133,3 @@ def _idempotency_key(request):
     except InvalidRecords as exc:
         raise ApiError(exc.status, str(exc), exc.detail) from exc
     return key
-
-
-def _iso_utc(moment):
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -314,10 +314,18 @@ def test_dlq_list_links_to_one_error_group(operator, group, make_entries):
 
 @pytest.mark.parametrize(
     ("term", "found"),
-    [("{pk}", True), (" {pk} ", True), ("symbol", False), ("99999999999999999999999", False)],
+    [
+        ("{pk}", True),
+        (" {pk} ", True),
+        ("column 'symbol' in ROW", True),
+        ("no such words", False),
+        ("99999999999999999999999", False),
+        ("100%_", False),
+    ],
 )
-def test_dlq_search_finds_an_entry_by_id_only(operator, entry, term, found):
-    """Free text would scan millions of rows; nonsense and overflowing ids just find nothing."""
+def test_dlq_search_finds_an_entry_by_id_or_by_words_of_its_message(operator, entry, term, found):
+    """A number is an id; other text is looked up in the message (a trigram index on PostgreSQL);
+    LIKE wildcards are taken literally and overflowing ids just find nothing."""
     response = operator.get("/admin/dlq/dlqentry/", {"q": term.format(pk=entry.pk)})
     assert response.status_code == 200
     assert list(response.context["cl"].result_list) == ([entry] if found else [])
@@ -341,8 +349,7 @@ def test_dlq_entry_page_shows_record_error_traceback_context_and_history(operato
 
 def test_dlq_entries_cannot_be_added_edited_or_deleted_in_bulk(operator, entry):
     response = operator.get("/admin/dlq/dlqentry/")
-    action_form = response.context["action_form"]  # None while no other action exists
-    actions = [name for name, _ in action_form.fields["action"].choices] if action_form else []
+    actions = [name for name, _ in response.context["action_form"].fields["action"].choices]
     assert "delete_selected" not in actions
     assert operator.get("/admin/dlq/dlqentry/add/").status_code == 403
     response = operator.post(f"/admin/dlq/dlqentry/{entry.pk}/change/", {"status": "resolved"})

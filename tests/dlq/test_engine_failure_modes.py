@@ -165,7 +165,7 @@ def _run_in_thread(batch_id, out):
 def test_a_live_worker_keeps_its_claim_past_the_lease(make_job, settings, proc):
     """A healthy worker on a long batch must not be declared lost (PostgreSQL: no write lock)."""
     if not _is_pg():
-        pytest.skip("on SQLite the transactional path holds the write lock instead (test 5)")
+        pytest.skip("SQLite serialises writers: the long transaction holds the write lock (README)")
     settings.VELO_BATCH_LEASE_SECONDS = 1.0
     job = make_job(processor=proc, config={"seconds": 0.5}, failure_strategy="send_to_dlq")
     batch, _ = submit_batch(job, [{"n": i} for i in range(4)])  # 2 s of work

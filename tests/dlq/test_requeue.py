@@ -207,7 +207,12 @@ def test_discard_moves_pending_entries_out_of_the_dlq_size():
     assert triage.discard(DLQEntry.objects.all(), username="ops") == 0
     c = counters(job)
     assert (c.dlq_pending, c.dlq_discarded) == (0, 3)
-    assert OperatorAction.objects.filter(action="discard").first().count in (0, 3)
+    first, second = OperatorAction.objects.filter(action="discard").order_by("pk")
+    assert (first.count, sorted(first.entry_ids)) == (
+        3,
+        sorted(DLQEntry.objects.values_list("pk", flat=True)),
+    )
+    assert (second.count, second.entry_ids) == (0, [])
 
 
 @pytest.mark.django_db
@@ -272,3 +277,86 @@ def test_two_requeues_started_at_the_same_moment_process_each_entry_once(setting
     assert set(DLQEntry.objects.values_list("status", "attempts")) == {("resolved", 2)}
     c = counters(job)
     assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (0, 60, 60)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"entry_ids": ["x"]},
+        {"entry_ids": [True]},
+        {"entry_ids": [1.5]},
+        {"entry_ids": [-3]},
+        {"filters": {"error_group": "abc"}},
+        {"filters": {"job": 7}},
+        {"filters": {"queue": "x"}},
+        {"filters": {}},
+        {"filters": {"job": "orders"}, "rate_limit": float("nan")},
+        {"filters": {"job": "orders"}, "rate_limit": float("inf")},
+        {"filters": {"job": "orders"}, "rate_limit": 0},
+        {"filters": {"job": "orders"}, "canary_size": 0},
+        {"filters": {"job": "orders"}, "canary_size": 5, "canary_max_failure_ratio": 1.5},
+    ],
+)
+def test_a_requeue_that_cannot_start_is_refused_clearly_and_starts_nothing(kwargs):
+    with pytest.raises(requeue.InvalidRequeue):
+        requeue.start_run(created_by="ops", **kwargs)
+    assert not RequeueRun.objects.exists()
+    assert not OperatorAction.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_filter_run_is_cut_at_the_newest_entry_when_it_starts():
+    job = failing_entries(2)
+    run = requeue.start_run(created_by="ops", filters={"job": "orders"})
+    batch, _ = submit_batch(job, [{"late": True}])
+    process_batch(batch.pk)
+    relax(job)
+    requeue.execute_run(run.pk)
+    run.refresh_from_db()
+    assert (run.total, run.done) == (2, 2)
+    assert DLQEntry.objects.filter(status="pending").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_over_thousands_of_ids_walks_them_in_slices(settings):
+    settings.VELO_REQUEUE_CHUNK = 500
+    job = failing_entries(5)
+    relax(job)
+    real = list(DLQEntry.objects.values_list("pk", flat=True))
+    ids = real + list(range(10_000, 10_000 + 2 * requeue.ID_SLICE + 7))  # most no longer exist
+    run = requeue.start_run(created_by="ops", entry_ids=ids, background=False)
+    assert (run.total, run.done, run.succeeded) == (5, 5, 5)
+
+
+def test_chunks_shrink_for_slow_processors_and_grow_back(settings):
+    settings.VELO_REQUEUE_CHUNK = 200
+    assert requeue._next_size(200, 200, 20.0) == 10  # 0.1 s an entry: ten a second
+    assert requeue._next_size(10, 10, 0.01) == 200  # fast again: back to the full chunk
+    assert requeue._next_size(200, 37, 9.0) == 200  # a short last chunk says nothing
+    assert requeue._next_size(200, 200, 1000.0) == 1
+
+
+@pytest.mark.django_db
+def test_a_working_run_keeps_its_entries_and_itself_claimed():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    failing_entries(2)
+    run = RequeueRun.objects.create(
+        created_by="ops",
+        filters={"job": "orders"},
+        status="running",
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    reprocess.claim(list(DLQEntry.objects.values_list("pk", flat=True)), run)
+    DLQEntry.objects.update(claimed_until=timezone.now() + timedelta(seconds=1))
+    assert requeue._renew(run)
+    run.refresh_from_db()
+    assert run.heartbeat_at > timezone.now() - timedelta(seconds=5)
+    assert all(
+        until > timezone.now() + timedelta(seconds=60)
+        for until in DLQEntry.objects.values_list("claimed_until", flat=True)
+    )
+    assert reprocess.recover_expired_claims() == 0

@@ -1,0 +1,112 @@
+"""Reading the query string of the list endpoints: ids, choices, limits and cursors, or a 400.
+
+Unknown parameters are refused rather than ignored: a misspelt filter
+(`?staus=pending`) must not quietly answer with everything.
+"""
+
+import base64
+import binascii
+
+from django.core.validators import slug_re
+
+from .errors import ApiError
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_ID = 2**63 - 1  # a bigint: larger numbers name nothing, and some drivers cannot bind them
+CURSOR_PREFIX = "id:"
+
+
+def reject_unknown(query, known):
+    unknown = sorted(set(query) - set(known))
+    if unknown:
+        raise ApiError(
+            400,
+            f"unknown query parameter {unknown[0][:100]!r}",
+            {"unknown": [name[:100] for name in unknown[:20]], "allowed": list(known)},
+        )
+
+
+def single(query, name):
+    """The parameter's value, None when absent or empty; 400 when given twice."""
+    values = query.getlist(name)
+    if len(values) > 1:
+        raise ApiError(400, f"give {name!r} at most once", {name: values[:20]})
+    return values[0] if values and values[0] != "" else None
+
+
+def object_id(query, name):
+    """A positive integer id, or None."""
+    value = single(query, name)
+    if value is None:
+        return None
+    number = as_id(value)
+    if number is None:
+        raise ApiError(400, f"{name} must be a positive integer id", {name: value[:100]})
+    return number
+
+
+def as_id(value):
+    """`value` (a digit string or an int, never a bool) as an id, or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if not value.isascii() or not value.isdigit():
+            return None
+        value = int(value)
+    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        return None
+    return value
+
+
+def choice(query, name, choices):
+    value = single(query, name)
+    if value is not None and value not in choices:
+        raise ApiError(400, f"{name} must be one of {', '.join(choices)}", {name: value[:100]})
+    return value
+
+
+def job_name(query, max_length):
+    """The `job` parameter, which must be a job name (a slug), or None."""
+    value = single(query, "job")
+    if value is not None and (len(value) > max_length or not slug_re.match(value)):
+        raise ApiError(400, "job must be a job name (a slug)", {"job": value[:100]})
+    return value
+
+
+def limit(query):
+    value = single(query, "limit")
+    if value is None:
+        return DEFAULT_LIMIT
+    number = as_id(value)
+    if number is None or number > MAX_LIMIT:
+        raise ApiError(
+            400, f"limit must be an integer from 1 to {MAX_LIMIT}", {"limit": value[:100]}
+        )
+    return number
+
+
+def encode_cursor(last_id):
+    """An opaque cursor: clients pass it back as it is and must not build their own."""
+    text = base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{last_id}".encode()).decode()
+    return text.rstrip("=")
+
+
+def cursor(query):
+    """The id the page starts below, from the `cursor` parameter, or None for the first page."""
+    value = single(query, "cursor")
+    if value is None:
+        return None
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (UnicodeError, binascii.Error, ValueError):
+        text = ""
+    last_id = as_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
+    if last_id is None:
+        raise ApiError(
+            400,
+            "cursor is not one this API gave out; pass the `next` URL as it is",
+            {"cursor": value[:100]},
+        )
+    return last_id

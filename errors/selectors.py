@@ -1,0 +1,170 @@
+"""Reads of the error history pages; every count comes from the hourly rollups.
+
+Grouping raw occurrences would cost more with every one recorded (there may be
+millions); rollup rows grow with hours × groups × places, so these queries stay
+cheap and each page runs a fixed number of them.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Max, Min, Sum
+from django.db.models.functions import Left
+from django.utils import timezone
+
+from .models import ErrorGroup, ErrorOccurrence, ErrorRollup
+from .services import hour_of
+
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+DEFAULT_RANGE = "24h"
+# The rollup columns an operator can filter on, in the order the form shows them.
+PLACE_FIELDS = ("job_name", "node_id", "region", "version")
+# Long texts are cut in the database, so one huge message cannot bloat a page.
+PREVIEW_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time range as whole hourly buckets: from the hour `span` ago to the current hour."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, key, *, now=None):
+        key = key if key in RANGES else DEFAULT_RANGE
+        now = now or timezone.now()
+        return cls(key, hour_of(now - RANGES[key]), hour_of(now))
+
+    def buckets(self):
+        hours = int((self.end - self.start) / timedelta(hours=1))
+        return [self.start + timedelta(hours=n) for n in range(hours + 1)]
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """What /errors/ shows: a window, narrowed to a job, node, region or version."""
+
+    window: Window
+    job_name: str = ""
+    node_id: str = ""
+    region: str = ""
+    version: str = ""
+
+    @classmethod
+    def from_query(cls, query, *, now=None):
+        # PostgreSQL refuses NUL in a string: such a value could never match anyway.
+        places = {
+            name: query.get(name, "").replace("\x00", "").strip()[:200] for name in PLACE_FIELDS
+        }
+        return cls(Window.parse(query.get("range", ""), now=now), **places)
+
+    def places(self):
+        return {name: getattr(self, name) for name in PLACE_FIELDS if getattr(self, name)}
+
+    def rollups(self):
+        return rollups_in(self.window).filter(**self.places())
+
+
+@dataclass(frozen=True)
+class Share:
+    """One node, region or version's part of a group's failures in a window."""
+
+    value: str
+    count: int
+    percent: float
+    first_bucket: datetime
+    last_bucket: datetime
+
+
+def rollups_in(window):
+    return ErrorRollup.objects.filter(bucket__gte=window.start, bucket__lte=window.end)
+
+
+def filter_options(window, *, limit=200):
+    """The values each filter can take: those seen in the window (a bounded DISTINCT each)."""
+    rollups = rollups_in(window)
+    return {
+        name: list(
+            rollups.exclude(**{name: ""})
+            .order_by(name)
+            .values_list(name, flat=True)
+            .distinct()[:limit]
+        )
+        for name in PLACE_FIELDS
+    }
+
+
+def top_groups(flt, *, limit):
+    """(group, count in the window) for the groups that failed most, most first."""
+    ranked = list(
+        flt.rollups()
+        .values("group_id")
+        .annotate(n=Sum("count"))
+        .order_by("-n", "group_id")
+        .values_list("group_id", "n")[:limit]
+    )
+    groups = ErrorGroup.objects.defer("last_message").in_bulk([pk for pk, _ in ranked])
+    return [(groups[pk], n) for pk, n in ranked if pk in groups]
+
+
+def totals_by_bucket(flt):
+    """{bucket: count} over every group the filter matches."""
+    rows = flt.rollups().values("bucket").annotate(n=Sum("count")).values_list("bucket", "n")
+    return dict(rows.order_by())
+
+
+def counts_by_group_and_bucket(flt, group_ids):
+    """{(group id, bucket): count} for the given groups."""
+    rows = (
+        flt.rollups()
+        .filter(group_id__in=group_ids)
+        .values("group_id", "bucket")
+        .annotate(n=Sum("count"))
+        .values_list("group_id", "bucket", "n")
+    )
+    return {(pk, bucket): n for pk, bucket, n in rows.order_by()}
+
+
+def group_counts_by(group, window, field):
+    """{(bucket, value of `field`): count} for one group: its timeline split by place."""
+    rows = (
+        rollups_in(window)
+        .filter(group=group)
+        .values("bucket", field)
+        .annotate(n=Sum("count"))
+        .values_list("bucket", field, "n")
+    )
+    return {(bucket, value): n for bucket, value, n in rows.order_by()}
+
+
+def group_breakdown(group, window, field, *, total, limit=20):
+    """The group's failures per node, region or version in the window, largest first."""
+    rows = (
+        rollups_in(window)
+        .filter(group=group)
+        .values(field)
+        .annotate(n=Sum("count"), first=Min("bucket"), last=Max("bucket"))
+        .order_by("-n", field)
+        .values_list(field, "n", "first", "last")[:limit]
+    )
+    return [
+        Share(value, n, n / total * 100 if total else 0.0, first, last)
+        for value, n, first, last in rows
+    ]
+
+
+def recent_occurrences(group, *, limit=50):
+    """The latest occurrences, read along the (group, occurred_at) index."""
+    return list(
+        ErrorOccurrence.objects.filter(group=group)
+        .defer("message")
+        .annotate(message_head=Left("message", PREVIEW_CHARS))
+        .order_by("-occurred_at")[:limit]
+    )

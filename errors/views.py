@@ -1,0 +1,134 @@
+"""The error history pages (SPEC §6): which errors, how often, since when, and where."""
+
+from collections import Counter
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.shortcuts import get_object_or_404, render
+from django.utils.text import Truncator
+
+from . import charts, panels, selectors
+from .models import ErrorGroup
+
+CHART_GROUPS = 6
+TABLE_GROUPS = 100
+TIMELINE_VERSIONS = 6
+FILTER_LABELS = {"job_name": "Job", "node_id": "Node", "region": "Region", "version": "Version"}
+BREAKDOWNS = (("node_id", "Node"), ("version", "Version"), ("region", "Region"))
+# A place with at least this share of a group's failures (of two or more) is called out.
+HOTSPOT_PERCENT = 50
+
+
+def page(request, template, title, **context):
+    """Render an operator page inside the admin's frame (header, login state, theme)."""
+    frame = admin.site.each_context(request)
+    frame.update(title=title, is_nav_sidebar_enabled=False)
+    return render(request, template, {**frame, **context})
+
+
+@staff_member_required
+def history(request):
+    flt = selectors.HistoryFilter.from_query(request.GET)
+    buckets = flt.window.buckets()
+    ranked = selectors.top_groups(flt, limit=TABLE_GROUPS)
+    chart, total = _history_chart(flt, ranked[:CHART_GROUPS], buckets)
+    return page(
+        request,
+        "errors/history.html",
+        "Error history",
+        flt=flt,
+        ranges=list(selectors.RANGES),
+        filters=_filters(flt),
+        rows=ranked,
+        table_limit=TABLE_GROUPS,
+        chart=chart,
+        total=total,
+        range_query=f"?range={flt.window.key}",
+    )
+
+
+@staff_member_required
+def group_detail(request, group_id):
+    group = get_object_or_404(ErrorGroup, pk=group_id)
+    window = selectors.Window.parse(request.GET.get("range", ""))
+    by_version = selectors.group_counts_by(group, window, "version")
+    total = sum(by_version.values())
+    return page(
+        request,
+        "errors/group.html",
+        f"Error group #{group.pk}",
+        group=group,
+        window=window,
+        ranges=list(selectors.RANGES),
+        total=total,
+        chart=_version_timeline(window.buckets(), by_version),
+        breakdowns=[
+            _breakdown(title, selectors.group_breakdown(group, window, field, total=total))
+            for field, title in BREAKDOWNS
+        ],
+        occurrences=selectors.recent_occurrences(group),
+        panels=panels.render(request, group),
+    )
+
+
+def _filters(flt):
+    """(name, label, values, chosen) per filter; a chosen value stays listed even if unseen."""
+    options = selectors.filter_options(flt.window)
+    rows = []
+    for name, values in options.items():
+        chosen = getattr(flt, name)
+        if chosen and chosen not in values:
+            values.insert(0, chosen)
+        rows.append((name, FILTER_LABELS[name], values, chosen))
+    return rows
+
+
+def group_label(group):
+    return (
+        f"#{group.pk} {group.job_name} · {group.error_type}: {Truncator(group.template).chars(90)}"
+    )
+
+
+def _history_chart(flt, top, buckets):
+    """The top groups stacked, and every other group as one band; also the window's total."""
+    totals = selectors.totals_by_bucket(flt)
+    ids = [group.pk for group, _ in top]
+    counts = selectors.counts_by_group_and_bucket(flt, ids) if ids else {}
+    series = [
+        charts.Series(group_label(group), [counts.get((group.pk, b), 0) for b in buckets])
+        for group, _ in top
+    ]
+    other = [
+        max(0, totals.get(b, 0) - sum(s.values[i] for s in series)) for i, b in enumerate(buckets)
+    ]
+    series.append(charts.Series("every other group", other, charts.OTHER_COLOUR))
+    return charts.stacked_area(buckets, series), sum(totals.values())
+
+
+def _version_timeline(buckets, by_version):
+    """A group's timeline stacked by version: a bad deploy shows as a new band taking over."""
+    per_version = Counter()
+    for (_, version), n in by_version.items():
+        per_version[version] += n
+    ranked = [version for version, _ in per_version.most_common()]
+    top, rest = ranked[:TIMELINE_VERSIONS], set(ranked[TIMELINE_VERSIONS:])
+    series = [
+        charts.Series(
+            f"version {version or '(none)'}", [by_version.get((b, version), 0) for b in buckets]
+        )
+        for version in top
+    ]
+    if rest:
+        other = Counter()
+        for (bucket, version), n in by_version.items():
+            if version in rest:
+                other[bucket] += n
+        series.append(
+            charts.Series("other versions", [other[b] for b in buckets], charts.OTHER_COLOUR)
+        )
+    return charts.stacked_area(buckets, series)
+
+
+def _breakdown(title, shares):
+    hotspot = shares[0] if len(shares) > 1 and shares[0].percent >= HOTSPOT_PERCENT else None
+    return {"title": title, "rows": shares, "hotspot": hotspot}

@@ -1,0 +1,183 @@
+"""Retention (dlq.retention, `purge_expired`): only what is expired goes; counters stay."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from celery.schedules import crontab
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.utils import timezone
+
+from dlq import requeue, retention, tasks, triage
+from dlq.engine import process_batch
+from dlq.models import DLQAttempt, DLQEntry, Job, JobCounters
+from dlq.submit import submit_batch
+from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal
+
+pytestmark = pytest.mark.django_db
+
+SCHEMA = {"type": "object", "required": ["symbol"], "properties": {"symbol": {"type": "string"}}}
+
+
+def schema_job(name, **fields):
+    return Job.objects.create(
+        name=name,
+        processor="json_schema",
+        config={"schema": SCHEMA},
+        failure_strategy="send_to_dlq",
+        **fields,
+    )
+
+
+def fail(job, count):
+    batch, _ = submit_batch(job, [{"n": i} for i in range(count)])
+    process_batch(batch.pk)
+    return list(DLQEntry.objects.filter(batch=batch).order_by("pk"))
+
+
+def resolve(job, entries):
+    """Resolve entries the way operators do: fix the schema and requeue them."""
+    job.config = {"schema": {"type": "object"}}
+    job.save()
+    requeue.start_run(created_by="ops", entry_ids=[e.pk for e in entries], background=False)
+    job.config = {"schema": SCHEMA}
+    job.save()
+
+
+def age(entries, days):
+    DLQEntry.objects.filter(pk__in=[e.pk for e in entries]).update(
+        resolved_at=timezone.now() - timedelta(days=days)
+    )
+
+
+def alive(entries):
+    return set(DLQEntry.objects.filter(pk__in=[e.pk for e in entries]).values_list("pk", flat=True))
+
+
+def snapshot():
+    """Every counter that /metrics and the API read."""
+    return (
+        list(JobCounters.objects.order_by("pk").values()),
+        list(ErrorGroup.objects.order_by("pk").values_list("pk", "count", "status")),
+        list(ErrorTotal.objects.order_by("pk").values_list("job_name", "occurrences")),
+    )
+
+
+@pytest.fixture
+def dlq():
+    """orders (14 days' retention) and audit (60 days) with entries in every state and age."""
+    orders, audit = schema_job("orders"), schema_job("audit", dlq_retention_days=60)
+    entries = fail(orders, 8)
+    old_resolved, new_resolved = entries[0:2], entries[2:3]
+    old_discarded, new_discarded = entries[3:5], entries[5:6]
+    old_pending = entries[6:8]
+    resolve(orders, old_resolved + new_resolved)
+    triage.discard(DLQEntry.objects.filter(pk__in=[e.pk for e in old_discarded + new_discarded]))
+    age(old_resolved + old_discarded, 20)
+    age(new_resolved + new_discarded, 13)
+    DLQEntry.objects.filter(pk__in=[e.pk for e in old_pending]).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    kept_by_audit = fail(audit, 1)
+    resolve(audit, kept_by_audit)
+    age(kept_by_audit, 20)
+    return {
+        "expired": old_resolved + old_discarded,
+        "kept": new_resolved + new_discarded + old_pending + kept_by_audit,
+    }
+
+
+def test_purge_deletes_only_expired_resolved_and_discarded_entries(dlq):
+    expired, kept = dlq["expired"], dlq["kept"]
+
+    counts = retention.purge_expired()
+
+    assert counts["dlq_entries"] == len(expired) == 4
+    assert alive(expired) == set()
+    assert alive(kept) == {e.pk for e in kept}
+    assert not DLQAttempt.objects.filter(entry_id__in=[e.pk for e in expired]).exists()
+    assert DLQAttempt.objects.filter(entry_id__in=[e.pk for e in kept]).count() >= len(kept)
+
+
+def test_purge_never_lowers_a_counter(dlq):
+    before = snapshot()
+    ErrorOccurrence.objects.update(occurred_at=timezone.now() - timedelta(days=365))
+    ErrorRollup.objects.update(bucket=timezone.now() - timedelta(days=365))
+
+    counts = retention.purge_expired()
+
+    assert counts["occurrences"] > 0
+    assert counts["rollups"] > 0
+    assert snapshot() == before
+
+
+def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
+    job = schema_job("orders")
+    fail(job, 3)
+    now = timezone.now()
+    old, new, edge = ErrorOccurrence.objects.order_by("pk")
+    ErrorOccurrence.objects.filter(pk=old.pk).update(occurred_at=now - timedelta(days=8))
+    ErrorOccurrence.objects.filter(pk=edge.pk).update(occurred_at=now - timedelta(days=6))
+    rollup = ErrorRollup.objects.get()
+    ErrorRollup.objects.create(
+        bucket=now - timedelta(days=3), group=rollup.group, job_name="orders", count=5, node_id="x"
+    )
+
+    with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):
+        counts = retention.purge_expired(now=now)
+
+    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 1}
+    assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
+    assert list(ErrorRollup.objects.values_list("pk", flat=True)) == [rollup.pk]
+
+
+def test_defaults_keep_occurrences_30_days_and_rollups_90(db):
+    assert settings.VELO_OCCURRENCE_RETENTION_DAYS == 30
+    assert settings.VELO_ROLLUP_RETENTION_DAYS == 90
+
+
+def test_each_chunk_is_deleted_in_its_own_transaction_without_loading_rows(dlq):
+    with CaptureQueriesContext(connection) as queries:
+        assert retention.purge_dlq_entries(timezone.now(), chunk=3) == 4
+
+    sql = [q["sql"] for q in queries.captured_queries]
+    deletes = [s for s in sql if s.startswith('DELETE FROM "dlq_dlqentry"')]
+    assert len(deletes) == 2  # 4 expired entries in chunks of 3
+    # Inside the test's transaction every chunk's atomic block is a savepoint.
+    assert sum(s.startswith("SAVEPOINT") for s in sql) >= 2
+    selects = [s for s in sql if s.startswith("SELECT") and '"dlq_dlqentry"' in s]
+    assert not any('"payload"' in s or '"traceback"' in s for s in selects)
+
+
+def test_a_retention_of_zero_days_purges_every_resolved_entry(db):
+    job = schema_job("orders", dlq_retention_days=0)
+    entries = fail(job, 2)
+    resolve(job, entries[:1])
+
+    assert retention.purge_expired()["dlq_entries"] == 1
+    assert alive(entries) == {entries[1].pk}
+
+
+def test_the_command_prints_counts_per_kind(dlq):
+    out = StringIO()
+
+    call_command("purge_expired", "--chunk-size", "2", stdout=out)
+
+    text = out.getvalue()
+    assert "4  resolved/discarded DLQ entries" in text
+    assert "error occurrences (older than 30 days)" in text
+    assert "hourly error rollups (older than 90 days)" in text
+    assert alive(dlq["expired"]) == set()
+
+
+def test_the_task_purges_and_beat_runs_it_daily(dlq):
+    assert tasks.purge_expired()["dlq_entries"] == 4  # the task body, called in-process
+
+    (entry,) = [
+        e for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] == tasks.purge_expired.name
+    ]
+    assert tasks.purge_expired.name == "dlq.purge_expired"
+    assert entry["schedule"] == crontab(hour=3, minute=0)
