@@ -1,12 +1,17 @@
-"""Velo's URLs: the admin, the API, the operator pages, and (later) probes and /metrics."""
+"""Velo's URLs: the admin, the API, the operator pages, the probes and /metrics."""
 
 from django.contrib import admin
 from django.urls import include, path
+
+from . import metrics_view, probes
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("dlq.api.urls")),
     path("errors/", include("errors.urls")),
     path("dlq/", include("dlq.urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics_view.metrics, name="metrics"),
+    path("live", probes.live, name="live"),
+    path("ready", probes.ready, name="ready"),
+    path("health", probes.health, name="health"),
 ]

@@ -1,0 +1,182 @@
+"""Velo's own Prometheus families (SPEC §8), read from the database at scrape time.
+
+Every value comes from the per-job counters and small aggregates, so every web
+process reports the same numbers, they survive restarts, and a scrape costs
+O(jobs + 10), never O(DLQ size) or O(occurrences). `describe()` lets the
+collector be registered without touching the database.
+"""
+
+import math
+
+from django.db.models import Count, Sum
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+
+from errors.context import current as current_context
+from errors.models import ErrorGroup, ErrorTotal
+
+from . import health
+from .models import Batch, BatchDurationBucket, DLQEntry, Job
+
+JOB = ["job_name"]
+RECENT_ERRORS = 10
+MESSAGE_LABEL_CHARS = 200
+
+# name -> (type, help, labels): the SPEC §8 table. Counters are named without
+# their _total suffix, which the exposition adds.
+FAMILIES = {
+    "velo_records_processed": ("counter", "Records attempted (every attempt).", JOB),
+    "velo_records_failed": ("counter", "Failed record attempts.", JOB),
+    "velo_failure_rate_percent": ("gauge", "Failed / processed x 100.", JOB),
+    "velo_batches": ("counter", "Finished batches by final status.", [*JOB, "status"]),
+    "velo_batch_retries": ("counter", "Batch retries scheduled.", JOB),
+    "velo_batch_duration_seconds": ("histogram", "Batch processing time.", JOB),
+    "velo_batches_in_flight": ("gauge", "Queued, running and retrying batches.", JOB),
+    "velo_dlq_entries_added": ("counter", "DLQ entries stored.", JOB),
+    "velo_dlq_entries_rejected": ("counter", "DLQ entries refused at capacity.", JOB),
+    "velo_dlq_entries_requeued": ("counter", "DLQ entries requeued.", JOB),
+    "velo_dlq_entries_resolved": ("counter", "Requeued entries that then succeeded.", JOB),
+    "velo_dlq_entries_discarded": ("counter", "DLQ entries discarded by an operator.", JOB),
+    "velo_dlq_size": ("gauge", "Pending DLQ entries.", JOB),
+    "velo_dlq_max_size": ("gauge", "DLQ capacity (absent when unbounded).", JOB),
+    "velo_dlq_capacity_percent": ("gauge", "DLQ size / capacity x 100.", JOB),
+    "velo_dlq_at_capacity": ("gauge", "1 when the DLQ is at capacity.", JOB),
+    "velo_dlq_capacity_exceeded": ("counter", "Times an entry was refused at capacity.", JOB),
+    "velo_dlq_health_status": (
+        "gauge",
+        "DLQ health: 0 HEALTHY, 1 CAUTION, 2 WARNING, 3 CRITICAL.",
+        JOB,
+    ),
+    "velo_dlq_oldest_entry_timestamp_seconds": (
+        "gauge",
+        "Creation time of the oldest pending entry (absent when empty).",
+        JOB,
+    ),
+    "velo_dlq_last_entry_timestamp_seconds": ("gauge", "Time of the last entry added.", JOB),
+    "velo_error_messages": ("counter", "Error occurrences recorded.", []),
+    "velo_unique_error_types": ("gauge", "Error groups.", []),
+    "velo_buffered_error_messages": (
+        "gauge",
+        "Groups in the recent-errors buffer (the last 10 seen).",
+        [],
+    ),
+    "velo_error_message": (
+        "gauge",
+        "Count of each of the 10 most recently seen error groups.",
+        [*JOB, "message"],
+    ),
+    "velo_active_jobs": ("gauge", "Enabled jobs.", []),
+    "velo_deployment_info": (
+        "gauge",
+        "This node's deployment context.",
+        ["node_id", "node_name", "region", "version"],
+    ),
+}
+_KINDS = {
+    "counter": CounterMetricFamily,
+    "gauge": GaugeMetricFamily,
+    "histogram": HistogramMetricFamily,
+}
+
+
+def _families():
+    return {
+        name: _KINDS[kind](name, help_text, labels=labels)
+        for name, (kind, help_text, labels) in FAMILIES.items()
+    }
+
+
+class VeloCollector:
+    def describe(self):
+        """The families without their samples: registering reads no database."""
+        return list(_families().values())
+
+    def collect(self):
+        f = _families()
+        jobs = list(Job.objects.select_related("counters").order_by("name"))
+        in_flight = dict(
+            Batch.objects.filter(status__in=Batch.IN_FLIGHT)
+            .values_list("job_id")
+            .annotate(n=Count("pk"))
+            .values_list("job_id", "n")
+        )
+        buckets = {}
+        for job_id, le, count in BatchDurationBucket.objects.values_list("job_id", "le", "count"):
+            buckets.setdefault(job_id, {})[le] = count
+        for job in jobs:
+            self._job(f, job, in_flight.get(job.pk, 0), buckets.get(job.pk, {}))
+        self._errors(f)
+        f["velo_active_jobs"].add_metric([], sum(job.enabled for job in jobs))
+        context = current_context()
+        f["velo_deployment_info"].add_metric(
+            [context.node_id, context.node_name, context.region, context.version], 1
+        )
+        yield from f.values()
+
+    def _job(self, f, job, in_flight, buckets):
+        c = health._counters_of(job)
+        label = [job.name]
+        for name, value in (
+            ("velo_records_processed", c.records_processed),
+            ("velo_records_failed", c.records_failed),
+            ("velo_batch_retries", c.batch_retries),
+            ("velo_dlq_entries_added", c.dlq_added),
+            ("velo_dlq_entries_rejected", c.dlq_rejected),
+            ("velo_dlq_entries_requeued", c.dlq_requeued),
+            ("velo_dlq_entries_resolved", c.dlq_resolved),
+            ("velo_dlq_entries_discarded", c.dlq_discarded),
+            ("velo_dlq_capacity_exceeded", c.dlq_rejected),
+            ("velo_dlq_size", c.dlq_pending),
+            ("velo_batches_in_flight", in_flight),
+        ):
+            f[name].add_metric(label, value)
+        rate = c.records_failed / c.records_processed * 100 if c.records_processed else 0.0
+        f["velo_failure_rate_percent"].add_metric(label, rate)
+        for status in (Batch.Status.SUCCEEDED, Batch.Status.PARTIAL, Batch.Status.FAILED):
+            f["velo_batches"].add_metric([job.name, status.value], getattr(c, f"batches_{status}"))
+        summary = health.job_health(job, c)
+        if job.dlq_max_size is not None:
+            f["velo_dlq_max_size"].add_metric(label, job.dlq_max_size)
+        f["velo_dlq_capacity_percent"].add_metric(label, summary.capacity_usage_percent)
+        f["velo_dlq_at_capacity"].add_metric(label, int(summary.is_at_capacity))
+        f["velo_dlq_health_status"].add_metric(label, health.LEVELS[summary.status])
+        oldest = (
+            DLQEntry.objects.filter(job=job, status=DLQEntry.Status.PENDING)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+            if c.dlq_pending
+            else None
+        )
+        if oldest is not None:
+            f["velo_dlq_oldest_entry_timestamp_seconds"].add_metric(label, oldest.timestamp())
+        last = c.last_entry_at.timestamp() if c.last_entry_at else 0.0
+        f["velo_dlq_last_entry_timestamp_seconds"].add_metric(label, last)
+        cumulative, running = [], 0
+        for le in (*BatchDurationBucket.BOUNDS, math.inf):
+            running += buckets.get(le, 0)
+            cumulative.append(("+Inf" if le == math.inf else repr(le), running))
+        f["velo_batch_duration_seconds"].add_metric(
+            label, buckets=cumulative, sum_value=c.batch_duration_sum
+        )
+
+    def _errors(self, f):
+        total = ErrorTotal.objects.aggregate(n=Sum("occurrences"))["n"] or 0
+        f["velo_error_messages"].add_metric([], total)
+        f["velo_unique_error_types"].add_metric([], ErrorGroup.objects.count())
+        recent = list(
+            ErrorGroup.objects.order_by("-last_seen", "-pk").values_list(
+                "job_name", "template", "count"
+            )[:RECENT_ERRORS]
+        )
+        f["velo_buffered_error_messages"].add_metric([], len(recent))
+        # Two templates alike in their first 200 characters share one series.
+        series = {}
+        for job_name, template, count in recent:
+            labels = (job_name, template[:MESSAGE_LABEL_CHARS])
+            series[labels] = series.get(labels, 0) + count
+        for labels, count in series.items():
+            f["velo_error_message"].add_metric(list(labels), count)

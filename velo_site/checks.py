@@ -1,0 +1,94 @@
+"""Readiness checks: small objects with one run() that raises CheckFailed; the caller owns timeouts.
+
+Each check runs in a thread with a deadline, so a database or broker that
+hangs makes the probe answer "not ready" in time instead of hanging with it.
+"""
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from django.db import connections
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 2.0
+
+
+class CheckFailed(Exception):
+    """A dependency is not usable; the message is safe to show."""
+
+
+class DatabaseCheck:
+    name = "database"
+
+    def run(self):
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+            if cursor.fetchone() != (1,):
+                raise CheckFailed("unexpected answer to SELECT 1")
+        return "SELECT 1 answered"
+
+
+class BrokerCheck:
+    name = "broker"
+
+    def run(self):
+        from velo_site.celery import app
+
+        with app.connection_for_write() as conn:
+            # One try, no retries: a probe must answer, not wait for a broker.
+            conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
+            transport = conn.transport_cls
+        return f"{transport} broker reachable"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    ready: bool
+    message: str
+
+    def as_json(self):
+        return {"name": self.name, "ready": self.ready, "message": self.message}
+
+
+def _run_with_deadline(check):
+    outcome = {}
+
+    def target():
+        try:
+            outcome["message"] = check.run()
+        except CheckFailed as exc:
+            outcome["error"] = str(exc)
+        except Exception as exc:  # anything else: name its type, keep internals out
+            log.warning("%s check failed: %r", check.name, exc)
+            outcome["error"] = f"{type(exc).__name__}: unavailable"
+        finally:
+            if check.name == "database":
+                connections.close_all()
+
+    thread = threading.Thread(target=target, name=f"check-{check.name}", daemon=True)
+    thread.start()
+    thread.join(TIMEOUT_SECONDS + 1.0)
+    if thread.is_alive():
+        return CheckResult(check.name, False, f"no answer within {TIMEOUT_SECONDS:.0f}s")
+    if "error" in outcome:
+        return CheckResult(check.name, False, outcome["error"])
+    return CheckResult(check.name, True, outcome["message"])
+
+
+def run_checks():
+    """Both checks, in parallel threads; each result says ready or why not."""
+    checks = [DatabaseCheck(), BrokerCheck()]
+    results = [None] * len(checks)
+
+    def run(i, check):
+        results[i] = _run_with_deadline(check)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(checks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
