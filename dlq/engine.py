@@ -162,7 +162,7 @@ def _finish(claim, attempt, result, *, give_up=False):
         else ([], [])
     )
     entry_ids = {entry.index: entry.pk for entry in entries}
-    occurrences = save_occurrences(
+    occurrence_ids = save_occurrences(
         job.name,
         [
             (g, f.message, batch.pk, entry_ids.get(f.index))
@@ -177,14 +177,12 @@ def _finish(claim, attempt, result, *, give_up=False):
     if overflow:
         counters.last_capacity_exceeded_at = now
         if job.dlq_full_policy == DLQFullPolicy.BACKPRESSURE:
-            occurrence_ids = {f.index: o.pk for f, o in zip(failures, occurrences, strict=True)}
+            by_index = {f.index: pk for f, pk in zip(failures, occurrence_ids, strict=True)}
             _hold(
                 batch,
                 job,
                 [
-                    DeadLetter(
-                        **{**letter.as_json(), "occurrence_id": occurrence_ids.get(letter.index)}
-                    )
+                    DeadLetter(**{**letter.as_json(), "occurrence_id": by_index.get(letter.index)})
                     for letter in overflow
                 ],
                 tries=0,

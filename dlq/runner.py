@@ -1,5 +1,7 @@
 """Running a job's processor over records, catching each record's failure."""
 
+import functools
+import linecache
 import logging
 import traceback
 from dataclasses import dataclass
@@ -38,7 +40,7 @@ def _failure(index, exc):
     except Exception:  # an exception whose __str__ itself raises
         message = f"<unprintable {type(exc).__name__}>"
     try:
-        trace = "".join(traceback.format_exception(exc))
+        trace = traceback_text(exc)
     except Exception:
         trace = ""
     return RecordFailure(
@@ -47,6 +49,35 @@ def _failure(index, exc):
         message=storable_text(message),
         traceback=storable_text(trace),
     )
+
+
+def traceback_text(exc):
+    """The exception's traceback as Python prints it, cheaply.
+
+    A batch's failures mostly share their failure site; formatting the frames
+    (source lookups, and in 3.11 a compile() per frame) is done once per site.
+    Chained exceptions take the full, slower path, to keep their context.
+    """
+    if exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
+        return "".join(traceback.format_exception(exc))
+    frames = tuple(
+        (frame.f_code.co_filename, lineno, frame.f_code.co_name)
+        for frame, lineno in traceback.walk_tb(exc.__traceback__)
+    )
+    return _frames_text(frames) + "".join(traceback.format_exception_only(exc))
+
+
+@functools.lru_cache(maxsize=1024)
+def _frames_text(frames):
+    if not frames:
+        return ""
+    summary = traceback.StackSummary.from_list(
+        [
+            (filename, lineno, name, linecache.getline(filename, lineno).strip())
+            for filename, lineno, name in frames
+        ]
+    )
+    return "Traceback (most recent call last):\n" + "".join(summary.format())
 
 
 def run_records(

@@ -7,6 +7,8 @@ it reads cannot be taken by another writer before this insert commits.
 
 from dataclasses import asdict, dataclass
 
+from errors import bulk
+
 from .models import DLQAttempt, DLQEntry
 
 
@@ -37,43 +39,52 @@ def room_left(job, counters):
     return max(0, job.dlq_max_size - counters.dlq_pending)
 
 
+@dataclass(frozen=True)
+class StoredEntry:
+    index: int
+    pk: int
+
+
 def store(job, batch, letters, counters, *, now, context):
-    """Insert as many letters as there is room for; return (entries, letters that found no room)."""
+    """Insert as many letters as there is room for; return (stored entries, letters left over)."""
     room = room_left(job, counters)
     fits, overflow = (letters, []) if room is None else (letters[:room], letters[room:])
-    entries = DLQEntry.objects.bulk_create(
+    place = context.as_dict()
+    ids = bulk.insert_rows(
+        DLQEntry,
         [
-            DLQEntry(
-                job=job,
-                batch=batch,
-                index=letter.index,
-                payload=batch.records[letter.index],
-                error_message=letter.message,
-                error_type=letter.error_type,
-                traceback=letter.traceback,
-                error_group_id=letter.group_id,
-                attempts=letter.attempts,
-                created_at=now,
-                last_attempt_at=now,
-                **context.as_dict(),
-            )
+            {
+                "job_id": job.pk,
+                "batch_id": batch.pk,
+                "index": letter.index,
+                "payload": batch.records[letter.index],
+                "error_message": letter.message,
+                "error_type": letter.error_type,
+                "traceback": letter.traceback,
+                "error_group_id": letter.group_id,
+                "status": DLQEntry.Status.PENDING,
+                "attempts": letter.attempts,
+                "created_at": now,
+                "last_attempt_at": now,
+                **place,
+            }
             for letter in fits
         ],
-        batch_size=1000,
     )
-    DLQAttempt.objects.bulk_create(
+    bulk.insert_rows(
+        DLQAttempt,
         [
-            DLQAttempt(
-                entry=entry,
-                kind=DLQAttempt.Kind.ORIGINAL,
-                started_by="worker",
-                outcome=DLQAttempt.Outcome.FAILED,
-                error_message=entry.error_message,
-                node_id=context.node_id,
-                at=now,
-            )
-            for entry in entries
+            {
+                "entry_id": pk,
+                "kind": DLQAttempt.Kind.ORIGINAL,
+                "started_by": "worker",
+                "outcome": DLQAttempt.Outcome.FAILED,
+                "error_message": letter.message,
+                "node_id": context.node_id,
+                "at": now,
+            }
+            for pk, letter in zip(ids, fits, strict=True)
         ],
-        batch_size=1000,
     )
+    entries = [StoredEntry(letter.index, pk) for letter, pk in zip(fits, ids, strict=True)]
     return entries, overflow

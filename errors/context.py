@@ -4,7 +4,7 @@ Settings build it once from the environment with `from_environ`; the rest of
 the code asks `current()`, which reads settings at call time.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 # For each field, the first variable that is set wins.
 NODE_ID_VARS = ("NODE_ID", "HOSTNAME", "POD_NAME")
@@ -20,7 +20,13 @@ class DeploymentContext:
     version: str = ""
 
     def as_dict(self):
-        return asdict(self)
+        # Plain attribute reads: dataclasses.asdict deep-copies, once per stored row.
+        return {
+            "node_id": self.node_id,
+            "node_name": self.node_name,
+            "region": self.region,
+            "version": self.version,
+        }
 
 
 def _first_set(names, environ):

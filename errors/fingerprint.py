@@ -5,6 +5,7 @@ e-mail addresses, UUIDs, dates and times, IP addresses, hex ids, numbers) are
 replaced with placeholders; the fingerprint hashes (job, error type, template).
 """
 
+import functools
 import hashlib
 import re
 
@@ -42,8 +43,12 @@ _COMPILED = [(placeholder, re.compile(pattern)) for placeholder, pattern in _PAT
 MAX_MESSAGE_CHARS = 4096
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize(message):
-    """The message's template: its variable parts replaced with placeholders."""
+    """The message's template: its variable parts replaced with placeholders.
+
+    Memoised: a failing batch mostly repeats a few messages.
+    """
     template = message[:MAX_MESSAGE_CHARS]
     for placeholder, pattern in _COMPILED:
         template = pattern.sub(placeholder, template)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
+from . import bulk
 from .context import current as current_context
 from .fingerprint import fingerprint, normalize
 from .models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal
@@ -100,30 +101,31 @@ def _add_to_total(job_name, count):
 
 
 def save_occurrences(job_name, rows, *, now, context=None):
-    """Store occurrences, and count them into the hourly rollups.
+    """Store occurrences, and count them into the hourly rollups; return their ids.
 
     `rows` are (group, message, batch_id, dlq_entry_id) tuples.
     """
     context = context or current_context()
-    occurrences = ErrorOccurrence.objects.bulk_create(
+    place = context.as_dict()
+    ids = bulk.insert_rows(
+        ErrorOccurrence,
         [
-            ErrorOccurrence(
-                group=group,
-                occurred_at=now,
-                job_name=job_name,
-                message=message,
-                batch_id=batch_id,
-                dlq_entry_id=entry_id,
-                **context.as_dict(),
-            )
+            {
+                "group_id": group.pk,
+                "occurred_at": now,
+                "job_name": job_name,
+                "message": message,
+                "batch_id": batch_id,
+                "dlq_entry_id": entry_id,
+                **place,
+            }
             for group, message, batch_id, entry_id in rows
         ],
-        batch_size=1000,
     )
     per_group = Counter(group.pk for group, *_ in rows)
     for group_id in sorted(per_group):
         _roll_up(job_name, group_id, per_group[group_id], now, context)
-    return occurrences
+    return ids
 
 
 def hour_of(moment):

@@ -1,0 +1,52 @@
+"""Inserting many rows fast: PostgreSQL's COPY where available, bulk_create elsewhere.
+
+Django 5.2's bulk_create on PostgreSQL goes through UNNEST of arrays, and
+psycopg's text-array escaping of JSON costs most of the time (FIELD-NOTES:
+~3,800 rows/s against ~34,000 with COPY); building a model instance per row
+costs as much again. So rows come in as plain column values, and COPY runs on
+Django's own connection, inside the caller's transaction. Ids are taken from
+the table's sequence first, so new rows can refer to each other (an
+occurrence points at its DLQ entry) without being read back.
+"""
+
+import json
+
+from django.db import connections, models, router
+
+
+def insert_rows(model, rows):
+    """Insert rows given as {attname: value} dicts; return their ids, in order.
+
+    A column a row leaves out gets the field's default.
+    """
+    if not rows:
+        return []
+    connection = connections[router.db_for_write(model)]
+    meta = model._meta
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in fields if f.attname not in rows[0]}
+    if connection.vendor != "postgresql":
+        created = model.objects.bulk_create(
+            [model(**defaults, **row) for row in rows], batch_size=1000
+        )
+        return [obj.pk for obj in created]
+    json_columns = {f.attname for f in fields if isinstance(f, models.JSONField)}
+    names = [f.attname for f in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in [meta.pk.column] + [f.column for f in fields])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for pk, row in zip(ids, rows, strict=True):
+                values = [pk]
+                for name in names:
+                    value = row[name] if name in row else defaults[name]
+                    if name in json_columns and value is not None:
+                        value = json.dumps(value)
+                    values.append(value)
+                copy.write_row(values)
+    return ids
