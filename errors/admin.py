@@ -5,29 +5,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from .admin_base import ReadOnlyAdmin, pre
 from .admin_bigtable import BigTableAdmin
 from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the tracker writes; an operator reads them (resolve/ignore come as actions).
-
-    Nothing is deleted here either: retention purges history, and the delete
-    confirmation page would collect a group's every occurrence first.
-    """
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def pre(text):
-    return format_html("<pre>{}</pre>", text)
 
 
 @admin.register(ErrorGroup)
