@@ -14,8 +14,10 @@ LEVELS = {HEALTHY: 0, CAUTION: 1, WARNING: 2, CRITICAL: 3}
 
 
 def capacity_usage_percent(current_size, max_size):
-    if not max_size:
+    if max_size is None:
         return 0.0
+    if max_size == 0:  # a DLQ that takes nothing is always full
+        return 100.0
     return current_size / max_size * 100
 
 

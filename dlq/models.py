@@ -107,7 +107,10 @@ class JobCounters(models.Model):
     dlq_requeued = models.BigIntegerField(default=0)
     dlq_resolved = models.BigIntegerField(default=0)
     dlq_discarded = models.BigIntegerField(default=0)
-    dlq_pending = models.BigIntegerField(default=0, help_text="Current DLQ size.")
+    dlq_pending = models.BigIntegerField(
+        default=0,
+        help_text="Current DLQ size: pending entries, and requeued ones not resolved yet.",
+    )
     last_entry_at = models.DateTimeField(null=True, blank=True)
     last_capacity_exceeded_at = models.DateTimeField(null=True, blank=True)
     batch_duration_sum = models.FloatField(default=0.0, help_text="Seconds, finished batches.")

@@ -9,7 +9,7 @@ ran out (its worker died) went back to pending and is left alone.
 """
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -62,12 +62,13 @@ def claim(entry_ids, run):
             requeue_run=run,
             claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS),
         )
+        # The entries keep their place in the DLQ's size (and capacity) until
+        # they resolve: a requeue that fails again must find its slot still there.
         claimed = list(
             DLQEntry.objects.filter(pk__in=ids, status=Status.REQUEUED, requeue_run=run)
             .select_related("job")
             .order_by("pk")
         )
-        _add_to_counters(Counter(e.job_id for e in claimed), dlq_pending=-1)
     return claimed
 
 
@@ -183,7 +184,7 @@ def _commit(job, entries, failures, run, started_by, result):
     JobCounters.objects.filter(job=job).update(
         dlq_requeued=F("dlq_requeued") + len(entries),
         dlq_resolved=F("dlq_resolved") + len(succeeded),
-        dlq_pending=F("dlq_pending") + len(failed),
+        dlq_pending=F("dlq_pending") - len(succeeded),
     )
     _resolve_groups_left_without_entries({e.error_group_id for e in succeeded}, now)
     result.succeeded += len(succeeded)
@@ -211,14 +212,6 @@ def _resolve_groups_left_without_entries(group_ids, now):
     ).update(status=ErrorGroup.Status.RESOLVED)
 
 
-def _add_to_counters(per_job, **fields):
-    """Add per-job amounts (times the sign in `fields`) to JobCounters, in job order."""
-    for job_id in sorted(per_job):
-        JobCounters.objects.filter(job_id=job_id).update(
-            **{name: F(name) + sign * per_job[job_id] for name, sign in fields.items()}
-        )
-
-
 def recover_expired_claims(now=None):
     """Entries whose requeue claim ran out (the worker died) go back to pending."""
     now = now or timezone.now()
@@ -233,7 +226,6 @@ def recover_expired_claims(now=None):
         DLQEntry.objects.filter(pk__in=[pk for pk, _ in expired], status=Status.REQUEUED).update(
             status=Status.PENDING, requeue_run=None, claimed_until=None
         )
-        _add_to_counters(Counter(job_id for _, job_id in expired), dlq_pending=1)
     log.warning(
         "%d requeued entries whose worker stopped answering are pending again", len(expired)
     )

@@ -8,7 +8,8 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from django.db import connections
+from django.db import DatabaseError, connections
+from kombu.exceptions import OperationalError as BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +24,16 @@ class DatabaseCheck:
     name = "database"
 
     def run(self):
-        with connections["default"].cursor() as cursor:
-            cursor.execute("SELECT 1")
-            if cursor.fetchone() != (1,):
-                raise CheckFailed("unexpected answer to SELECT 1")
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT 1")
+                answer = cursor.fetchone()
+        except DatabaseError as exc:
+            # The driver's text names hosts and users: the probe is open, so it says less.
+            log.warning("database check failed: %r", exc)
+            raise CheckFailed(f"database unreachable ({type(exc).__name__})") from None
+        if answer != (1,):
+            raise CheckFailed("unexpected answer to SELECT 1")
         return "SELECT 1 answered"
 
 
@@ -36,9 +43,14 @@ class BrokerCheck:
     def run(self):
         from velo_site.celery import app
 
-        with app.connection_for_write() as conn:
-            # One try, no retries: a probe must answer, not wait for a broker.
-            conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
+        with app.connection_for_write(connect_timeout=TIMEOUT_SECONDS) as conn:
+            # One try, no retry (max_retries=1 would sleep 2 s before a second
+            # one): a probe must answer, not wait for a broker.
+            try:
+                conn.ensure_connection(max_retries=0, timeout=TIMEOUT_SECONDS)
+            except (BrokerError, *conn.connection_errors) as exc:
+                log.warning("broker check failed: %r", exc)
+                raise CheckFailed(f"broker unreachable ({type(exc).__name__})") from None
             transport = conn.transport_cls
         return f"{transport} broker reachable"
 

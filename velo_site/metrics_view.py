@@ -7,15 +7,19 @@ every worker answers the same.
 """
 
 import hmac
+import logging
 import os
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from dlq.metrics import VeloCollector
+
+log = logging.getLogger(__name__)
 
 
 class _Everything:
@@ -52,4 +56,13 @@ def metrics(request):
         response = HttpResponse("a bearer token is needed for /metrics\n", status=401)
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    try:
+        exposition = generate_latest(_registry())
+    except DatabaseError as exc:
+        # A partial exposition would make the velo_* series vanish as if they
+        # had ended; a failed scrape (up == 0) says what happened.
+        log.error("/metrics: the database could not be read: %r", exc)
+        return HttpResponse("velo_* metrics unavailable: database error\n", status=503)
+    # The classic text format (what generate_latest writes), declared as such:
+    # every Prometheus version and promtool read it.
+    return HttpResponse(exposition, content_type=CONTENT_TYPE_PLAIN_0_0_4)

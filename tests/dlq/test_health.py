@@ -47,7 +47,7 @@ def test_a_dlq_of_size_zero_is_always_at_capacity():
 
 @pytest.mark.parametrize(
     ("current_size", "max_size", "expected"),
-    [(0, 100, 0.0), (25, 100, 25.0), (150, 100, 150.0), (5, None, 0.0), (5, 0, 0.0)],
+    [(0, 100, 0.0), (25, 100, 25.0), (150, 100, 150.0), (5, None, 0.0), (5, 0, 100.0)],
 )
 def test_capacity_usage_percent(current_size, max_size, expected):
     assert health.capacity_usage_percent(current_size, max_size) == pytest.approx(expected)
