@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format bench install clean
+.PHONY: run test lint format bench bench-quick install clean
 
 install: $(INSTALLED)
 
@@ -32,6 +32,13 @@ lint: $(INSTALLED)
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Benchmarks (issue 5) on PostgreSQL + Redis at 127.0.0.1, in a database of their own.
+bench: $(INSTALLED)
+	$(BIN)/python -m bench
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) var
