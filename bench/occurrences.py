@@ -94,17 +94,29 @@ def load(total, *, seed, now, log):
 
 
 def _derive_totals():
-    """Rollups, group counts and per-job totals, computed from the occurrences just loaded."""
-    execute(
-        """
-        INSERT INTO errors_errorrollup (bucket, group_id, job_name, node_id, region, version, count)
-        SELECT date_trunc('hour', occurred_at), group_id, job_name, node_id, region, version,
-               count(*)
-        FROM errors_erroroccurrence
-        GROUP BY 1, 2, 3, 4, 5, 6
-        ORDER BY 1, 2
-        """
-    )
+    """Rollups (hourly and daily), places, group counts and per-job totals, computed from
+    the occurrences just loaded, as the write path would have kept them."""
+    for grain, unit in (("h", "hour"), ("d", "day")):
+        execute(
+            f"""
+            INSERT INTO errors_errorrollup
+                (grain, bucket, group_id, job_name, node_id, region, version, count)
+            SELECT '{grain}', date_trunc('{unit}', occurred_at), group_id, job_name, node_id,
+                   region, version, count(*)
+            FROM errors_erroroccurrence
+            GROUP BY 2, 3, 4, 5, 6, 7
+            ORDER BY 2, 3
+            """
+        )
+    execute("TRUNCATE errors_errorplace")
+    for field in ("job_name", "node_id", "region", "version"):
+        execute(
+            f"""
+            INSERT INTO errors_errorplace (field, value, last_seen)
+            SELECT '{field}', {field}, max(bucket) FROM errors_errorrollup
+            WHERE grain = 'd' AND {field} <> '' GROUP BY {field}
+            """
+        )
     execute(
         """
         UPDATE errors_errorgroup g SET count = s.n, first_seen = s.first, last_seen = s.last,

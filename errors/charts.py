@@ -6,7 +6,7 @@ go through format_html like everything else that reaches the page.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -73,7 +73,7 @@ def stacked_area(buckets: Sequence[datetime], series: Sequence[Series], *, width
         'width="100%" role="img" aria-label="{label}">{grid}{bands}{xaxis}{legend}</svg>',
         w=width,
         h=full_height,
-        label="Errors per hour",
+        label="Errors over time",
         grid=_grid(top, y, width),
         bands=format_html_join(
             "",
@@ -105,7 +105,8 @@ def _grid(top, y, width):
 
 
 def _x_labels(buckets, x, height, *, count=6):
-    fmt = "%H:%M" if len(buckets) <= 48 else "%b %d"
+    daily = len(buckets) > 1 and buckets[1] - buckets[0] >= timedelta(days=1)
+    fmt = "%b %d" if daily or len(buckets) > 48 else "%H:%M"
     step = max(1, (len(buckets) - 1) // (count - 1))
     picks = range(0, len(buckets), step) if len(buckets) > 1 else [0]
     last = len(buckets) - 1

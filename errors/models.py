@@ -80,14 +80,20 @@ class ErrorTotal(models.Model):
 
 
 class ErrorRollup(models.Model):
-    """Occurrences per hour, group and place: what the error history charts read.
+    """Occurrences per hour (and per day), group and place: what the error history reads.
 
     Counting raw occurrences on every view would grow with them; these rows
-    grow with hours × groups × nodes/versions, and are kept up to date with
-    F() increments in the transaction that records the occurrences.
+    grow with time buckets × groups × places. Ranges up to a day read hourly
+    rows; longer ranges read daily rows, 24 times fewer. Both are kept up to
+    date with F() increments in the transaction that records the occurrences.
     """
 
-    bucket = models.DateTimeField(help_text="The start of the hour.")
+    class Grain(models.TextChoices):
+        HOUR = "h", "hour"
+        DAY = "d", "day"
+
+    grain = models.CharField(max_length=1, choices=Grain.choices, default=Grain.HOUR)
+    bucket = models.DateTimeField(help_text="The start of the hour, or of the day (UTC).")
     group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="rollups")
     job_name = models.CharField(max_length=100)
     node_id = models.CharField(max_length=200, blank=True)
@@ -99,15 +105,36 @@ class ErrorRollup(models.Model):
         verbose_name = "error rollup"
         constraints = [
             models.UniqueConstraint(
-                fields=["bucket", "group", "node_id", "region", "version"],
+                fields=["grain", "bucket", "group", "node_id", "region", "version"],
                 name="errrollup_bucket_place_uniq",
             ),
         ]
         indexes = [
-            models.Index(fields=["bucket"], name="errrollup_bucket_idx"),
-            models.Index(fields=["group", "bucket"], name="errrollup_group_bucket_idx"),
-            models.Index(fields=["job_name", "bucket"], name="errrollup_job_bucket_idx"),
+            models.Index(fields=["grain", "bucket"], name="errrollup_bucket_idx"),
+            models.Index(fields=["group", "grain", "bucket"], name="errrollup_group_bucket_idx"),
+            models.Index(fields=["job_name", "grain", "bucket"], name="errrollup_job_bucket_idx"),
+            models.Index(fields=["bucket"], name="errrollup_purge_idx"),
         ]
 
     def __str__(self):
-        return f"{self.group_id} {self.bucket:%Y-%m-%d %H:00}: {self.count}"
+        return f"{self.group_id} {self.grain} {self.bucket:%Y-%m-%d %H:00}: {self.count}"
+
+
+class ErrorPlace(models.Model):
+    """A job, node, region or version errors came from, and when last: the history's filters.
+
+    A handful of rows, so the filter menus never scan the rollups.
+    """
+
+    field = models.CharField(max_length=16)
+    value = models.CharField(max_length=200)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["field", "value"], name="errplace_field_value_uniq"),
+        ]
+        indexes = [models.Index(fields=["last_seen"], name="errplace_last_seen_idx")]
+
+    def __str__(self):
+        return f"{self.field}={self.value}"

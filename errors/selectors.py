@@ -12,8 +12,8 @@ from django.db.models import Max, Min, Sum
 from django.db.models.functions import Left
 from django.utils import timezone
 
-from .models import ErrorGroup, ErrorOccurrence, ErrorRollup
-from .services import hour_of
+from .models import ErrorGroup, ErrorOccurrence, ErrorPlace, ErrorRollup
+from .services import day_of, hour_of
 
 RANGES = {
     "1h": timedelta(hours=1),
@@ -30,21 +30,36 @@ PREVIEW_CHARS = 300
 
 @dataclass(frozen=True)
 class Window:
-    """A time range as whole hourly buckets: from the hour `span` ago to the current hour."""
+    """A time range as whole buckets, from the bucket `span` ago to the current one.
+
+    Up to a day it is read in hours; longer ranges in days, from the daily
+    rollups, so a month costs about as much to show as a day.
+    """
 
     key: str
     start: datetime
     end: datetime
+    grain: str = ErrorRollup.Grain.HOUR
 
     @classmethod
     def parse(cls, key, *, now=None):
         key = key if key in RANGES else DEFAULT_RANGE
         now = now or timezone.now()
+        if RANGES[key] > timedelta(days=1):
+            return cls(key, day_of(now - RANGES[key]), day_of(now), ErrorRollup.Grain.DAY)
         return cls(key, hour_of(now - RANGES[key]), hour_of(now))
 
+    @property
+    def grain_name(self):
+        return ErrorRollup.Grain(self.grain).label
+
+    @property
+    def step(self):
+        return timedelta(days=1) if self.grain == ErrorRollup.Grain.DAY else timedelta(hours=1)
+
     def buckets(self):
-        hours = int((self.end - self.start) / timedelta(hours=1))
-        return [self.start + timedelta(hours=n) for n in range(hours + 1)]
+        count = int((self.end - self.start) / self.step)
+        return [self.start + n * self.step for n in range(count + 1)]
 
 
 @dataclass(frozen=True)
@@ -84,21 +99,26 @@ class Share:
 
 
 def rollups_in(window):
-    return ErrorRollup.objects.filter(bucket__gte=window.start, bucket__lte=window.end)
+    return ErrorRollup.objects.filter(
+        grain=window.grain, bucket__gte=window.start, bucket__lte=window.end
+    )
 
 
 def filter_options(window, *, limit=200):
-    """The values each filter can take: those seen in the window (a bounded DISTINCT each)."""
-    rollups = rollups_in(window)
-    return {
-        name: list(
-            rollups.exclude(**{name: ""})
-            .order_by(name)
-            .values_list(name, flat=True)
-            .distinct()[:limit]
-        )
-        for name in PLACE_FIELDS
-    }
+    """The values each filter can take: the places errors came from within the window.
+
+    Read from the small table of places, never from the rollups.
+    """
+    options = {name: [] for name in PLACE_FIELDS}
+    rows = (
+        ErrorPlace.objects.filter(last_seen__gte=window.start, field__in=PLACE_FIELDS)
+        .order_by("field", "value")
+        .values_list("field", "value")
+    )
+    for field, value in rows:
+        if len(options[field]) < limit:
+            options[field].append(value)
+    return options
 
 
 def top_groups(flt, *, limit):

@@ -13,7 +13,7 @@ from django.db.models import Case, F, Value, When
 from . import bulk
 from .context import current as current_context
 from .fingerprint import fingerprint, normalize
-from .models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal
+from .models import ErrorGroup, ErrorOccurrence, ErrorPlace, ErrorRollup, ErrorTotal
 
 
 @dataclass(frozen=True)
@@ -88,16 +88,12 @@ def _count_into_group(job_name, fp, template, failure, count, now):
 
 
 def _add_to_total(job_name, count):
-    if not ErrorTotal.objects.filter(job_name=job_name).update(
-        occurrences=F("occurrences") + count
-    ):
-        try:
-            with transaction.atomic():
-                ErrorTotal.objects.create(job_name=job_name, occurrences=count)
-        except IntegrityError:
-            ErrorTotal.objects.filter(job_name=job_name).update(
-                occurrences=F("occurrences") + count
-            )
+    _upsert(
+        ErrorTotal,
+        {"job_name": job_name},
+        {"occurrences": F("occurrences") + count},
+        {"occurrences": count},
+    )
 
 
 def save_occurrences(job_name, rows, *, now, context=None):
@@ -125,6 +121,8 @@ def save_occurrences(job_name, rows, *, now, context=None):
     per_group = Counter(group.pk for group, *_ in rows)
     for group_id in sorted(per_group):
         _roll_up(job_name, group_id, per_group[group_id], now, context)
+    if rows:
+        _note_places(job_name, context, now)
     return ids
 
 
@@ -132,21 +130,51 @@ def hour_of(moment):
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
+def day_of(moment):
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _roll_up(job_name, group_id, count, now, context):
-    key = {
-        "bucket": hour_of(now),
-        "group_id": group_id,
+    for grain, bucket in (
+        (ErrorRollup.Grain.HOUR, hour_of(now)),
+        (ErrorRollup.Grain.DAY, day_of(now)),
+    ):
+        key = {
+            "grain": grain,
+            "bucket": bucket,
+            "group_id": group_id,
+            "node_id": context.node_id,
+            "region": context.region,
+            "version": context.version,
+        }
+        _upsert(
+            ErrorRollup, key, {"count": F("count") + count}, {"job_name": job_name, "count": count}
+        )
+
+
+def _note_places(job_name, context, now):
+    """Remember where errors came from (for the history's filter menus)."""
+    places = {
+        "job_name": job_name,
         "node_id": context.node_id,
         "region": context.region,
         "version": context.version,
     }
-    if ErrorRollup.objects.filter(**key).update(count=F("count") + count):
+    for field, value in sorted(places.items()):
+        if value:
+            key = {"field": field, "value": value[:200]}
+            _upsert(ErrorPlace, key, {"last_seen": now}, {"last_seen": now})
+
+
+def _upsert(model, key, changes, initial):
+    """Update the row at `key`, or create it (another worker may create it first)."""
+    if model.objects.filter(**key).update(**changes):
         return
     try:
         with transaction.atomic():
-            ErrorRollup.objects.create(job_name=job_name, count=count, **key)
-    except IntegrityError:  # created by another worker a moment ago
-        ErrorRollup.objects.filter(**key).update(count=F("count") + count)
+            model.objects.create(**key, **initial)
+    except IntegrityError:
+        model.objects.filter(**key).update(**changes)
 
 
 def link_occurrences(pairs):

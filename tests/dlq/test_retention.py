@@ -121,17 +121,25 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     old, new, edge = ErrorOccurrence.objects.order_by("pk")
     ErrorOccurrence.objects.filter(pk=old.pk).update(occurred_at=now - timedelta(days=8))
     ErrorOccurrence.objects.filter(pk=edge.pk).update(occurred_at=now - timedelta(days=6))
-    rollup = ErrorRollup.objects.get()
-    ErrorRollup.objects.create(
-        bucket=now - timedelta(days=3), group=rollup.group, job_name="orders", count=5, node_id="x"
-    )
+    current = set(ErrorRollup.objects.values_list("pk", flat=True))  # this hour's and today's
+    assert len(current) == 2
+    group = ErrorRollup.objects.first().group
+    for grain in ("h", "d"):
+        ErrorRollup.objects.create(
+            grain=grain,
+            bucket=now - timedelta(days=3),
+            group=group,
+            job_name="orders",
+            count=5,
+            node_id="x",
+        )
 
     with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):
         counts = retention.purge_expired(now=now)
 
-    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 1}
+    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 2}
     assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
-    assert list(ErrorRollup.objects.values_list("pk", flat=True)) == [rollup.pk]
+    assert set(ErrorRollup.objects.values_list("pk", flat=True)) == current
 
 
 def test_defaults_keep_occurrences_30_days_and_rollups_90(db):
