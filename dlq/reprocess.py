@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from errors import bulk
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, save_occurrences
 
@@ -163,23 +164,24 @@ def _commit(job, entries, failures, run, started_by, result):
         now=now,
         context=context,
     )
-    DLQAttempt.objects.bulk_create(
+    bulk.insert_rows(
+        DLQAttempt,
         [
-            DLQAttempt(
-                entry_id=entry.pk,
-                kind=DLQAttempt.Kind.REQUEUE,
-                started_by=started_by,
-                outcome=DLQAttempt.Outcome.FAILED
+            {
+                "entry_id": entry.pk,
+                "kind": DLQAttempt.Kind.REQUEUE,
+                "started_by": started_by,
+                "outcome": DLQAttempt.Outcome.FAILED
                 if entry.pk in failures
                 else DLQAttempt.Outcome.SUCCEEDED,
-                error_message=failures[entry.pk].message if entry.pk in failures else "",
-                node_id=context.node_id,
-                requeue_run=run,
-                payload_edited=entry.original_payload is not None,
-                at=now,
-            )
+                "error_message": failures[entry.pk].message if entry.pk in failures else "",
+                "node_id": context.node_id,
+                "requeue_run_id": run.pk,
+                "payload_edited": entry.original_payload is not None,
+                "at": now,
+            }
             for entry in entries
-        ]
+        ],
     )
     JobCounters.objects.filter(job=job).update(
         dlq_requeued=F("dlq_requeued") + len(entries),

@@ -355,3 +355,10 @@ def test_database_failure_while_storing_is_a_json_503_not_a_500(client, job, aut
     assert response.status_code == 503
     assert set(response.json()) == {"error", "detail"}
     assert Batch.objects.count() == 0
+
+
+def test_a_literal_backslash_u0000_in_text_is_not_mistaken_for_a_nul(client, job, auth):
+    record = {"symbol": "ACME", "note": "the text \\u0000 is six characters, not a NUL"}
+    response = post(client, auth, json.dumps([record]))
+    assert response.status_code == 202
+    assert Batch.objects.get().records == [record]
