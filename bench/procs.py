@@ -1,67 +1,25 @@
 """Processes the benchmark starts (gunicorn, Celery workers): logged to files, always stopped."""
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-from .environment import LOG_DIR, ROOT, child_env
+from devtools.processes import ChildProcess, answers_on, free_port, wait_for
+
+from .environment import LOG_DIR, child_env
+
+__all__ = ("Process", "celery_worker", "free_port", "gunicorn", "wait_for")
 
 
-def wait_for(predicate, timeout, what, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+class Process(ChildProcess):
+    """A benchmark's child process: a fresh log in var/bench/, and its memory."""
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Process:
     def __init__(self, name, argv, env):
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = LOG_DIR / f"{name}.log"
-        self.proc = None
+        super().__init__(name, argv, env, LOG_DIR / f"{name}.log")
 
     def start(self, ready):
         self.log_path.write_bytes(b"")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv,
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_for(lambda: self.proc.poll() is not None or ready(), 90, f"{self.name} to start")
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
-        return self
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        """SIGTERM the process group, SIGKILL it if it is still there after 20 s."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        return super().start(ready=ready, timeout=90)
 
     def rss_bytes(self):
         """VmRSS of the process and every descendant (a prefork pool's children), summed."""
@@ -134,14 +92,6 @@ def gunicorn():
         "-",
     ]
     web = Process("gunicorn", argv, child_env())
-
-    def answers():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            return False
-
-    web.start(answers)
+    web.start(lambda: answers_on(port))
     web.url = f"http://127.0.0.1:{port}"
     return web

@@ -71,8 +71,9 @@ class Velo:
             list(pool.map(self._post, range(batches)))
         procs.wait_for(
             lambda: not Batch.objects.filter(job=self.job, status__in=Batch.IN_FLIGHT).exists(),
-            timeout,
-            "Velo's batches to finish",
+            timeout=timeout,
+            interval=0.05,
+            what="Velo's batches to finish",
         )
         return batches * BATCH / (time.perf_counter() - started)
 
@@ -88,7 +89,10 @@ class Bare:
         for _ in range(batches):
             bare.process.apply_async((self.records, key), queue=bare.QUEUE)
         procs.wait_for(
-            lambda: int(self.redis.get(key) or 0) >= batches * BATCH, timeout, "bare batches"
+            lambda: int(self.redis.get(key) or 0) >= batches * BATCH,
+            timeout=timeout,
+            interval=0.05,
+            what="bare batches",
         )
         return batches * BATCH / (time.perf_counter() - started)
 
