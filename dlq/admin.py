@@ -26,13 +26,6 @@ from .models import ApiToken, Batch, DLQAttempt, Job, JobCounters
 HEALTH_PAGE = "/dlq/health/"
 
 
-def counters_of(job):
-    try:
-        return job.counters
-    except JobCounters.DoesNotExist:  # a job loaded from a fixture without its counters row
-        return JobCounters(job=job)
-
-
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
     list_display = (
@@ -87,30 +80,27 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.display(description="processed")
     def records_processed(self, job):
-        return counters_of(job).records_processed
+        return job.counters_or_zeros().records_processed
 
     @admin.display(description="failed")
     def records_failed(self, job):
-        return counters_of(job).records_failed
+        return job.counters_or_zeros().records_failed
 
     @admin.display(description="failure rate")
     def failure_rate(self, job):
-        counters = counters_of(job)
-        if not counters.records_processed:
-            return "0.0 %"
-        return f"{counters.records_failed / counters.records_processed * 100:.1f} %"
+        return f"{job.counters_or_zeros().failure_rate_percent:.1f} %"
 
     @admin.display(description="DLQ size / max")
     def dlq_size(self, job):
-        return f"{counters_of(job).dlq_pending} / {job.dlq_max_size or '∞'}"
+        return f"{job.counters_or_zeros().dlq_pending} / {job.dlq_max_size or '∞'}"
 
     @admin.display(description="DLQ health")
     def dlq_health(self, job):
-        return health_status(counters_of(job).dlq_pending, job.dlq_max_size)
+        return health_status(job.counters_or_zeros().dlq_pending, job.dlq_max_size)
 
     @admin.display(description="counters")
     def counters_table(self, job):
-        counters = counters_of(job)
+        counters = job.counters_or_zeros()
         rows = (
             (field.verbose_name, display_for_value(getattr(counters, field.name), "-"))
             for field in JobCounters._meta.concrete_fields

@@ -3,7 +3,7 @@
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from .models import Job, JobCounters
+from .models import Job
 
 HEALTHY = "HEALTHY"
 CAUTION = "CAUTION - >70% full"
@@ -75,11 +75,4 @@ def job_health(job, counters):
 def all_jobs_health():
     """Every job's DLQ health, read from the counters (no COUNT over the DLQ)."""
     jobs = Job.objects.select_related("counters").order_by("name")
-    return [job_health(job, _counters_of(job)) for job in jobs]
-
-
-def _counters_of(job):
-    try:
-        return job.counters
-    except JobCounters.DoesNotExist:
-        return JobCounters(job=job)
+    return [job_health(job, job.counters_or_zeros()) for job in jobs]

@@ -21,7 +21,7 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup, ErrorTotal
 
 from . import health
-from .models import Batch, BatchDurationBucket, DLQEntry, Job, JobCounters
+from .models import Batch, BatchDurationBucket, DLQEntry, Job
 
 JOB = ["job_name"]
 RECENT_ERRORS = 10
@@ -92,14 +92,6 @@ def _families():
     }
 
 
-def _counters(job):
-    """The job's counters, or zeros for a job whose counters row is missing."""
-    try:
-        return job.counters
-    except JobCounters.DoesNotExist:
-        return JobCounters(job=job)
-
-
 class VeloCollector:
     """SPEC §8's velo_* families; registered in the /metrics view's own registry."""
 
@@ -145,7 +137,7 @@ class VeloCollector:
         yield from f.values()
 
     def _job(self, f, job, in_flight, buckets):
-        c = _counters(job)
+        c = job.counters_or_zeros()
         label = [job.name]
         for name, value in (
             ("velo_records_processed", c.records_processed),
@@ -163,8 +155,7 @@ class VeloCollector:
             ("velo_batches_in_flight", in_flight),
         ):
             f[name].add_metric(label, value)
-        rate = c.records_failed / c.records_processed * 100 if c.records_processed else 0.0
-        f["velo_failure_rate_percent"].add_metric(label, rate)
+        f["velo_failure_rate_percent"].add_metric(label, c.failure_rate_percent)
         for status in (Batch.Status.SUCCEEDED, Batch.Status.PARTIAL, Batch.Status.FAILED):
             f["velo_batches"].add_metric([job.name, status.value], getattr(c, f"batches_{status}"))
         summary = health.job_health(job, c)

@@ -56,6 +56,13 @@ class Job(models.Model):
     def __str__(self):
         return self.name
 
+    def counters_or_zeros(self):
+        """The job's counters; zeros for a job whose counters row is missing (fixtures, raw SQL)."""
+        try:
+            return self.counters
+        except JobCounters.DoesNotExist:
+            return JobCounters(job=self)
+
     def clean(self):
         from django.core.exceptions import ValidationError
 
@@ -120,6 +127,13 @@ class JobCounters(models.Model):
 
     def __str__(self):
         return f"counters of {self.job}"
+
+    @property
+    def failure_rate_percent(self):
+        """Failed record attempts per 100 attempted (0 when nothing was processed)."""
+        if not self.records_processed:
+            return 0.0
+        return self.records_failed / self.records_processed * 100
 
 
 class BatchDurationBucket(models.Model):

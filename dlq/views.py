@@ -11,7 +11,7 @@ from errors.models import ErrorGroup
 from errors.views import page
 
 from . import health
-from .models import DLQEntry, Job, JobCounters
+from .models import DLQEntry, Job
 
 TOP_ERRORS = 3
 STATUS_CLASSES = {
@@ -68,10 +68,7 @@ def job_rows():
 
 
 def _row(job):
-    try:
-        counters = job.counters
-    except JobCounters.DoesNotExist:  # a job that never ran
-        counters = JobCounters(job=job)
+    counters = job.counters_or_zeros()
     summary = health.job_health(job, counters)
     processed, failed = counters.records_processed, counters.records_failed
     return JobRow(
@@ -80,7 +77,7 @@ def _row(job):
         status_class=STATUS_CLASSES[summary.status],
         records_processed=processed,
         records_failed=failed,
-        failure_rate_percent=failed / processed * 100 if processed else 0.0,
+        failure_rate_percent=counters.failure_rate_percent,
         oldest_pending_at=job.oldest_pending_at,
         top_errors=list(
             ErrorGroup.objects.filter(job_name=job.name)
