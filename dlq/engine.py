@@ -13,10 +13,11 @@ from collections import Counter
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from errors import bulk
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, link_occurrences, save_occurrences
 
@@ -340,13 +341,9 @@ def _complete(batch, final, delta, now):
 def observe_duration(job_id, seconds):
     """Count a finished batch into its job's stored duration histogram."""
     le = next((b for b in BatchDurationBucket.BOUNDS if seconds <= b), math.inf)
-    if BatchDurationBucket.objects.filter(job_id=job_id, le=le).update(count=F("count") + 1):
-        return
-    try:
-        with transaction.atomic():
-            BatchDurationBucket.objects.create(job_id=job_id, le=le, count=1)
-    except IntegrityError:  # created by another worker a moment ago
-        BatchDurationBucket.objects.filter(job_id=job_id, le=le).update(count=F("count") + 1)
+    bulk.upsert(
+        BatchDurationBucket, {"job_id": job_id, "le": le}, {"count": F("count") + 1}, {"count": 1}
+    )
 
 
 def _save(batch, counters, delta):

@@ -1,4 +1,4 @@
-"""Inserting many rows fast: PostgreSQL's COPY where available, bulk_create elsewhere.
+"""Writing many rows fast: COPY where available, bulk_create elsewhere; and counter upserts.
 
 Django 5.2's bulk_create on PostgreSQL goes through UNNEST of arrays, and
 psycopg's text-array escaping of JSON costs most of the time (FIELD-NOTES:
@@ -11,7 +11,22 @@ occurrence points at its DLQ entry) without being read back.
 
 import json
 
-from django.db import connections, models, router
+from django.db import IntegrityError, connections, models, router, transaction
+
+
+def upsert(model, key, changes, initial):
+    """Update the row at `key` with `changes` (F() increments), or create it with `initial`.
+
+    Portable (SQLite and PostgreSQL) and race-safe: if another worker creates
+    the row first, the create fails in its own savepoint and the update runs.
+    """
+    if model.objects.filter(**key).update(**changes):
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**key, **initial)
+    except IntegrityError:
+        model.objects.filter(**key).update(**changes)
 
 
 def insert_rows(model, rows):

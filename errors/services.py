@@ -7,7 +7,6 @@ so a retried task can never count an error twice.
 from collections import Counter
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
 from . import bulk
@@ -68,27 +67,21 @@ def _count_into_group(job_name, fp, template, failure, count, now):
                 default=F("status"),
             ),
         )
-    if ErrorGroup.objects.filter(fingerprint=fp).update(**changes):
-        return ErrorGroup.objects.get(fingerprint=fp)
-    try:
-        with transaction.atomic():
-            return ErrorGroup.objects.create(
-                fingerprint=fp,
-                job_name=job_name,
-                error_type=failure.error_type,
-                template=template,
-                last_message=failure.message,
-                count=count,
-                first_seen=now,
-                last_seen=now,
-            )
-    except IntegrityError:  # another worker created it a moment ago
-        ErrorGroup.objects.filter(fingerprint=fp).update(**changes)
-        return ErrorGroup.objects.get(fingerprint=fp)
+    initial = {
+        "job_name": job_name,
+        "error_type": failure.error_type,
+        "template": template,
+        "last_message": failure.message,
+        "count": count,
+        "first_seen": now,
+        "last_seen": now,
+    }
+    bulk.upsert(ErrorGroup, {"fingerprint": fp}, changes, initial)
+    return ErrorGroup.objects.get(fingerprint=fp)
 
 
 def _add_to_total(job_name, count):
-    _upsert(
+    bulk.upsert(
         ErrorTotal,
         {"job_name": job_name},
         {"occurrences": F("occurrences") + count},
@@ -147,7 +140,7 @@ def _roll_up(job_name, group_id, count, now, context):
             "region": context.region,
             "version": context.version,
         }
-        _upsert(
+        bulk.upsert(
             ErrorRollup, key, {"count": F("count") + count}, {"job_name": job_name, "count": count}
         )
 
@@ -163,18 +156,7 @@ def _note_places(job_name, context, now):
     for field, value in sorted(places.items()):
         if value:
             key = {"field": field, "value": value[:200]}
-            _upsert(ErrorPlace, key, {"last_seen": now}, {"last_seen": now})
-
-
-def _upsert(model, key, changes, initial):
-    """Update the row at `key`, or create it (another worker may create it first)."""
-    if model.objects.filter(**key).update(**changes):
-        return
-    try:
-        with transaction.atomic():
-            model.objects.create(**key, **initial)
-    except IntegrityError:
-        model.objects.filter(**key).update(**changes)
+            bulk.upsert(ErrorPlace, key, {"last_seen": now}, {"last_seen": now})
 
 
 def link_occurrences(pairs):
