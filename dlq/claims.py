@@ -55,15 +55,23 @@ class Claim:
         return not self.lost.is_set()
 
     def lock_batch(self):
-        """Inside the attempt's transaction: lock the batch row, or raise LostClaim."""
+        """Inside the attempt's transaction: lock the batch row, or raise LostClaim.
+
+        The records are not read again: a batch's records never change, and
+        decoding them a second time cost as much as storing its failures.
+        """
         try:
-            return Batch.objects.select_for_update().get(
-                pk=self.batch.pk, claim_token=self.token, status=Batch.Status.RUNNING
+            locked = (
+                Batch.objects.select_for_update()
+                .defer("records")
+                .get(pk=self.batch.pk, claim_token=self.token, status=Batch.Status.RUNNING)
             )
         except Batch.DoesNotExist:
             raise LostClaim(
                 f"batch {self.batch.pk}: claim {self.token} is no longer held"
             ) from None
+        locked.records = self.batch.records
+        return locked
 
 
 class Renewer:

@@ -36,11 +36,12 @@ def _failure(index, exc):
     # An error is stored beside the record it failed; a message no database
     # can hold would make the whole attempt fail to record, again and again.
     try:
-        message = str(exc) or type(exc).__name__
+        text = str(exc)
+        message = text or type(exc).__name__
     except Exception:  # an exception whose __str__ itself raises
-        message = f"<unprintable {type(exc).__name__}>"
+        text, message = "<exception str() failed>", f"<unprintable {type(exc).__name__}>"
     try:
-        trace = traceback_text(exc)
+        trace = traceback_text(exc, text)
     except Exception:
         trace = ""
     return RecordFailure(
@@ -51,20 +52,31 @@ def _failure(index, exc):
     )
 
 
-def traceback_text(exc):
-    """The exception's traceback as Python prints it, cheaply.
+def traceback_text(exc, text):
+    """The exception's traceback as Python prints it, cheaply; `text` is `str(exc)`.
 
     A batch's failures mostly share their failure site; formatting the frames
     (source lookups, and in 3.11 a compile() per frame) is done once per site.
     Chained exceptions take the full, slower path, to keep their context.
     """
-    if exc.__cause__ is not None or (exc.__context__ is not None and not exc.__suppress_context__):
+    chained = exc.__cause__ is not None or (
+        exc.__context__ is not None and not exc.__suppress_context__
+    )
+    if chained or isinstance(exc, SyntaxError) or hasattr(exc, "__notes__"):
         return "".join(traceback.format_exception(exc))
     frames = tuple(
         (frame.f_code.co_filename, lineno, frame.f_code.co_name)
         for frame, lineno in traceback.walk_tb(exc.__traceback__)
     )
-    return _frames_text(frames) + "".join(traceback.format_exception_only(exc))
+    return _frames_text(frames) + _last_line(type(exc), text)
+
+
+def _last_line(exc_type, text):
+    """The traceback's final line, as `traceback.format_exception_only` writes it."""
+    module, name = exc_type.__module__, exc_type.__qualname__
+    if module not in ("__main__", "builtins"):
+        name = f"{module}.{name}"
+    return f"{name}: {text}\n" if text else f"{name}\n"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -50,14 +50,15 @@ def store(job, batch, letters, counters, *, now, context):
     room = room_left(job, counters)
     fits, overflow = (letters, []) if room is None else (letters[:room], letters[room:])
     place = context.as_dict()
+    job_id, batch_id, records = job.pk, batch.pk, batch.records
     ids = bulk.insert_rows(
         DLQEntry,
         [
             {
-                "job_id": job.pk,
-                "batch_id": batch.pk,
+                "job_id": job_id,
+                "batch_id": batch_id,
                 "index": letter.index,
-                "payload": batch.records[letter.index],
+                "payload": records[letter.index],
                 "error_message": letter.message,
                 "error_type": letter.error_type,
                 "traceback": letter.traceback,
