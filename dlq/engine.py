@@ -114,10 +114,10 @@ def _finish(claim, attempt, result, *, give_up=False):
     Runs inside the caller's transaction. `give_up` dead-letters every failure
     whatever the strategy (the batch keeps killing its workers).
     """
-    now = timezone.now()
     batch = claim.lock_batch()
     job = claim.batch.job
     counters = _lock_counters(job)
+    now = timezone.now()  # under the job's lock: its entries' ids follow their times
     context = current_context()
     failures = result.failures
     strategy = job.failure_strategy
@@ -215,10 +215,10 @@ def _finish(claim, attempt, result, *, give_up=False):
 
 def _store_held(claim):
     """Try again to store the failures a full DLQ had no room for (backpressure)."""
-    now = timezone.now()
     batch = claim.lock_batch()
     job = claim.batch.job
     counters = _lock_counters(job)
+    now = timezone.now()  # under the job's lock, as in _finish
     delta = Counter()
     letters = [DeadLetter.from_json(data) for data in batch.held_failures["letters"]]
     entries, overflow = store.store(

@@ -102,12 +102,8 @@ class VeloCollector:
     def collect(self):
         f = _families()
         # The oldest pending entry of each job comes with the jobs, one index
-        # lookup each on (job, status, created_at): one query, not one per job.
-        oldest_pending = (
-            DLQEntry.objects.filter(job=OuterRef("pk"), status=DLQEntry.Status.PENDING)
-            .order_by("created_at")
-            .values("created_at")[:1]
-        )
+        # probe each: one query, not one per job.
+        oldest_pending = DLQEntry.oldest_pending_of(OuterRef("pk"))
         jobs = list(
             Job.objects.select_related("counters")
             .annotate(oldest_pending=Subquery(oldest_pending))

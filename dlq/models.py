@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from errors.models import ErrorGroup
 
@@ -235,15 +236,21 @@ class DLQEntry(models.Model):
         RESOLVED = "resolved", "Resolved"
         DISCARDED = "discarded", "Discarded"
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dlq_entries")
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="dlq_entries")
+    # The foreign keys lead composite indexes below, which serve their joins
+    # and cascades; an index of their own would only slow every insert.
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, related_name="dlq_entries", db_index=False
+    )
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, related_name="dlq_entries", db_index=False
+    )
     index = models.PositiveIntegerField(help_text="Position of the record in its batch.")
     payload = models.JSONField()
     error_message = models.TextField()
     error_type = models.CharField(max_length=200)
     traceback = models.TextField(blank=True)
     error_group = models.ForeignKey(
-        ErrorGroup, on_delete=models.PROTECT, related_name="dlq_entries"
+        ErrorGroup, on_delete=models.PROTECT, related_name="dlq_entries", db_index=False
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=1)
@@ -260,7 +267,12 @@ class DLQEntry(models.Model):
     # While requeued: the run that claimed it and until when; an entry whose
     # claim runs out (its worker died) goes back to pending.
     requeue_run = models.ForeignKey(
-        "RequeueRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "RequeueRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     claimed_until = models.DateTimeField(null=True, blank=True)
 
@@ -276,22 +288,50 @@ class DLQEntry(models.Model):
             models.UniqueConstraint(fields=["batch", "index"], name="dlqentry_batch_index_uniq"),
         ]
         # Lists and requeue runs walk entries by id within a filter, so each
-        # filter's index ends in id; the oldest pending entry comes from
-        # (job, status, created_at).
+        # filter's index ends in id (the oldest pending entry of a job is its
+        # first pending id). Every index is written on every failed record and
+        # on each of a requeue's two status changes, so there are few, and
+        # those only requeues, retention and the rarer statuses need are
+        # partial: a new pending entry never touches them.
         indexes = [
             models.Index(fields=["job", "status", "id"], name="dlqentry_job_status_id_idx"),
-            models.Index(fields=["job", "status", "created_at"], name="dlqentry_job_status_idx"),
-            models.Index(fields=["status", "id"], name="dlqentry_status_id_idx"),
             models.Index(fields=["error_group", "status", "id"], name="dlqentry_group_status_idx"),
             models.Index(fields=["job", "id"], name="dlqentry_job_id_idx"),
             models.Index(fields=["error_group", "id"], name="dlqentry_group_id_idx"),
             models.Index(fields=["created_at"], name="dlqentry_created_idx"),
-            models.Index(fields=["status", "claimed_until"], name="dlqentry_status_claim_idx"),
-            models.Index(fields=["status", "resolved_at"], name="dlqentry_status_resolved_idx"),
+            models.Index(
+                fields=["status", "id"],
+                name="dlqentry_not_pending_idx",
+                condition=Q(status__in=["requeued", "resolved", "discarded"]),
+            ),
+            models.Index(
+                fields=["job", "id"],
+                name="dlqentry_purgeable_idx",
+                condition=Q(status__in=["resolved", "discarded"]),
+            ),
+            models.Index(
+                fields=["requeue_run"],
+                name="dlqentry_requeue_run_idx",
+                condition=Q(requeue_run__isnull=False),
+            ),
         ]
 
     def __str__(self):
         return f"DLQ entry {self.pk} ({self.job_id}, {self.status})"
+
+    @classmethod
+    def oldest_pending_of(cls, job):
+        """A subquery: the creation time of `job`'s oldest pending entry (job may be OuterRef).
+
+        Within a job, ids follow creation times (the engine stamps entries under
+        the job's locked counters), so the first pending id is the oldest: one
+        probe of (job, status, id), whatever the size of the DLQ.
+        """
+        return (
+            cls.objects.filter(job=job, status=cls.Status.PENDING)
+            .order_by("pk")
+            .values("created_at")[:1]
+        )
 
 
 class DLQAttempt(models.Model):
@@ -306,13 +346,20 @@ class DLQAttempt(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         REJECTED = "rejected", "Rejected"
 
-    entry = models.ForeignKey(DLQEntry, on_delete=models.CASCADE, related_name="history")
+    entry = models.ForeignKey(
+        DLQEntry, on_delete=models.CASCADE, related_name="history", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     started_by = models.CharField(max_length=200, help_text="A user name, or the worker.")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     error_message = models.TextField(blank=True)
     requeue_run = models.ForeignKey(
-        "RequeueRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+        "RequeueRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="attempts",
+        db_index=False,
     )
     payload_edited = models.BooleanField(default=False)
     node_id = models.CharField(max_length=200, blank=True)
@@ -320,7 +367,16 @@ class DLQAttempt(models.Model):
 
     class Meta:
         verbose_name = "DLQ attempt"
-        indexes = [models.Index(fields=["entry", "at"], name="dlqattempt_entry_at_idx")]
+        # (entry, at) also serves the entry foreign key; original attempts
+        # (most rows) have no run, so the run's index leaves them out.
+        indexes = [
+            models.Index(fields=["entry", "at"], name="dlqattempt_entry_at_idx"),
+            models.Index(
+                fields=["requeue_run"],
+                name="dlqattempt_requeue_run_idx",
+                condition=Q(requeue_run__isnull=False),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.kind} of entry {self.entry_id}: {self.outcome}"

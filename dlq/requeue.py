@@ -15,12 +15,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 
 from . import audit, reprocess
 from .claims import RENEW_SHARE, Renewer
-from .models import DLQEntry, OperatorAction, RequeueRun
+from .models import DLQEntry, Job, OperatorAction, RequeueRun
 
 log = logging.getLogger(__name__)
 FILTER_KEYS = ("job", "error_group", "batch")
@@ -40,7 +40,10 @@ def selection(run):
     entries = DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=run.last_id)
     filters = run.filters or {}
     if "job" in filters:
-        entries = entries.filter(job__name=filters["job"])
+        # The job's id, not a join on its name: the walk then runs along
+        # (job, status, id) in id order.
+        job_id = Job.objects.filter(name=filters["job"]).values("pk")[:1]
+        entries = entries.filter(job_id=Subquery(job_id))
     if "error_group" in filters:
         entries = entries.filter(error_group_id=filters["error_group"])
     if "batch" in filters:

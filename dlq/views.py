@@ -49,15 +49,11 @@ def health_page(request):
 def job_rows():
     """One row per job: the counters (never a COUNT over the DLQ) and a few index reads.
 
-    The oldest pending entry is a correlated subquery along (job, status,
-    created_at), one index probe per job inside the single jobs query; the top
-    errors are one (job_name, last_seen) index read per job.
+    The oldest pending entry is a correlated subquery, one index probe per job
+    inside the single jobs query; the top errors are one (job_name, last_seen)
+    index read per job.
     """
-    oldest = (
-        DLQEntry.objects.filter(job=OuterRef("pk"), status=DLQEntry.Status.PENDING)
-        .order_by("created_at")
-        .values("created_at")[:1]
-    )
+    oldest = DLQEntry.oldest_pending_of(OuterRef("pk"))
     jobs = (
         Job.objects.select_related("counters")
         .defer("config")
