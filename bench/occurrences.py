@@ -46,7 +46,9 @@ def _allocate(total, n):
 def load(total, *, seed, now, log):
     """Replace every occurrence and rollup with `total` generated ones; return the rollup count."""
     rng = random.Random(seed)
-    execute("TRUNCATE errors_erroroccurrence, errors_errorrollup, errors_errortotal")
+    execute(
+        "TRUNCATE errors_erroroccurrence, errors_errorrollup, errors_errorvolume, errors_errortotal"
+    )
     groups = list(ErrorGroup.objects.order_by("pk").values_list("pk", "job_name", "last_message"))
     rng.shuffle(groups)  # rank is not id order
     first_hour = hour_of(now) - timedelta(hours=HOURS - 1)
@@ -89,12 +91,14 @@ def load(total, *, seed, now, log):
     else:
         copy_lines("errors_erroroccurrence", COLUMNS, lines())
     _derive_totals()
-    vacuum_analyze("errors_erroroccurrence", "errors_errorrollup", "errors_errorgroup")
+    vacuum_analyze(
+        "errors_erroroccurrence", "errors_errorrollup", "errors_errorvolume", "errors_errorgroup"
+    )
     return scalar("SELECT count(*) FROM errors_errorrollup")
 
 
 def _derive_totals():
-    """Rollups (hourly and daily), places, group counts and per-job totals, computed from
+    """Rollups (hourly and daily), volumes, places, group counts and per-job totals, computed from
     the occurrences just loaded, as the write path would have kept them."""
     for grain, unit in (("h", "hour"), ("d", "day")):
         execute(
@@ -106,6 +110,16 @@ def _derive_totals():
             FROM errors_erroroccurrence
             GROUP BY 2, 3, 4, 5, 6, 7
             ORDER BY 2, 3
+            """
+        )
+        execute(
+            f"""
+            INSERT INTO errors_errorvolume
+                (grain, bucket, job_name, node_id, region, version, count)
+            SELECT '{grain}', date_trunc('{unit}', occurred_at), job_name, node_id, region,
+                   version, count(*)
+            FROM errors_erroroccurrence
+            GROUP BY 2, 3, 4, 5, 6
             """
         )
     execute("TRUNCATE errors_errorplace")

@@ -2,8 +2,8 @@
 
 Three kinds go: DLQ entries that are resolved or discarded and older than
 their job's `dlq_retention_days` (counted from resolved_at), error
-occurrences older than VELO_OCCURRENCE_RETENTION_DAYS and hourly rollups
-older than VELO_ROLLUP_RETENTION_DAYS. Each chunk is read as ids only and
+occurrences older than VELO_OCCURRENCE_RETENTION_DAYS, and rollups and
+volumes older than VELO_ROLLUP_RETENTION_DAYS. Each chunk is read as ids only and
 deleted in its own short transaction (as django-celery-results'
 delete_expired does), so a purge of millions of rows holds no long lock and
 loads no payload. Counters are stored apart (JobCounters, ErrorGroup.count,
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from errors.models import ErrorOccurrence, ErrorRollup
+from errors.models import ErrorOccurrence, ErrorRollup, ErrorVolume
 
 from .models import DLQEntry, Job
 
@@ -59,7 +59,9 @@ def purge_occurrences(now, chunk=CHUNK):
 
 def purge_rollups(now, chunk=CHUNK):
     cutoff = now - timedelta(days=settings.VELO_ROLLUP_RETENTION_DAYS)
-    return _in_chunks(ErrorRollup.objects.filter(bucket__lt=cutoff), chunk)
+    return _in_chunks(ErrorRollup.objects.filter(bucket__lt=cutoff), chunk) + _in_chunks(
+        ErrorVolume.objects.filter(bucket__lt=cutoff), chunk
+    )
 
 
 def _in_chunks(expired, chunk):

@@ -41,7 +41,10 @@ class ErrorGroup(models.Model):
 class ErrorOccurrence(models.Model):
     """One recorded failure, with where it happened, for the error history."""
 
-    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="occurrences")
+    # (group, occurred_at) below serves the foreign key too.
+    group = models.ForeignKey(
+        ErrorGroup, on_delete=models.CASCADE, related_name="occurrences", db_index=False
+    )
     occurred_at = models.DateTimeField()
     job_name = models.CharField(max_length=100)
     message = models.TextField()
@@ -79,7 +82,27 @@ class ErrorTotal(models.Model):
         return f"{self.job_name}: {self.occurrences}"
 
 
-class ErrorRollup(models.Model):
+class Grain(models.TextChoices):
+    HOUR = "h", "hour"
+    DAY = "d", "day"
+
+
+class BucketCount(models.Model):
+    """A count of occurrences in one hour (or day) at one place (node, region, version)."""
+
+    grain = models.CharField(max_length=1, choices=Grain.choices, default=Grain.HOUR)
+    bucket = models.DateTimeField(help_text="The start of the hour, or of the day (UTC).")
+    job_name = models.CharField(max_length=100)
+    node_id = models.CharField(max_length=200, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    version = models.CharField(max_length=100, blank=True)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class ErrorRollup(BucketCount):
     """Occurrences per hour (and per day), group and place: what the error history reads.
 
     Counting raw occurrences on every view would grow with them; these rows
@@ -88,18 +111,9 @@ class ErrorRollup(models.Model):
     date with F() increments in the transaction that records the occurrences.
     """
 
-    class Grain(models.TextChoices):
-        HOUR = "h", "hour"
-        DAY = "d", "day"
+    Grain = Grain
 
-    grain = models.CharField(max_length=1, choices=Grain.choices, default=Grain.HOUR)
-    bucket = models.DateTimeField(help_text="The start of the hour, or of the day (UTC).")
     group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="rollups")
-    job_name = models.CharField(max_length=100)
-    node_id = models.CharField(max_length=200, blank=True)
-    region = models.CharField(max_length=100, blank=True)
-    version = models.CharField(max_length=100, blank=True)
-    count = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = "error rollup"
@@ -118,6 +132,28 @@ class ErrorRollup(models.Model):
 
     def __str__(self):
         return f"{self.group_id} {self.grain} {self.bucket:%Y-%m-%d %H:00}: {self.count}"
+
+
+class ErrorVolume(BucketCount):
+    """Occurrences per hour (and per day) and place, all groups together: the history's totals.
+
+    The chart's total line would otherwise add up every group's rollups in
+    the window (hundreds of thousands of rows for a busy month); these rows
+    grow with buckets × places only.
+    """
+
+    class Meta:
+        verbose_name = "error volume"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grain", "bucket", "job_name", "node_id", "region", "version"],
+                name="errvolume_bucket_place_uniq",
+            ),
+        ]
+        indexes = [models.Index(fields=["bucket"], name="errvolume_purge_idx")]
+
+    def __str__(self):
+        return f"{self.job_name} {self.grain} {self.bucket:%Y-%m-%d %H:00}: {self.count}"
 
 
 class ErrorPlace(models.Model):

@@ -1,4 +1,4 @@
-"""Reads of the error history pages; every count comes from the hourly rollups.
+"""Reads of the error history pages; every count comes from the rollups and volumes.
 
 Grouping raw occurrences would cost more with every one recorded (there may be
 millions); rollup rows grow with hours × groups × places, so these queries stay
@@ -12,7 +12,7 @@ from django.db.models import Max, Min, Sum
 from django.db.models.functions import Left
 from django.utils import timezone
 
-from .models import ErrorGroup, ErrorOccurrence, ErrorPlace, ErrorRollup
+from .models import ErrorGroup, ErrorOccurrence, ErrorPlace, ErrorRollup, ErrorVolume
 from .services import day_of, hour_of
 
 RANGES = {
@@ -135,8 +135,16 @@ def top_groups(flt, *, limit):
 
 
 def totals_by_bucket(flt):
-    """{bucket: count} over every group the filter matches."""
-    rows = flt.rollups().values("bucket").annotate(n=Sum("count")).values_list("bucket", "n")
+    """{bucket: count} over every group the filter matches, from the small volume table."""
+    window = flt.window
+    rows = (
+        ErrorVolume.objects.filter(
+            grain=window.grain, bucket__gte=window.start, bucket__lte=window.end, **flt.places()
+        )
+        .values("bucket")
+        .annotate(n=Sum("count"))
+        .values_list("bucket", "n")
+    )
     return dict(rows.order_by())
 
 

@@ -12,7 +12,14 @@ from django.db.models import Case, F, Value, When
 from . import bulk
 from .context import current as current_context
 from .fingerprint import fingerprint, normalize
-from .models import ErrorGroup, ErrorOccurrence, ErrorPlace, ErrorRollup, ErrorTotal
+from .models import (
+    ErrorGroup,
+    ErrorOccurrence,
+    ErrorPlace,
+    ErrorRollup,
+    ErrorTotal,
+    ErrorVolume,
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ def save_occurrences(job_name, rows, *, now, context=None):
     for group_id in sorted(per_group):
         _roll_up(job_name, group_id, per_group[group_id], now, context)
     if rows:
+        _add_to_volume(job_name, len(rows), now, context)
         _note_places(job_name, context, now)
     return ids
 
@@ -128,20 +136,25 @@ def day_of(moment):
 
 
 def _roll_up(job_name, group_id, count, now, context):
+    _count_per_bucket(ErrorRollup, {"group_id": group_id}, count, now, context, job_name=job_name)
+
+
+def _add_to_volume(job_name, count, now, context):
+    _count_per_bucket(ErrorVolume, {"job_name": job_name}, count, now, context)
+
+
+def _count_per_bucket(model, key, count, now, context, **initial):
+    """Add `count` to this hour's and today's row of `model` at `key` and the context's place."""
+    place = {"node_id": context.node_id, "region": context.region, "version": context.version}
     for grain, bucket in (
         (ErrorRollup.Grain.HOUR, hour_of(now)),
         (ErrorRollup.Grain.DAY, day_of(now)),
     ):
-        key = {
-            "grain": grain,
-            "bucket": bucket,
-            "group_id": group_id,
-            "node_id": context.node_id,
-            "region": context.region,
-            "version": context.version,
-        }
         bulk.upsert(
-            ErrorRollup, key, {"count": F("count") + count}, {"job_name": job_name, "count": count}
+            model,
+            {"grain": grain, "bucket": bucket, **key, **place},
+            {"count": F("count") + count},
+            {**initial, "count": count},
         )
 
 

@@ -15,7 +15,7 @@ from dlq import requeue, retention, tasks, triage
 from dlq.engine import process_batch
 from dlq.models import DLQAttempt, DLQEntry, Job, JobCounters
 from dlq.submit import submit_batch
-from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal
+from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal, ErrorVolume
 
 pytestmark = pytest.mark.django_db
 
@@ -133,13 +133,19 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
             count=5,
             node_id="x",
         )
+        ErrorVolume.objects.create(
+            grain=grain, bucket=now - timedelta(days=3), job_name="orders", count=5, node_id="x"
+        )
+    current_volumes = set(ErrorVolume.objects.filter(node_id="").values_list("pk", flat=True))
+    assert len(current_volumes) == 2
 
     with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):
         counts = retention.purge_expired(now=now)
 
-    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 2}
+    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 4}
     assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
     assert set(ErrorRollup.objects.values_list("pk", flat=True)) == current
+    assert set(ErrorVolume.objects.values_list("pk", flat=True)) == current_volumes
 
 
 def test_defaults_keep_occurrences_30_days_and_rollups_90(db):
