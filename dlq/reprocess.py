@@ -8,14 +8,15 @@ transaction, and only for entries this claim still holds: an entry whose claim
 ran out (its worker died) went back to pending and is left alone.
 """
 
+import json
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from errors import bulk
@@ -23,11 +24,30 @@ from errors.context import current as current_context
 from errors.services import Failure, group_failures, save_occurrences
 
 from . import processors
-from .models import DLQAttempt, DLQEntry, JobCounters
+from .models import DLQAttempt, DLQEntry, Job, JobCounters
 from .runner import run_records
 
 log = logging.getLogger(__name__)
 Status = DLQEntry.Status
+
+
+@dataclass
+class ClaimedEntry:
+    """What a requeue reads of an entry it claimed (not its traceback or error text).
+
+    Plain values, not a model instance: a chunk holds thousands.
+    """
+
+    pk: int
+    job_id: int
+    batch_id: int
+    index: int
+    payload: object
+    payload_edited: bool
+    attempts: int
+    error_group_id: int
+    job: object = None
+
 
 
 @dataclass
@@ -47,30 +67,67 @@ class _EntryAsBatch:
 
 
 def claim(entry_ids, run):
-    """Move the still-pending entries among `entry_ids` to requeued for `run`; return them."""
-    now = timezone.now()
+    """Move the still-pending entries among `entry_ids` to requeued for `run`; return them.
+
+    The entries keep their place in the DLQ's size (and capacity) until they
+    resolve: a requeue that fails again must find its slot still there.
+    """
+    until = timezone.now() + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
     with transaction.atomic():
-        # Locked in id order, skipping rows another claimer holds (PostgreSQL),
-        # so two runs over the same entries never deadlock or wait on each other.
-        ids = list(
-            DLQEntry.objects.select_for_update(skip_locked=True)
-            .filter(pk__in=entry_ids, status=Status.PENDING)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        DLQEntry.objects.filter(pk__in=ids, status=Status.PENDING).update(
-            status=Status.REQUEUED,
-            requeue_run=run,
-            claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS),
-        )
-        # The entries keep their place in the DLQ's size (and capacity) until
-        # they resolve: a requeue that fails again must find its slot still there.
-        claimed = list(
-            DLQEntry.objects.filter(pk__in=ids, status=Status.REQUEUED, requeue_run=run)
-            .select_related("job")
-            .order_by("pk")
-        )
+        if connection.vendor == "postgresql":
+            rows = sorted(_claim_returning(entry_ids, run, until))
+        else:
+            rows = _claim_portable(entry_ids, run, until)
+    claimed = [ClaimedEntry(*row) for row in rows]
+    # A chunk's entries mostly share a job or two: load each once, not one per row.
+    jobs = Job.objects.in_bulk({entry.job_id for entry in claimed})
+    for entry in claimed:
+        entry.job = jobs[entry.job_id]
     return claimed
+
+
+def _claim_returning(entry_ids, run, until):
+    """PostgreSQL: lock, move and read the entries in one statement.
+
+    Rows are locked in id order, skipping those another claimer holds, so two
+    runs over the same entries never deadlock or wait on each other; the ids
+    go as one array parameter.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE dlq_dlqentry SET status = %s, requeue_run_id = %s, claimed_until = %s"
+            " WHERE id IN (SELECT id FROM dlq_dlqentry WHERE id = ANY(%s) AND status = %s"
+            " ORDER BY id FOR UPDATE SKIP LOCKED)"
+            " RETURNING id, job_id, batch_id, index, payload::text,"
+            " original_payload IS NOT NULL, attempts, error_group_id",
+            [Status.REQUEUED, run.pk, until, list(entry_ids), Status.PENDING],
+        )
+        return [
+            (pk, job_id, batch_id, index, json.loads(payload), *rest)
+            for pk, job_id, batch_id, index, payload, *rest in cursor.fetchall()
+        ]
+
+
+def _claim_portable(entry_ids, run, until):
+    """Elsewhere (SQLite): the transaction holds the write lock, so a conditional UPDATE will do."""
+    DLQEntry.objects.filter(pk__in=entry_ids, status=Status.PENDING).update(
+        status=Status.REQUEUED, requeue_run=run, claimed_until=until
+    )
+    return list(
+        DLQEntry.objects.filter(pk__in=entry_ids, status=Status.REQUEUED, requeue_run=run)
+        .annotate(payload_edited=Q(original_payload__isnull=False))
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "job_id",
+            "batch_id",
+            "index",
+            "payload",
+            "payload_edited",
+            "attempts",
+            "error_group_id",
+        )
+    )
 
 
 def reprocess(entries, run, *, started_by):
@@ -177,7 +234,7 @@ def _commit(job, entries, failures, run, started_by, result):
                 "error_message": failures[entry.pk].message if entry.pk in failures else "",
                 "node_id": context.node_id,
                 "requeue_run_id": run.pk,
-                "payload_edited": entry.original_payload is not None,
+                "payload_edited": entry.payload_edited,
                 "at": now,
             }
             for entry in entries
@@ -188,29 +245,27 @@ def _commit(job, entries, failures, run, started_by, result):
         dlq_resolved=F("dlq_resolved") + len(succeeded),
         dlq_pending=F("dlq_pending") - len(succeeded),
     )
-    _resolve_groups_left_without_entries({e.error_group_id for e in succeeded}, now)
+    _resolve_groups_left_without_entries({e.error_group_id for e in succeeded})
     result.succeeded += len(succeeded)
     result.failed += len(failed)
     result.skipped += len(lost)
 
 
-def _resolve_groups_left_without_entries(group_ids, now):
-    """A group whose last waiting entry was just requeued successfully is resolved."""
+def _resolve_groups_left_without_entries(group_ids):
+    """A group whose last waiting entry was just requeued successfully is resolved.
+
+    One UPDATE with a NOT EXISTS per group: an index probe each on
+    (error_group, status, id), however many entries the groups hold.
+    """
     from errors.models import ErrorGroup
 
-    waiting = (
-        set(
-            DLQEntry.objects.filter(
-                error_group_id__in=group_ids, status__in=(Status.PENDING, Status.REQUEUED)
-            )
-            .values_list("error_group_id", flat=True)
-            .distinct()
-        )
-        if group_ids
-        else set()
+    if not group_ids:
+        return
+    waiting = DLQEntry.objects.filter(
+        error_group=OuterRef("pk"), status__in=(Status.PENDING, Status.REQUEUED)
     )
-    ErrorGroup.objects.filter(
-        pk__in=group_ids - waiting, status=ErrorGroup.Status.UNRESOLVED
+    ErrorGroup.objects.filter(pk__in=group_ids, status=ErrorGroup.Status.UNRESOLVED).exclude(
+        Exists(waiting)
     ).update(status=ErrorGroup.Status.RESOLVED)
 
 
