@@ -7,9 +7,11 @@ import time
 
 import pytest
 import requests
+from django.db import connection
 
 from dlq.engine import process_batch
 from dlq.models import Batch, DLQEntry, Job, JobCounters
+from dlq.submit import submit_batch
 from dlq.tasks import process_batch_task
 from dlq.tokens import create_token
 from tests.conftest import BAD, GOOD
@@ -116,3 +118,33 @@ def _redis_answers(port):
         return redis.Redis(port=port, socket_timeout=0.5).ping()
     except Exception:
         return False
+
+
+def _idle_worker_connections():
+    """Backends to the test database, other than ours, idle for a second or more."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            " AND state = 'idle' AND now() - backend_start > interval '1 second'"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="cuts PostgreSQL backends")
+def test_a_worker_reuses_its_connections_and_survives_them_being_cut(transactional_db, tmp_path):
+    job = Job.objects.create(name="cut", processor="demo.trades", failure_strategy="send_to_dlq")
+    worker = Worker(tmp_path, name="reusing", DATABASE_CONN_MAX_AGE=600).start()
+    try:
+        first, _ = submit_batch(job, [GOOD, BAD])
+        wait_for_status(first.pk, ["partial"], timeout=60)
+        # Kept between tasks (Celery alone would close them after every task) ...
+        kept = wait_for(_idle_worker_connections, timeout=10, what="a connection kept open")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [kept])
+        # ... and when the database drops them, the next task connects again.
+        second, _ = submit_batch(job, [GOOD, BAD])
+        batch = wait_for_status(second.pk, ["partial"], timeout=60)
+    finally:
+        worker.stop()
+    assert (batch.attempts, batch.lost_attempts, batch.processed, batch.dlq_added) == (1, 0, 2, 1)
