@@ -341,8 +341,11 @@ def _complete(batch, final, delta, now):
 def observe_duration(job_id, seconds):
     """Count a finished batch into its job's stored duration histogram."""
     le = next((b for b in BatchDurationBucket.BOUNDS if seconds <= b), math.inf)
-    bulk.upsert(
-        BatchDurationBucket, {"job_id": job_id, "le": le}, {"count": F("count") + 1}, {"count": 1}
+    bulk.merge_rows(
+        BatchDurationBucket,
+        [{"job_id": job_id, "le": le, "count": 1}],
+        key=["job", "le"],
+        add=["count"],
     )
 
 

@@ -49,7 +49,6 @@ class ClaimedEntry:
     job: object = None
 
 
-
 @dataclass
 class ChunkResult:
     claimed: int = 0

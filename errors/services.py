@@ -88,11 +88,11 @@ def _count_into_group(job_name, fp, template, failure, count, now):
 
 
 def _add_to_total(job_name, count):
-    bulk.upsert(
+    bulk.merge_rows(
         ErrorTotal,
-        {"job_name": job_name},
-        {"occurrences": F("occurrences") + count},
-        {"occurrences": count},
+        [{"job_name": job_name, "occurrences": count}],
+        key=["job_name"],
+        add=["occurrences"],
     )
 
 
@@ -118,11 +118,15 @@ def save_occurrences(job_name, rows, *, now, context=None):
             for group, message, batch_id, entry_id in rows
         ],
     )
-    per_group = Counter(group.pk for group, *_ in rows)
-    for group_id in sorted(per_group):
-        _roll_up(job_name, group_id, per_group[group_id], now, context)
     if rows:
-        _add_to_volume(job_name, len(rows), now, context)
+        per_group = Counter(group.pk for group, *_ in rows)
+        _count_per_bucket(
+            ErrorRollup,
+            [{"group_id": pk, "job_name": job_name, "count": n} for pk, n in per_group.items()],
+            now,
+            context,
+        )
+        _count_per_bucket(ErrorVolume, [{"job_name": job_name, "count": len(rows)}], now, context)
         _note_places(job_name, context, now)
     return ids
 
@@ -135,27 +139,25 @@ def day_of(moment):
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _roll_up(job_name, group_id, count, now, context):
-    _count_per_bucket(ErrorRollup, {"group_id": group_id}, count, now, context, job_name=job_name)
+def _count_per_bucket(model, counts, now, context):
+    """Add each of `counts` to this hour's and today's row of `model` at the context's place.
 
-
-def _add_to_volume(job_name, count, now, context):
-    _count_per_bucket(ErrorVolume, {"job_name": job_name}, count, now, context)
-
-
-def _count_per_bucket(model, key, count, now, context, **initial):
-    """Add `count` to this hour's and today's row of `model` at `key` and the context's place."""
+    The rows' key is the model's unique constraint (grain, bucket, place and
+    the group or job); one statement for them all.
+    """
     place = {"node_id": context.node_id, "region": context.region, "version": context.version}
-    for grain, bucket in (
-        (ErrorRollup.Grain.HOUR, hour_of(now)),
-        (ErrorRollup.Grain.DAY, day_of(now)),
-    ):
-        bulk.upsert(
-            model,
-            {"grain": grain, "bucket": bucket, **key, **place},
-            {"count": F("count") + count},
-            {**initial, "count": count},
-        )
+    buckets = ((ErrorRollup.Grain.HOUR, hour_of(now)), (ErrorRollup.Grain.DAY, day_of(now)))
+    (unique,) = model._meta.constraints
+    bulk.merge_rows(
+        model,
+        [
+            {"grain": grain, "bucket": bucket, **place, **count}
+            for grain, bucket in buckets
+            for count in counts
+        ],
+        key=unique.fields,
+        add=["count"],
+    )
 
 
 def _note_places(job_name, context, now):
@@ -166,10 +168,16 @@ def _note_places(job_name, context, now):
         "region": context.region,
         "version": context.version,
     }
-    for field, value in sorted(places.items()):
-        if value:
-            key = {"field": field, "value": value[:200]}
-            bulk.upsert(ErrorPlace, key, {"last_seen": now}, {"last_seen": now})
+    bulk.merge_rows(
+        ErrorPlace,
+        [
+            {"field": field, "value": value[:200], "last_seen": now}
+            for field, value in places.items()
+            if value
+        ],
+        key=["field", "value"],
+        replace=["last_seen"],
+    )
 
 
 def link_occurrences(pairs):
