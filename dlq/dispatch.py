@@ -36,16 +36,21 @@ def _tasks():
     return {Batch: tasks.process_batch_task, RequeueRun: tasks.execute_requeue_run}
 
 
-def _send(model, ids):
-    """Publish one task per row; raises if the broker cannot be reached."""
+def _send(model, ids, stamp=None):
+    """Publish one task per row; raises if the broker cannot be reached.
+
+    `stamp` is the dispatched_at the rows were already given (a new batch
+    gets it in its INSERT); otherwise they are stamped here.
+    """
     task = _tasks()[model]
     if not ids:
         return []
     # Stamped before publishing: a fast worker that finishes the attempt and
     # schedules a retry clears the stamp after this, never before it (which
     # would hide the retry from the dispatcher until the stamp went stale).
-    stamp = timezone.now()
-    model.objects.filter(pk__in=ids).update(dispatched_at=stamp)
+    if stamp is None:
+        stamp = timezone.now()
+        model.objects.filter(pk__in=ids).update(dispatched_at=stamp)
     sent = []
     try:
         for pk in ids:
@@ -64,7 +69,7 @@ def send(batch_ids):
     return _send(Batch, batch_ids)
 
 
-def _send_on_commit(model, pk):
+def _send_on_commit(model, pk, stamp=None):
     def try_send():
         global _broker_down_until
         if time.monotonic() < _broker_down_until:
@@ -73,9 +78,11 @@ def _send_on_commit(model, pk):
                 model._meta.verbose_name,
                 pk,
             )
+            if stamp is not None:  # not on its way after all: the next tick sends it
+                model.objects.filter(pk=pk, dispatched_at=stamp).update(dispatched_at=None)
             return
         try:
-            _send(model, [pk])
+            _send(model, [pk], stamp)
         except (BrokerError, OSError) as exc:
             _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
             log.warning(
@@ -88,9 +95,12 @@ def _send_on_commit(model, pk):
     transaction.on_commit(try_send)
 
 
-def send_on_commit(batch_id):
-    """After the batch is committed, try to send it; if the broker is down, beat will."""
-    _send_on_commit(Batch, batch_id)
+def send_on_commit(batch_id, stamp=None):
+    """After the batch is committed, try to send it; if the broker is down, beat will.
+
+    `stamp`: the batch was stored with this dispatched_at already.
+    """
+    _send_on_commit(Batch, batch_id, stamp)
 
 
 def send_run_on_commit(run_id):

@@ -22,6 +22,7 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
         if existing:
             return existing, False
     record_checks.validate(records)
+    now = timezone.now()
     try:
         with transaction.atomic():
             batch = Batch.objects.create(
@@ -30,9 +31,10 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
                 record_count=len(records),
                 idempotency_key=idempotency_key or None,
                 submitted_by=submitted_by,
-                next_attempt_at=timezone.now(),
+                next_attempt_at=now,
+                dispatched_at=now,  # stamped before it is published, in the same statement
             )
-            send_on_commit(batch.pk)
+            send_on_commit(batch.pk, stamp=now)
     except IntegrityError:
         if not idempotency_key:
             raise

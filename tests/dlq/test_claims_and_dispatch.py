@@ -1,5 +1,6 @@
 """Claims, leases and the dispatcher: the pieces that keep a batch from being lost or run twice."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -80,6 +81,7 @@ def test_due_batches_are_those_queued_or_retrying_with_no_message_on_its_way(mak
     later = submit_batch(job, [GOOD])[0]
     done = submit_batch(job, [GOOD])[0]
     now = timezone.now()
+    Batch.objects.filter(pk=due.pk).update(dispatched_at=None)  # its send never happened
     Batch.objects.filter(pk=sent_recently.pk).update(dispatched_at=now)
     Batch.objects.filter(pk=sent_long_ago.pk).update(dispatched_at=now - timedelta(hours=1))
     Batch.objects.filter(pk=later.pk).update(next_attempt_at=now + timedelta(minutes=5))
@@ -93,3 +95,15 @@ def test_submitting_sends_the_batch_after_commit(make_job, django_capture_on_com
         batch, created = submit_batch(job, [GOOD])
     assert created and len(callbacks) == 1
     assert Batch.objects.get(pk=batch.pk).status == "queued"
+
+
+def test_a_batch_submitted_while_the_broker_is_down_is_left_to_the_next_tick(
+    make_job, django_capture_on_commit_callbacks, monkeypatch
+):
+    job = make_job()
+    monkeypatch.setattr(dispatch, "_broker_down_until", time.monotonic() + 60)
+    with django_capture_on_commit_callbacks(execute=True):
+        batch, _ = submit_batch(job, [GOOD])
+    # Stamped at insert, but never published: the stamp goes, so beat sends it at once.
+    assert Batch.objects.get(pk=batch.pk).dispatched_at is None
+    assert batch.pk in dispatch.due_batch_ids(timezone.now())
