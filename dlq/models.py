@@ -7,6 +7,8 @@ from django.db.models import Q
 
 from errors.models import ErrorGroup
 
+from .fields import JSONTextField
+
 
 class FailureStrategy(models.TextChoices):
     LOG_AND_CONTINUE = "log_and_continue", "Log and continue"
@@ -173,7 +175,7 @@ class Batch(models.Model):
     IN_FLIGHT = (Status.QUEUED, Status.RUNNING, Status.RETRYING)
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="batches")
-    records = models.JSONField(help_text="The submitted records, in order.")
+    records = JSONTextField(help_text="The submitted records, in order.")
     record_count = models.PositiveIntegerField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # NULL, not "", when absent: the unique constraint must not match keyless batches.

@@ -1,6 +1,6 @@
 """Batch records compressed with lz4 instead of pglz (PostgreSQL 14+ built with lz4).
 
-A 1,000-record batch is ~100 KB of jsonb, stored compressed out of line;
+A 1,000-record batch is ~100 KB of JSON text, stored compressed out of line;
 pglz spent ~0.8 ms of database CPU compressing each one, lz4 ~0.1 ms.
 Existing rows keep their compression until rewritten; servers without lz4
 keep pglz.
@@ -29,7 +29,7 @@ def use_default(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dlq", "0004_fewer_dlq_indexes"),
+        ("dlq", "0005_batch_records_as_text"),
     ]
 
     operations = [migrations.RunPython(use_lz4, use_default, elidable=False)]
