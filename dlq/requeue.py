@@ -29,6 +29,10 @@ DEFAULT_CANARY_MAX_FAILURE_RATIO = 0.5
 ID_SLICE = 1000
 # What a chunk aims to take, in seconds.
 CHUNK_SECONDS = 1.0
+# A run starts with a small chunk (nothing is known yet of its processor's
+# speed) and grows at most this many times a chunk.
+FIRST_CHUNK = 50
+CHUNK_GROWTH = 4
 
 
 class InvalidRequeue(ValueError):
@@ -262,7 +266,7 @@ def _work_through(run):
     started = time.monotonic()
     done_at_start = run.done
     canary_pending = bool(run.canary_size) and run.done < run.canary_size
-    size = settings.VELO_REQUEUE_CHUNK
+    size = min(FIRST_CHUNK, settings.VELO_REQUEUE_CHUNK)
     while True:
         if RequeueRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
@@ -295,12 +299,14 @@ def _work_through(run):
 
 def _next_size(size, used, seconds):
     """Chunks aim at about a second each: a cancel is heard soon, and a slow
-    processor never keeps a chunk's claims out longer than a beat."""
+    processor never keeps a chunk's claims out longer than a beat. Big chunks
+    spread each chunk's dozen statements and two commits thin; they grow from
+    a small first one, so a slow processor's first chunk is short too."""
     if used < size:
         return size
     per_entry = seconds / used if used else 0.0
     target = int(CHUNK_SECONDS / per_entry) if per_entry else settings.VELO_REQUEUE_CHUNK
-    return max(1, min(settings.VELO_REQUEUE_CHUNK, target))
+    return max(1, min(settings.VELO_REQUEUE_CHUNK, target, size * CHUNK_GROWTH))
 
 
 def _chunk_size(run, canary_pending, size):

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from itertools import pairwise
 
 import pytest
 from django.db import connection
@@ -329,10 +330,30 @@ def test_a_run_over_thousands_of_ids_walks_them_in_slices(settings):
     assert (run.total, run.done, run.succeeded) == (5, 5, 5)
 
 
+@pytest.mark.django_db
+def test_a_run_starts_with_a_small_chunk_and_grows(settings, monkeypatch):
+    settings.VELO_REQUEUE_CHUNK = 2000
+    job = failing_entries(1300)
+    relax(job)
+    sizes, claim = [], reprocess.claim
+
+    def counting_claim(ids, run):
+        sizes.append(len(ids))
+        return claim(ids, run)
+
+    monkeypatch.setattr(reprocess, "claim", counting_claim)
+    run = requeue.start_run(created_by="ops", filters={"job": job.name}, background=False)
+    assert (run.done, run.succeeded, sum(sizes)) == (1300, 1300, 1300)
+    assert sizes[0] == requeue.FIRST_CHUNK
+    assert all(later <= 4 * earlier for earlier, later in pairwise(sizes))
+    assert max(sizes) > 200  # grown past the first chunks (each takes well under a second)
+
+
 def test_chunks_shrink_for_slow_processors_and_grow_back(settings):
     settings.VELO_REQUEUE_CHUNK = 200
     assert requeue._next_size(200, 200, 20.0) == 10  # 0.1 s an entry: ten a second
-    assert requeue._next_size(10, 10, 0.01) == 200  # fast again: back to the full chunk
+    assert requeue._next_size(10, 10, 0.01) == 40  # fast again: growing back ...
+    assert requeue._next_size(50, 50, 0.01) == 200  # ... to the full chunk
     assert requeue._next_size(200, 37, 9.0) == 200  # a short last chunk says nothing
     assert requeue._next_size(200, 200, 1000.0) == 1
 
