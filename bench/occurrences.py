@@ -98,9 +98,9 @@ def load(total, *, seed, now, log):
 
 
 def _derive_totals():
-    """Rollups (hourly and daily), volumes, places, group counts and per-job totals, computed from
-    the occurrences just loaded, as the write path would have kept them."""
-    for grain, unit in (("h", "hour"), ("d", "day")):
+    """Rollups (hourly, daily, weekly), volumes, places, group counts and per-job totals,
+    computed from the occurrences just loaded, as the write path would have kept them."""
+    for grain, unit in (("h", "hour"), ("d", "day"), ("w", "week")):
         execute(
             f"""
             INSERT INTO errors_errorrollup
@@ -112,6 +112,8 @@ def _derive_totals():
             ORDER BY 2, 3
             """
         )
+        if grain == "w":
+            continue  # volumes are kept by hour and day only
         execute(
             f"""
             INSERT INTO errors_errorvolume

@@ -15,9 +15,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from errors.models import ErrorOccurrence, ErrorRollup, ErrorVolume
+from errors.models import ErrorOccurrence, ErrorRollup, ErrorVolume, Grain
 
 from .models import DLQEntry, Job
 
@@ -58,8 +59,12 @@ def purge_occurrences(now, chunk=CHUNK):
 
 
 def purge_rollups(now, chunk=CHUNK):
+    """Rollups and volumes whose bucket ended before the cutoff (a week's ends 7 days in)."""
     cutoff = now - timedelta(days=settings.VELO_ROLLUP_RETENTION_DAYS)
-    return _in_chunks(ErrorRollup.objects.filter(bucket__lt=cutoff), chunk) + _in_chunks(
+    ended = Q(grain=Grain.WEEK, bucket__lt=cutoff - timedelta(days=7)) | (
+        ~Q(grain=Grain.WEEK) & Q(bucket__lt=cutoff)
+    )
+    return _in_chunks(ErrorRollup.objects.filter(ended), chunk) + _in_chunks(
         ErrorVolume.objects.filter(bucket__lt=cutoff), chunk
     )
 

@@ -85,6 +85,7 @@ class ErrorTotal(models.Model):
 class Grain(models.TextChoices):
     HOUR = "h", "hour"
     DAY = "d", "day"
+    WEEK = "w", "week"  # rollups only: ranking groups over a month reads whole weeks
 
 
 class BucketCount(models.Model):

@@ -6,6 +6,7 @@ so a retried task can never count an error twice.
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db.models import Case, F, Value, When
 
@@ -19,6 +20,7 @@ from .models import (
     ErrorRollup,
     ErrorTotal,
     ErrorVolume,
+    Grain,
 )
 
 
@@ -125,6 +127,7 @@ def save_occurrences(job_name, rows, *, now, context=None):
             [{"group_id": pk, "job_name": job_name, "count": n} for pk, n in per_group.items()],
             now,
             context,
+            weeks=True,
         )
         _count_per_bucket(ErrorVolume, [{"job_name": job_name, "count": len(rows)}], now, context)
         _note_places(job_name, context, now)
@@ -139,14 +142,23 @@ def day_of(moment):
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _count_per_bucket(model, counts, now, context):
-    """Add each of `counts` to this hour's and today's row of `model` at the context's place.
+def week_of(moment):
+    """The start of the moment's week (Monday, 00:00 UTC)."""
+    day = day_of(moment)
+    return day - timedelta(days=day.weekday())
+
+
+def _count_per_bucket(model, counts, now, context, *, weeks=False):
+    """Add each of `counts` to this hour's and today's (and this week's) row of `model`
+    at the context's place.
 
     The rows' key is the model's unique constraint (grain, bucket, place and
     the group or job); one statement for them all.
     """
     place = {"node_id": context.node_id, "region": context.region, "version": context.version}
-    buckets = ((ErrorRollup.Grain.HOUR, hour_of(now)), (ErrorRollup.Grain.DAY, day_of(now)))
+    buckets = [(Grain.HOUR, hour_of(now)), (Grain.DAY, day_of(now))]
+    if weeks:
+        buckets.append((Grain.WEEK, week_of(now)))
     (unique,) = model._meta.constraints
     bulk.merge_rows(
         model,

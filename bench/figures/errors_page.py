@@ -25,7 +25,7 @@ def rows(big, small, big_n, small_n, big_rollups, small_rollups):
             2.0,
             False,
             "<= 2x",
-            note=f"{big_rollups:,} rollup rows (hourly and daily) vs {small_rollups:,}",
+            note=f"{big_rollups:,} rollup rows (hourly, daily, weekly) vs {small_rollups:,}",
         )
         for name, _ in VIEWS
     ]

@@ -121,9 +121,13 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     old, new, edge = ErrorOccurrence.objects.order_by("pk")
     ErrorOccurrence.objects.filter(pk=old.pk).update(occurred_at=now - timedelta(days=8))
     ErrorOccurrence.objects.filter(pk=edge.pk).update(occurred_at=now - timedelta(days=6))
-    current = set(ErrorRollup.objects.values_list("pk", flat=True))  # this hour's and today's
-    assert len(current) == 2
+    # This hour's, today's and this week's (kept: the week has not ended).
+    current = set(ErrorRollup.objects.values_list("pk", flat=True))
+    assert len(current) == 3
     group = ErrorRollup.objects.first().group
+    ErrorRollup.objects.create(
+        grain="w", bucket=now - timedelta(days=10), group=group, job_name="orders", count=5
+    )
     for grain in ("h", "d"):
         ErrorRollup.objects.create(
             grain=grain,
@@ -142,7 +146,7 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):
         counts = retention.purge_expired(now=now)
 
-    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 4}
+    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 5}
     assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
     assert set(ErrorRollup.objects.values_list("pk", flat=True)) == current
     assert set(ErrorVolume.objects.values_list("pk", flat=True)) == current_volumes
