@@ -80,8 +80,10 @@ def insert_rows(model, rows):
             [model(**defaults, **row) for row in rows], batch_size=1000
         )
         return [obj.pk for obj in created]
-    json_columns = {f.attname for f in fields if isinstance(f, models.JSONField)}
-    names = [f.attname for f in fields]
+    # Per column: its name, the default for rows that leave it out, and
+    # whether it is JSON; worked out once, not for each row.
+    spec = [(f.attname, defaults.get(f.attname)) for f in fields]
+    json_positions = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(c) for c in [meta.pk.column] + [f.column for f in fields])
     with connection.cursor() as cursor:
@@ -91,12 +93,11 @@ def insert_rows(model, rows):
         )
         ids = [row[0] for row in cursor.fetchall()]
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            dumps, write_row = json.dumps, copy.write_row
             for pk, row in zip(ids, rows, strict=True):
-                values = [pk]
-                for name in names:
-                    value = row[name] if name in row else defaults[name]
-                    if name in json_columns and value is not None:
-                        value = json.dumps(value)
-                    values.append(value)
-                copy.write_row(values)
+                values = [row.get(name, default) for name, default in spec]
+                for i in json_positions:
+                    if values[i] is not None:
+                        values[i] = dumps(values[i])
+                write_row((pk, *values))
     return ids
