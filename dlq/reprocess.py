@@ -85,6 +85,13 @@ def claim(entry_ids, run):
     return claimed
 
 
+def release(entry_ids, run):
+    """Hand back, untouched, entries `run` claimed but will not work on."""
+    DLQEntry.objects.filter(pk__in=entry_ids, status=Status.REQUEUED, requeue_run=run).update(
+        status=Status.PENDING, requeue_run=None, claimed_until=None
+    )
+
+
 def _claim_returning(entry_ids, run, until):
     """PostgreSQL: lock, move and read the entries in one statement.
 

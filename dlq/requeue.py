@@ -19,6 +19,7 @@ from django.db.models import F, Subquery
 from django.utils import timezone
 
 from . import audit, reprocess
+from .claim_ahead import ClaimAhead
 from .claims import RENEW_SHARE, Renewer
 from .models import DLQEntry, Job, OperatorAction, RequeueRun
 
@@ -39,9 +40,11 @@ class InvalidRequeue(ValueError):
     """A requeue that cannot start, with what is wrong."""
 
 
-def selection(run):
-    """The pending entries the run still has to reach (for a filter; ids go by next_ids)."""
-    entries = DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=run.last_id)
+def selection(run, after=None):
+    """The pending entries the run still has to reach (for a filter; ids go by next_ids):
+    those past its cursor, or past `after`."""
+    after = run.last_id if after is None else after
+    entries = DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=after)
     filters = run.filters or {}
     if "job" in filters:
         # The job's id, not a join on its name: the walk then runs along
@@ -57,19 +60,21 @@ def selection(run):
     return entries
 
 
-def next_ids(run, size):
-    """The next `size` ids the run has to try, in id order.
+def next_ids(run, size, after=None):
+    """The next `size` ids the run has to try, in id order (past `after`, or its cursor).
 
     An id list is walked in slices, never sent whole, so a run over many
     thousands of ids stays within a database's limit on query parameters.
     """
+    after = run.last_id if after is None else after
+    entries = selection(run, after)
     if run.entry_ids is None:
-        return list(selection(run).order_by("pk").values_list("pk", flat=True)[:size])
+        return list(entries.order_by("pk").values_list("pk", flat=True)[:size])
     ids = []
-    remaining = [pk for pk in run.entry_ids if pk > run.last_id]
+    remaining = [pk for pk in run.entry_ids if pk > after]
     for start in range(0, len(remaining), ID_SLICE):
         window = remaining[start : start + ID_SLICE]
-        ids += selection(run).filter(pk__in=window).order_by("pk").values_list("pk", flat=True)
+        ids += entries.filter(pk__in=window).order_by("pk").values_list("pk", flat=True)
         if len(ids) >= size:
             break
     return ids[:size]
@@ -262,7 +267,21 @@ def _renew(run):
     )
 
 
+def _claim_chunk(run, after, size):
+    """(the next `size` ids past `after`, the entries among them now claimed for the run, size)."""
+    ids = next_ids(run, size, after)
+    return ids, (reprocess.claim(ids, run) if ids else []), size
+
+
 def _work_through(run):
+    with ClaimAhead(
+        lambda after, size: _claim_chunk(run, after, size),
+        lambda ids: reprocess.release(ids, run),
+    ) as ahead:
+        return _work_chunks(run, ahead)
+
+
+def _work_chunks(run, ahead):
     started = time.monotonic()
     done_at_start = run.done
     canary_pending = bool(run.canary_size) and run.done < run.canary_size
@@ -270,11 +289,14 @@ def _work_through(run):
     while True:
         if RequeueRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
-        ids = next_ids(run, _chunk_size(run, canary_pending, size))
+        chunk_started = time.monotonic()
+        wanted = _chunk_size(run, canary_pending, size)
+        ids, entries, asked = ahead.take() or _claim_chunk(run, run.last_id, wanted)
         if not ids:
             return _end(run, RequeueRun.Status.FINISHED, "")
-        chunk_started = time.monotonic()
-        entries = reprocess.claim(ids, run)
+        if len(ids) == asked and not canary_pending and not run.rate_limit:
+            # A full chunk: there may be more; claim them while this one is worked on.
+            ahead.start(ids[-1], wanted)
         result = reprocess.reprocess(entries, run, started_by=run.created_by) if entries else None
         _record_progress(run, ids, result)
         size = _next_size(size, len(ids), time.monotonic() - chunk_started)

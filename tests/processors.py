@@ -2,6 +2,7 @@
 
 from django.contrib.auth.models import Group
 
+from dlq.models import RequeueRun
 from dlq.processors import processor
 
 
@@ -18,3 +19,10 @@ def fails_on(record, ctx):
     """Fails records marked `fail`, with a message carrying a variable number."""
     if record.get("fail"):
         raise ValueError(f"Timeout after {record.get('ms', 3000)} ms")
+
+
+@processor("test.cancels_run", transactional=False)
+def cancels_run(record, ctx):
+    """Asks every running requeue run to stop when the record says so: for cancel tests."""
+    if record.get("cancel"):
+        RequeueRun.objects.filter(status=RequeueRun.Status.RUNNING).update(cancel_requested=True)

@@ -6,6 +6,7 @@ from itertools import pairwise
 
 import pytest
 from django.db import connection
+from django.db.models import Count
 
 from dlq import reprocess, requeue, triage
 from dlq.engine import process_batch
@@ -381,3 +382,27 @@ def test_a_working_run_keeps_its_entries_and_itself_claimed():
         for until in DLQEntry.objects.values_list("claimed_until", flat=True)
     )
     assert reprocess.recover_expired_claims() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_cancelled_mid_way_leaves_no_entry_claimed(settings):
+    # On PostgreSQL the next chunk is claimed while the current one is worked
+    # on: the chunk claimed ahead of a cancel must go back to pending.
+    settings.VELO_REQUEUE_CHUNK = 10
+    job = Job.objects.create(
+        name="orders",
+        processor="json_schema",
+        config={"schema": SCHEMA},
+        failure_strategy="send_to_dlq",
+    )
+    batch, _ = submit_batch(job, [{"n": i, "cancel": i == 15} for i in range(100)])
+    process_batch(batch.pk)
+    job.processor, job.config = "test.cancels_run", {}
+    job.save()
+
+    run = requeue.start_run(created_by="ops", filters={"job": "orders"}, background=False)
+
+    assert (run.status, run.done, run.succeeded) == ("cancelled", 20, 20)
+    statuses = dict(DLQEntry.objects.values_list("status").annotate(n=Count("pk")))
+    assert statuses == {"resolved": 20, "pending": 80}
+    assert counters(job).dlq_pending == 80
