@@ -316,6 +316,12 @@ class DLQEntry(models.Model):
                 name="dlqentry_requeue_run_idx",
                 condition=Q(requeue_run__isnull=False),
             ),
+            # Beat looks for requeue claims that ran out every second.
+            models.Index(
+                fields=["claimed_until"],
+                name="dlqentry_claim_expiry_idx",
+                condition=Q(status="requeued"),
+            ),
         ]
 
     def __str__(self):

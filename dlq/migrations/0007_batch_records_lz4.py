@@ -29,7 +29,7 @@ def use_default(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dlq", "0005_batch_records_as_text"),
+        ("dlq", "0006_batch_records_as_text"),
     ]
 
     operations = [migrations.RunPython(use_lz4, use_default, elidable=False)]

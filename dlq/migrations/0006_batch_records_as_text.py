@@ -13,7 +13,7 @@ import dlq.fields
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dlq", "0004_fewer_dlq_indexes"),
+        ("dlq", "0005_fewer_dlq_indexes"),
     ]
 
     operations = [
