@@ -13,6 +13,9 @@ import json
 
 from django.db import IntegrityError, connections, models, router, transaction
 
+# Values bound in one merge statement, at most: well under SQLite's 32,766.
+MERGE_PARAMETERS = 10_000
+
 
 def merge_rows(model, rows, *, key, add=(), replace=()):
     """Insert rows, or where one with the same `key` exists, add to its `add` fields and
@@ -21,7 +24,8 @@ def merge_rows(model, rows, *, key, add=(), replace=()):
     For counter rows: atomic and race-free on PostgreSQL and SQLite (3.24+), in
     one round trip where `upsert` takes one or more per row. Rows are written
     in key order, so two writers touching the same rows lock them in the same
-    order; no two rows may share a key.
+    order; no two rows may share a key. A statement holds at most
+    MERGE_PARAMETERS values (SQLite's default build allows 32,766).
     """
     if not rows:
         return
@@ -39,14 +43,17 @@ def merge_rows(model, rows, *, key, add=(), replace=()):
     values = "(" + ", ".join(["%s"] * len(fields)) + ")"
     key_names = [meta.get_field(name).attname for name in key]
     ordered = sorted(rows, key=lambda row: tuple(str(row[name]) for name in key_names))
+    per_statement = max(1, MERGE_PARAMETERS // len(fields))
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)})"
-            f" VALUES {', '.join([values] * len(rows))}"
-            f" ON CONFLICT ({', '.join(column(name) for name in key)})"
-            f" DO UPDATE SET {', '.join(updates)}",
-            [f.get_db_prep_save(row[f.attname], connection) for row in ordered for f in fields],
-        )
+        for start in range(0, len(ordered), per_statement):
+            chunk = ordered[start : start + per_statement]
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)})"
+                f" VALUES {', '.join([values] * len(chunk))}"
+                f" ON CONFLICT ({', '.join(column(name) for name in key)})"
+                f" DO UPDATE SET {', '.join(updates)}",
+                [f.get_db_prep_save(row[f.attname], connection) for row in chunk for f in fields],
+            )
 
 
 def upsert(model, key, changes, initial):

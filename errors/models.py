@@ -88,11 +88,18 @@ class Grain(models.TextChoices):
     WEEK = "w", "week"  # rollups only: ranking groups over a month reads whole weeks
 
 
+# The unique keys of the bucketed counts, which their writes merge on.
+ROLLUP_KEY = ("grain", "bucket", "group", "node_id", "region", "version")
+VOLUME_KEY = ("grain", "bucket", "job_name", "node_id", "region", "version")
+
+
 class BucketCount(models.Model):
-    """A count of occurrences in one hour (or day) at one place (node, region, version)."""
+    """A count of occurrences in one hour (day, week) at one place (node, region, version)."""
 
     grain = models.CharField(max_length=1, choices=Grain.choices, default=Grain.HOUR)
-    bucket = models.DateTimeField(help_text="The start of the hour, or of the day (UTC).")
+    bucket = models.DateTimeField(
+        help_text="The start of the hour, of the day, or of the week (Monday), in UTC."
+    )
     job_name = models.CharField(max_length=100)
     node_id = models.CharField(max_length=200, blank=True)
     region = models.CharField(max_length=100, blank=True)
@@ -104,12 +111,13 @@ class BucketCount(models.Model):
 
 
 class ErrorRollup(BucketCount):
-    """Occurrences per hour (and per day), group and place: what the error history reads.
+    """Occurrences per hour, day and week, group and place: what the error history reads.
 
     Counting raw occurrences on every view would grow with them; these rows
     grow with time buckets × groups × places. Ranges up to a day read hourly
-    rows; longer ranges read daily rows, 24 times fewer. Both are kept up to
-    date with F() increments in the transaction that records the occurrences.
+    rows; longer ranges read daily rows, 24 times fewer, and rank groups from
+    whole weeks. All are added to (INSERT ... ON CONFLICT) in the transaction
+    that records the occurrences.
     """
 
     Grain = Grain
@@ -119,10 +127,7 @@ class ErrorRollup(BucketCount):
     class Meta:
         verbose_name = "error rollup"
         constraints = [
-            models.UniqueConstraint(
-                fields=["grain", "bucket", "group", "node_id", "region", "version"],
-                name="errrollup_bucket_place_uniq",
-            ),
+            models.UniqueConstraint(fields=ROLLUP_KEY, name="errrollup_bucket_place_uniq"),
         ]
         indexes = [
             models.Index(fields=["grain", "bucket"], name="errrollup_bucket_idx"),
@@ -146,10 +151,7 @@ class ErrorVolume(BucketCount):
     class Meta:
         verbose_name = "error volume"
         constraints = [
-            models.UniqueConstraint(
-                fields=["grain", "bucket", "job_name", "node_id", "region", "version"],
-                name="errvolume_bucket_place_uniq",
-            ),
+            models.UniqueConstraint(fields=VOLUME_KEY, name="errvolume_bucket_place_uniq"),
         ]
         indexes = [models.Index(fields=["bucket"], name="errvolume_purge_idx")]
 

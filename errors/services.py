@@ -14,6 +14,8 @@ from . import bulk
 from .context import current as current_context
 from .fingerprint import fingerprint, normalize
 from .models import (
+    ROLLUP_KEY,
+    VOLUME_KEY,
     ErrorGroup,
     ErrorOccurrence,
     ErrorPlace,
@@ -99,7 +101,7 @@ def _add_to_total(job_name, count):
 
 
 def save_occurrences(job_name, rows, *, now, context=None):
-    """Store occurrences, and count them into the hourly rollups; return their ids.
+    """Store occurrences and count them into the rollups and volumes; return their ids.
 
     `rows` are (group, message, batch_id, dlq_entry_id) tuples.
     """
@@ -127,9 +129,16 @@ def save_occurrences(job_name, rows, *, now, context=None):
             [{"group_id": pk, "job_name": job_name, "count": n} for pk, n in per_group.items()],
             now,
             context,
+            key=ROLLUP_KEY,
             weeks=True,
         )
-        _count_per_bucket(ErrorVolume, [{"job_name": job_name, "count": len(rows)}], now, context)
+        _count_per_bucket(
+            ErrorVolume,
+            [{"job_name": job_name, "count": len(rows)}],
+            now,
+            context,
+            key=VOLUME_KEY,
+        )
         _note_places(job_name, context, now)
     return ids
 
@@ -148,18 +157,15 @@ def week_of(moment):
     return day - timedelta(days=day.weekday())
 
 
-def _count_per_bucket(model, counts, now, context, *, weeks=False):
+def _count_per_bucket(model, counts, now, context, *, key, weeks=False):
     """Add each of `counts` to this hour's and today's (and this week's) row of `model`
-    at the context's place.
-
-    The rows' key is the model's unique constraint (grain, bucket, place and
-    the group or job); one statement for them all.
+    at the context's place; `key` is the rows' unique constraint (grain, bucket,
+    place and the group or job). One statement for them all.
     """
     place = {"node_id": context.node_id, "region": context.region, "version": context.version}
     buckets = [(Grain.HOUR, hour_of(now)), (Grain.DAY, day_of(now))]
     if weeks:
         buckets.append((Grain.WEEK, week_of(now)))
-    (unique,) = model._meta.constraints
     bulk.merge_rows(
         model,
         [
@@ -167,7 +173,7 @@ def _count_per_bucket(model, counts, now, context, *, weeks=False):
             for grain, bucket in buckets
             for count in counts
         ],
-        key=unique.fields,
+        key=key,
         add=["count"],
     )
 

@@ -42,19 +42,31 @@ def test_replaced_fields_take_the_new_value():
     assert list(ErrorPlace.objects.values_list("value", "last_seen")) == [("n1", T2)]
 
 
+@pytest.mark.django_db
+def test_many_rows_are_split_over_statements(monkeypatch):
+    monkeypatch.setattr(bulk, "MERGE_PARAMETERS", 20)  # three rows of seven values a statement
+    rows = [volume(f"job-{n}", n) for n in range(10)]
+    bulk.merge_rows(ErrorVolume, rows, key=KEY, add=["count"])
+    bulk.merge_rows(ErrorVolume, rows, key=KEY, add=["count"])
+
+    counts = dict(ErrorVolume.objects.values_list("job_name", "count"))
+    assert counts == {f"job-{n}": 2 * n for n in range(10)}
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers")
-def test_concurrent_writers_lose_no_count():
+def test_concurrent_writers_of_the_same_rows_lose_no_count_and_never_deadlock():
     barrier, errors = threading.Barrier(4), []
+    jobs = ["a", "b", "c", "d", "e"]
 
-    def add():
+    def add(order):
         try:
             barrier.wait()
             for _ in range(25):
                 with transaction.atomic():
                     bulk.merge_rows(
                         ErrorTotal,
-                        [{"job_name": "orders", "occurrences": 2}],
+                        [{"job_name": job, "occurrences": 2} for job in order],
                         key=["job_name"],
                         add=["occurrences"],
                     )
@@ -63,11 +75,16 @@ def test_concurrent_writers_lose_no_count():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=add) for _ in range(4)]
+    # Half the writers list the rows in the opposite order: only sorting keeps
+    # their row locks from crossing.
+    orders = [jobs, jobs[::-1], jobs, jobs[::-1]]
+    threads = [threading.Thread(target=add, args=(order,)) for order in orders]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
 
     assert errors == []
-    assert ErrorTotal.objects.get(job_name="orders").occurrences == 4 * 25 * 2
+    assert dict(ErrorTotal.objects.values_list("job_name", "occurrences")) == {
+        job: 4 * 25 * 2 for job in jobs
+    }
