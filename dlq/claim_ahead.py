@@ -56,5 +56,7 @@ class ClaimAhead:
             log.exception("a chunk claimed ahead could not be handed back; its claims will run out")
         finally:
             if self._pool:
-                self._pool.submit(_close_connection).result()
-                self._pool.shutdown()
+                try:
+                    self._pool.submit(_close_connection).result()
+                finally:
+                    self._pool.shutdown()

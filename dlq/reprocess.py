@@ -49,6 +49,20 @@ class ClaimedEntry:
     job: object = None
 
 
+# ClaimedEntry's values, in its order: (name in the ORM, SQL on PostgreSQL).
+CLAIMED = (
+    ("pk", "id"),
+    ("job_id", "job_id"),
+    ("batch_id", "batch_id"),
+    ("index", "index"),
+    ("payload", "payload::text"),
+    ("payload_edited", "original_payload IS NOT NULL"),
+    ("attempts", "attempts"),
+    ("error_group_id", "error_group_id"),
+)
+PAYLOAD = [name for name, _ in CLAIMED].index("payload")
+
+
 @dataclass
 class ChunkResult:
     claimed: int = 0
@@ -87,9 +101,14 @@ def claim(entry_ids, run):
 
 def release(entry_ids, run):
     """Hand back, untouched, entries `run` claimed but will not work on."""
-    DLQEntry.objects.filter(pk__in=entry_ids, status=Status.REQUEUED, requeue_run=run).update(
-        status=Status.PENDING, requeue_run=None, claimed_until=None
+    _back_to_pending(
+        DLQEntry.objects.filter(pk__in=entry_ids, status=Status.REQUEUED, requeue_run=run)
     )
+
+
+def _back_to_pending(claimed):
+    """Claimed entries, not worked on, pending again (their counters never moved)."""
+    return claimed.update(status=Status.PENDING, requeue_run=None, claimed_until=None)
 
 
 def _claim_returning(entry_ids, run, until):
@@ -104,13 +123,12 @@ def _claim_returning(entry_ids, run, until):
             "UPDATE dlq_dlqentry SET status = %s, requeue_run_id = %s, claimed_until = %s"
             " WHERE id IN (SELECT id FROM dlq_dlqentry WHERE id = ANY(%s) AND status = %s"
             " ORDER BY id FOR UPDATE SKIP LOCKED)"
-            " RETURNING id, job_id, batch_id, index, payload::text,"
-            " original_payload IS NOT NULL, attempts, error_group_id",
+            f" RETURNING {', '.join(sql for _, sql in CLAIMED)}",
             [Status.REQUEUED, run.pk, until, list(entry_ids), Status.PENDING],
         )
         return [
-            (pk, job_id, batch_id, index, json.loads(payload), *rest)
-            for pk, job_id, batch_id, index, payload, *rest in cursor.fetchall()
+            (*row[:PAYLOAD], json.loads(row[PAYLOAD]), *row[PAYLOAD + 1 :])
+            for row in cursor.fetchall()
         ]
 
 
@@ -123,16 +141,7 @@ def _claim_portable(entry_ids, run, until):
         DLQEntry.objects.filter(pk__in=entry_ids, status=Status.REQUEUED, requeue_run=run)
         .annotate(payload_edited=Q(original_payload__isnull=False))
         .order_by("pk")
-        .values_list(
-            "pk",
-            "job_id",
-            "batch_id",
-            "index",
-            "payload",
-            "payload_edited",
-            "attempts",
-            "error_group_id",
-        )
+        .values_list(*(name for name, _ in CLAIMED))
     )
 
 
@@ -286,8 +295,8 @@ def recover_expired_claims(now=None):
         )
         if not expired:
             return 0
-        DLQEntry.objects.filter(pk__in=[pk for pk, _ in expired], status=Status.REQUEUED).update(
-            status=Status.PENDING, requeue_run=None, claimed_until=None
+        _back_to_pending(
+            DLQEntry.objects.filter(pk__in=[pk for pk, _ in expired], status=Status.REQUEUED)
         )
     log.warning(
         "%d requeued entries whose worker stopped answering are pending again", len(expired)

@@ -299,7 +299,7 @@ def _work_chunks(run, ahead):
             ahead.start(ids[-1], wanted)
         result = reprocess.reprocess(entries, run, started_by=run.created_by) if entries else None
         _record_progress(run, ids, result)
-        size = _next_size(size, len(ids), time.monotonic() - chunk_started)
+        size = _next_size(size, asked, len(ids), time.monotonic() - chunk_started)
         if canary_pending and run.done >= run.canary_size:
             canary_pending = False
             ratio = run.failed / run.done if run.done else 0.0
@@ -319,16 +319,20 @@ def _work_chunks(run, ahead):
             time.sleep(max(0.0, due - time.monotonic()))
 
 
-def _next_size(size, used, seconds):
-    """Chunks aim at about a second each: a cancel is heard soon, and a slow
-    processor never keeps a chunk's claims out longer than a beat. Big chunks
-    spread each chunk's dozen statements and two commits thin; they grow from
-    a small first one, so a slow processor's first chunk is short too."""
-    if used < size:
+def _next_size(size, asked, used, seconds):
+    """The size to ask for next, after a chunk asked for `asked` entries and got `used`.
+
+    Chunks aim at about a second each: a cancel is heard soon, and a slow
+    processor keeps a chunk's claims (and the one claimed ahead) out for only
+    a second or two. Big chunks spread each chunk's dozen statements and two
+    commits thin; they grow from a small first one, so a slow processor's
+    first chunk is short too.
+    """
+    if used < asked:  # a short last chunk says nothing of the speed
         return size
     per_entry = seconds / used if used else 0.0
     target = int(CHUNK_SECONDS / per_entry) if per_entry else settings.VELO_REQUEUE_CHUNK
-    return max(1, min(settings.VELO_REQUEUE_CHUNK, target, size * CHUNK_GROWTH))
+    return max(1, min(settings.VELO_REQUEUE_CHUNK, target, max(size, asked) * CHUNK_GROWTH))
 
 
 def _chunk_size(run, canary_pending, size):

@@ -331,7 +331,7 @@ def test_a_run_over_thousands_of_ids_walks_them_in_slices(settings):
     assert (run.total, run.done, run.succeeded) == (5, 5, 5)
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a worker runs it
 def test_a_run_starts_with_a_small_chunk_and_grows(settings, monkeypatch):
     settings.VELO_REQUEUE_CHUNK = 2000
     job = failing_entries(1300)
@@ -352,11 +352,13 @@ def test_a_run_starts_with_a_small_chunk_and_grows(settings, monkeypatch):
 
 def test_chunks_shrink_for_slow_processors_and_grow_back(settings):
     settings.VELO_REQUEUE_CHUNK = 200
-    assert requeue._next_size(200, 200, 20.0) == 10  # 0.1 s an entry: ten a second
-    assert requeue._next_size(10, 10, 0.01) == 40  # fast again: growing back ...
-    assert requeue._next_size(50, 50, 0.01) == 200  # ... to the full chunk
-    assert requeue._next_size(200, 37, 9.0) == 200  # a short last chunk says nothing
-    assert requeue._next_size(200, 200, 1000.0) == 1
+    assert requeue._next_size(200, 200, 200, 20.0) == 10  # 0.1 s an entry: ten a second
+    assert requeue._next_size(10, 10, 10, 0.01) == 40  # fast again: growing back ...
+    assert requeue._next_size(50, 50, 50, 0.01) == 200  # ... to the full chunk
+    assert requeue._next_size(200, 200, 37, 9.0) == 200  # a short last chunk says nothing
+    assert requeue._next_size(200, 200, 200, 1000.0) == 1
+    # A chunk claimed ahead was asked for at the size before: growth goes on from the larger.
+    assert requeue._next_size(40, 10, 10, 0.01) == 160
 
 
 @pytest.mark.django_db
@@ -406,3 +408,10 @@ def test_a_run_cancelled_mid_way_leaves_no_entry_claimed(settings):
     statuses = dict(DLQEntry.objects.values_list("status").annotate(n=Count("pk")))
     assert statuses == {"resolved": 20, "pending": 80}
     assert counters(job).dlq_pending == 80
+
+
+def test_a_claimed_entry_is_read_in_the_order_of_its_fields():
+    from dataclasses import fields
+
+    names = [name for name, _ in reprocess.CLAIMED]
+    assert names == [f.name for f in fields(reprocess.ClaimedEntry)][: len(names)]
