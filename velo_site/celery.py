@@ -11,19 +11,26 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+def _eager(task):
+    """Run in the caller's process and transaction: its connections are not ours to close."""
+    return getattr(getattr(task, "request", None), "is_eager", False)
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
-def _recycle_connections(**kwargs):
+def _recycle_connections(sender=None, **kwargs):
     """As Django does around a request: close connections past CONN_MAX_AGE or broken,
     and health-check the rest before their next query (CONN_HEALTH_CHECKS)."""
-    from django.db import close_old_connections
+    if not _eager(sender):
+        from django.db import close_old_connections
 
-    close_old_connections()
+        close_old_connections()
 
 
 @signals.task_failure.connect
-def _drop_connections(**kwargs):
+def _drop_connections(sender=None, **kwargs):
     """A task that raised may have left a connection mid-query: never reuse it."""
-    from django.db import connections
+    if not _eager(sender):
+        from django.db import connections
 
-    connections.close_all()
+        connections.close_all()

@@ -140,11 +140,16 @@ def test_a_worker_reuses_its_connections_and_survives_them_being_cut(transaction
         wait_for_status(first.pk, ["partial"], timeout=60)
         # Kept between tasks (Celery alone would close them after every task) ...
         kept = wait_for(_idle_worker_connections, timeout=10, what="a connection kept open")
+        offset = len(worker.log())
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", [kept])
-        # ... and when the database drops them, the next task connects again.
+        # ... and when the database drops them, the next task connects again,
+        # found out by the health check before its first query, not by failing.
         second, _ = submit_batch(job, [GOOD, BAD])
         batch = wait_for_status(second.pk, ["partial"], timeout=60)
+        time.sleep(1.5)  # a beat tick or two on the other kept connections
+        after_cut = worker.log()[offset:]
     finally:
         worker.stop()
     assert (batch.attempts, batch.lost_attempts, batch.processed, batch.dlq_added) == (1, 0, 2, 1)
+    assert "OperationalError" not in after_cut and "InterfaceError" not in after_cut, after_cut
