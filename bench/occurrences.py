@@ -1,4 +1,4 @@
-"""Error occurrences over 30 days, and the hourly rollups and group totals that match them.
+"""Error occurrences over 30 days, and the rollups, volumes and group totals that match them.
 
 The shape: occurrences fall on groups with a Zipf skew; a group that fails
 n times is seen in about n/20 distinct hours (errors come in bursts: at least

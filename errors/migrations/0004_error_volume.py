@@ -1,7 +1,9 @@
 """Error volumes: occurrences per bucket and place, all groups together.
 
 The history's total line read every group's rollups in the window; it now
-reads the volumes, filled here from the rollups already stored.
+reads the volumes, filled here from the rollups already stored. Stop the
+workers while migrating: failures a worker still running the old code
+records afterwards would be in the rollups but not in the volumes.
 """
 
 from django.db import migrations, models

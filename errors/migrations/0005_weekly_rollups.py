@@ -2,7 +2,8 @@
 
 At 10M occurrences over 30 days, ranking every group for /errors/?range=30d
 summed 136,000 daily rows; whole weeks plus the days around them is about
-half as many.
+half as many. Stop the workers while migrating: failures a worker still
+running the old code records afterwards would be missing from the weeks.
 """
 
 from datetime import UTC, timedelta
@@ -11,6 +12,9 @@ from django.db import migrations, models
 from django.db.models import Sum
 
 PLACE = ("group_id", "job_name", "node_id", "region", "version")
+BUCKET = models.DateTimeField(
+    help_text="The start of the hour, of the day, or of the week (Monday), in UTC."
+)
 GRAIN = models.CharField(
     choices=[("h", "hour"), ("d", "day"), ("w", "week")], default="h", max_length=1
 )
@@ -45,5 +49,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterField(model_name="errorrollup", name="grain", field=GRAIN),
         migrations.AlterField(model_name="errorvolume", name="grain", field=GRAIN),
+        migrations.AlterField(model_name="errorrollup", name="bucket", field=BUCKET),
+        migrations.AlterField(model_name="errorvolume", name="bucket", field=BUCKET),
         migrations.RunPython(fill_weeks, drop_weeks, elidable=True),
     ]

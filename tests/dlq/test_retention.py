@@ -187,7 +187,7 @@ def test_the_command_prints_counts_per_kind(dlq):
     text = out.getvalue()
     assert "4  resolved/discarded DLQ entries" in text
     assert "error occurrences (older than 30 days)" in text
-    assert "hourly error rollups (older than 90 days)" in text
+    assert "error rollups and volumes (older than 90 days)" in text
     assert alive(dlq["expired"]) == set()
 
 

@@ -8,7 +8,7 @@ from dlq import retention
 LABELS = {
     "dlq_entries": "resolved/discarded DLQ entries (past their job's dlq_retention_days)",
     "occurrences": "error occurrences (older than {VELO_OCCURRENCE_RETENTION_DAYS} days)",
-    "rollups": "hourly error rollups (older than {VELO_ROLLUP_RETENTION_DAYS} days)",
+    "rollups": "error rollups and volumes (older than {VELO_ROLLUP_RETENTION_DAYS} days)",
 }
 
 
