@@ -86,6 +86,9 @@ class HistoryFilter:
     def rollups(self):
         return rollups_in(self.window).filter(**self.places())
 
+    def volumes(self):
+        return rollups_in(self.window, ErrorVolume).filter(**self.places())
+
 
 @dataclass(frozen=True)
 class Share:
@@ -98,8 +101,9 @@ class Share:
     last_bucket: datetime
 
 
-def rollups_in(window):
-    return ErrorRollup.objects.filter(
+def rollups_in(window, model=ErrorRollup):
+    """The window's rows of a bucketed count (rollups, or volumes), at its grain."""
+    return model.objects.filter(
         grain=window.grain, bucket__gte=window.start, bucket__lte=window.end
     )
 
@@ -159,15 +163,7 @@ def top_groups(flt, *, limit):
 
 def totals_by_bucket(flt):
     """{bucket: count} over every group the filter matches, from the small volume table."""
-    window = flt.window
-    rows = (
-        ErrorVolume.objects.filter(
-            grain=window.grain, bucket__gte=window.start, bucket__lte=window.end, **flt.places()
-        )
-        .values("bucket")
-        .annotate(n=Sum("count"))
-        .values_list("bucket", "n")
-    )
+    rows = flt.volumes().values("bucket").annotate(n=Sum("count")).values_list("bucket", "n")
     return dict(rows.order_by())
 
 
