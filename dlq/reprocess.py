@@ -291,13 +291,11 @@ def recover_expired_claims(now=None):
         expired = list(
             DLQEntry.objects.select_for_update(skip_locked=True)
             .filter(status=Status.REQUEUED, claimed_until__lt=now)
-            .values_list("pk", "job_id")[:10_000]
+            .values_list("pk", flat=True)[:10_000]
         )
         if not expired:
             return 0
-        _back_to_pending(
-            DLQEntry.objects.filter(pk__in=[pk for pk, _ in expired], status=Status.REQUEUED)
-        )
+        _back_to_pending(DLQEntry.objects.filter(pk__in=expired, status=Status.REQUEUED))
     log.warning(
         "%d requeued entries whose worker stopped answering are pending again", len(expired)
     )
