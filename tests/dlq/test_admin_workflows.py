@@ -15,6 +15,7 @@ from dlq import requeue
 from dlq.models import DLQEntry, OperatorAction, RequeueRun
 from errors.models import ErrorGroup
 from tests.conftest import BAD
+from tests.dlq.schema_jobs import relax
 
 LIST = "/admin/dlq/dlqentry/"
 STRICT = {
@@ -74,11 +75,6 @@ def fail(run_batch, job):
         return list(DLQEntry.objects.filter(batch=batch).order_by("pk"))
 
     return make
-
-
-def relax(job):
-    job.config = {"schema": {"type": "object"}}
-    job.save()
 
 
 def post_action(client, action, ids, query=""):

@@ -8,38 +8,14 @@ import json
 
 import pytest
 
-from dlq.engine import process_batch
-from dlq.models import DLQEntry, Job, JobCounters, OperatorAction, RequeueRun
+from dlq.models import DLQEntry, JobCounters, OperatorAction, RequeueRun
 from dlq.requeue import execute_run
-from dlq.submit import submit_batch
+from tests.dlq.schema_jobs import fail, relax, schema_job
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/dlq/requeue"
-SCHEMA = {"type": "object", "required": ["symbol"], "properties": {"symbol": {"type": "string"}}}
 RUN_KEYS = {"id", "status", "total", "done", "succeeded", "failed", "dry_run"}
-
-
-def schema_job(name):
-    return Job.objects.create(
-        name=name,
-        processor="json_schema",
-        config={"schema": SCHEMA},
-        failure_strategy="send_to_dlq",
-    )
-
-
-def fail(job, count):
-    """`count` records of `job` that fail its schema, stored as DLQ entries by the engine."""
-    batch, _ = submit_batch(job, [{"n": i} for i in range(count)])
-    process_batch(batch.pk)
-    return list(DLQEntry.objects.filter(batch=batch).order_by("pk"))
-
-
-def relax(job):
-    """The fix an operator ships: the schema no longer requires the field."""
-    job.config = {"schema": {"type": "object"}}
-    job.save()
 
 
 @pytest.fixture

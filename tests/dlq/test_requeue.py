@@ -10,30 +10,17 @@ from django.db.models import Count
 
 from dlq import reprocess, requeue, triage
 from dlq.engine import process_batch
-from dlq.models import DLQAttempt, DLQEntry, Job, JobCounters, OperatorAction, RequeueRun
+from dlq.models import DLQAttempt, DLQEntry, JobCounters, OperatorAction, RequeueRun
 from dlq.submit import submit_batch
 from errors.models import ErrorGroup, ErrorOccurrence
-
-SCHEMA = {"type": "object", "required": ["symbol"], "properties": {"symbol": {"type": "string"}}}
+from tests.dlq.schema_jobs import fail, relax, schema_job
 
 
 def failing_entries(n, name="orders"):
     """n DLQ entries of a json_schema job, stored by the real engine."""
-    job = Job.objects.create(
-        name=name,
-        processor="json_schema",
-        config={"schema": SCHEMA},
-        failure_strategy="send_to_dlq",
-    )
-    batch, _ = submit_batch(job, [{"n": i} for i in range(n)])
-    process_batch(batch.pk)
+    job = schema_job(name)
+    fail(job, n)
     return job
-
-
-def relax(job):
-    """The fix an operator ships: the schema no longer requires the field."""
-    job.config = {"schema": {"type": "object"}}
-    job.save()
 
 
 def counters(job):
@@ -391,12 +378,7 @@ def test_a_run_cancelled_mid_way_leaves_no_entry_claimed(settings):
     # On PostgreSQL the next chunk is claimed while the current one is worked
     # on: the chunk claimed ahead of a cancel must go back to pending.
     settings.VELO_REQUEUE_CHUNK = 10
-    job = Job.objects.create(
-        name="orders",
-        processor="json_schema",
-        config={"schema": SCHEMA},
-        failure_strategy="send_to_dlq",
-    )
+    job = schema_job()
     batch, _ = submit_batch(job, [{"n": i, "cancel": i == 15} for i in range(100)])
     process_batch(batch.pk)
     job.processor, job.config = "test.cancels_run", {}

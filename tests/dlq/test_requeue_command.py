@@ -9,34 +9,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from dlq.engine import process_batch
 from dlq.management.commands import requeue as requeue_command
-from dlq.models import DLQEntry, Job, JobCounters, OperatorAction, RequeueRun
-from dlq.submit import submit_batch
+from dlq.models import DLQEntry, JobCounters, OperatorAction, RequeueRun
+from tests.dlq.schema_jobs import fail, relax, schema_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SCHEMA = {"type": "object", "required": ["symbol"], "properties": {"symbol": {"type": "string"}}}
-
-
-def schema_job(name="orders"):
-    return Job.objects.create(
-        name=name,
-        processor="json_schema",
-        config={"schema": SCHEMA},
-        failure_strategy="send_to_dlq",
-    )
-
-
-def fail(job, count):
-    batch, _ = submit_batch(job, [{"n": i} for i in range(count)])
-    process_batch(batch.pk)
-    return list(DLQEntry.objects.filter(batch=batch).order_by("pk"))
-
-
-def relax(job):
-    job.config = {"schema": {"type": "object"}}
-    job.save()
 
 
 def run(*args):

@@ -12,36 +12,16 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from dlq import requeue, retention, tasks, triage
-from dlq.engine import process_batch
-from dlq.models import DLQAttempt, DLQEntry, Job, JobCounters
-from dlq.submit import submit_batch
+from dlq.models import DLQAttempt, DLQEntry, JobCounters
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal, ErrorVolume
+from tests.dlq.schema_jobs import SCHEMA, fail, relax, schema_job
 
 pytestmark = pytest.mark.django_db
-
-SCHEMA = {"type": "object", "required": ["symbol"], "properties": {"symbol": {"type": "string"}}}
-
-
-def schema_job(name, **fields):
-    return Job.objects.create(
-        name=name,
-        processor="json_schema",
-        config={"schema": SCHEMA},
-        failure_strategy="send_to_dlq",
-        **fields,
-    )
-
-
-def fail(job, count):
-    batch, _ = submit_batch(job, [{"n": i} for i in range(count)])
-    process_batch(batch.pk)
-    return list(DLQEntry.objects.filter(batch=batch).order_by("pk"))
 
 
 def resolve(job, entries):
     """Resolve entries the way operators do: fix the schema and requeue them."""
-    job.config = {"schema": {"type": "object"}}
-    job.save()
+    relax(job)
     requeue.start_run(created_by="ops", entry_ids=[e.pk for e in entries], background=False)
     job.config = {"schema": SCHEMA}
     job.save()
