@@ -13,12 +13,10 @@ from django.contrib.admin.utils import display_for_value
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from errors.admin_base import ReadOnlyAdmin, pre
-from errors.admin_bigtable import BigTableAdmin
+from common.admin import BigTableAdmin, ReadOnlyAdmin, pre, pretty_json
 
 # The admin_* modules register their admins when imported.
 from . import admin_entries, admin_errorgroups, admin_runs, tokens  # noqa: F401
-from .admin_display import pretty_json
 from .health import health_status
 from .models import ApiToken, Batch, DLQAttempt, Job, JobCounters
 

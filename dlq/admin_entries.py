@@ -9,11 +9,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from errors.admin_base import ReadOnlyAdmin, pre
-from errors.admin_bigtable import BigTableAdmin
+from common.admin import BigTableAdmin, ReadOnlyAdmin, pre, pretty_json
 
 from . import requeue, triage
-from .admin_display import pretty_json
 from .admin_export import jsonl_response
 from .admin_filters import BatchFilter, CreatedFilter, ErrorGroupFilter, search, search_batch
 from .admin_views import EntryPagesMixin, run_started_message

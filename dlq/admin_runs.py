@@ -9,11 +9,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from errors.admin_base import ReadOnlyAdmin, pre
-from errors.admin_bigtable import BigTableAdmin
+from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, pre, pretty_json
 
 from . import requeue
-from .admin_display import admin_link, pretty_json
 from .models import OperatorAction, RequeueRun
 
 # Ids shown on a run's page; the rest are counted.

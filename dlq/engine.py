@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from errors import bulk
+from common import bulk
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, link_occurrences, save_occurrences
 

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from errors import bulk
+from common import bulk
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, save_occurrences
 

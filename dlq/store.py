@@ -7,7 +7,7 @@ it reads cannot be taken by another writer before this insert commits.
 
 from dataclasses import asdict, dataclass
 
-from errors import bulk
+from common import bulk
 
 from .models import DLQAttempt, DLQEntry
 

@@ -5,8 +5,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from .admin_base import ReadOnlyAdmin, pre
-from .admin_bigtable import BigTableAdmin
+from common.admin import BigTableAdmin, ReadOnlyAdmin, pre
+
 from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
 

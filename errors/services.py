@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from django.db.models import Case, F, Value, When
 
-from . import bulk
+from common import bulk
+
 from .context import current as current_context
 from .fingerprint import fingerprint, normalize
 from .models import (

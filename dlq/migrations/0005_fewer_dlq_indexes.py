@@ -9,7 +9,7 @@ the old ones go, so no query is left without one.
 
 from django.db import migrations, models
 
-from errors.online_indexes import AddIndexOnline, RemoveIndexOnline
+from common.online_indexes import AddIndexOnline, RemoveIndexOnline
 
 
 class Migration(migrations.Migration):

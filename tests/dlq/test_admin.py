@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from common.admin import EstimatedCountPaginator
 from dlq import tokens
 from dlq.models import ApiToken, Batch, DLQAttempt, DLQEntry, JobCounters
-from errors.admin_bigtable import EstimatedCountPaginator
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
 SCRIPT = "<script>alert(1)</script>"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection, transaction
 
-from errors import bulk
+from common import bulk
 from errors.models import ErrorPlace, ErrorTotal, ErrorVolume
 
 T1 = datetime(2026, 11, 1, 10, tzinfo=UTC)

@@ -1,14 +1,43 @@
-"""Admin changelists that stay fast on tables with millions of rows.
+"""The admin kit both apps build on: read-only admins, changelists that stay fast on tables
+with millions of rows, and escaped display blocks."""
 
-Lives in `errors`, the lowest layer, so that both apps' admins can use it
-(`dlq` may import `errors`, never the other way round).
-"""
+import json
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
+from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the engine and the tracker write; changing or deleting them by hand would
+    break their counters (and a delete confirmation page would collect every related
+    row first). Operators act through actions and services instead."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def pre(text):
+    """Stored text in a <pre>: always escaped, whatever a record or a message holds."""
+    return format_html("<pre>{}</pre>", text)
+
+
+def pretty_json(value):
+    return pre(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def admin_link(viewname, pk, text):
+    return format_html('<a href="{}">{}</a>', reverse(viewname, args=[pk]), text)
 
 
 class EstimatedCountPaginator(Paginator):
