@@ -12,7 +12,7 @@ import os
 import redis
 from celery import Celery
 
-from dlq.builtin_processors import trades
+from demo.processors import trades
 from dlq.processors import ProcessorContext
 
 QUEUE = "velo-bench-bare"

@@ -1,4 +1,10 @@
 from django.apps import AppConfig
+from django.conf import settings
+
+from errors.panels import register as register_panel
+
+from . import processors
+from .processors import builtin
 
 
 class DlqConfig(AppConfig):
@@ -6,9 +12,10 @@ class DlqConfig(AppConfig):
     verbose_name = "Dead letter queue"
 
     def ready(self):
-        from errors.panels import register as register_panel
+        processors.registry.register_all(builtin.PROCESSORS)
+        # VELO_PROCESSORS modules may use models, and signals and panels do: they
+        # are imported once every app is loaded, which is now and not at the top.
+        processors.load_configured(settings.VELO_PROCESSORS)
+        from . import panels, signals  # noqa: F401  (signals connect on import)
 
-        from . import panels, processors, signals  # noqa: F401  (signals connect on import)
-
-        processors.load_builtin_and_configured()
         register_panel(panels.pending_entries)  # the group page's DLQ entries (errors.panels)

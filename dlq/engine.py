@@ -32,7 +32,7 @@ from .models import (
     FailureStrategy,
     JobCounters,
 )
-from .runner import RecordFailure, RunResult, run_records
+from .processors.runner import RecordFailure, RunResult, run_records
 from .store import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -80,26 +80,30 @@ def _attempt(claim):
         batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
     )
     fail_fast = job.failure_strategy == FailureStrategy.FAIL_BATCH
-    try:
-        transactional = processors.get(job.processor).transactional
-    except LookupError:
-        transactional = False
-    run = {"attempt": attempt, "stop_on_first": fail_fast, "keep_going": claim.still_held}
+    transactional = processors.resolve(job.processor).transactional
+    run = {
+        "batch_id": batch.pk,
+        "attempt": attempt,
+        "stop_on_first": fail_fast,
+        "keep_going": claim.still_held,
+    }
 
     if not transactional:
         # Nothing to roll back: run outside any transaction, so no write lock
         # is held while records are processed.
-        result = run_records(job, batch, indexes, **run)
+        result = run_records(job, batch.records, indexes, **run)
         with transaction.atomic():
             return _finish(claim, attempt, result)
     if not fail_fast:
         # Each record in its own savepoint: a failed record's writes roll back,
         # the others' commit together with the bookkeeping.
         with transaction.atomic():
-            return _finish(claim, attempt, run_records(job, batch, indexes, **run, savepoints=True))
+            return _finish(
+                claim, attempt, run_records(job, batch.records, indexes, **run, savepoints=True)
+            )
     try:
         with transaction.atomic():
-            result = run_records(job, batch, indexes, **run)
+            result = run_records(job, batch.records, indexes, **run)
             if result.failures:
                 raise _RolledBack(result)  # the processor's writes for this attempt go
             return _finish(claim, attempt, result)

@@ -1,12 +1,14 @@
 """Jobs, their counters, batches, DLQ entries with their attempt history, and API tokens."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from errors.models import ErrorGroup
 
+from . import processors
 from .fields import JSONTextField
 
 
@@ -67,34 +69,15 @@ class Job(models.Model):
             return JobCounters(job=self)
 
     def clean(self):
-        from django.core.exceptions import ValidationError
-
-        from .processors import registry
-
-        if self.processor and self.processor not in registry:
+        if self.processor and self.processor not in processors.registry:
+            known = ", ".join(processors.registry)
             raise ValidationError(
-                {"processor": f"Unknown processor {self.processor!r}; known: {', '.join(registry)}"}
+                {"processor": f"Unknown processor {self.processor!r}; known: {known}"}
             )
-        if self.processor == "json_schema":
-            _check_json_schema_config(self.config)
-
-
-def _check_json_schema_config(config):
-    """A broken schema is refused when the job is saved, not by failing every record later."""
-    import jsonschema
-    from django.core.exceptions import ValidationError
-
-    schema = (config or {}).get("schema")
-    if not isinstance(schema, dict):
-        raise ValidationError(
-            {"config": 'json_schema needs config["schema"], a JSON Schema object'}
-        )
-    try:
-        jsonschema.validators.validator_for(schema).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ValidationError(
-            {"config": f"config['schema'] is not a valid JSON Schema: {exc.message}"}
-        ) from None
+        try:
+            processors.resolve(self.processor).check_config(self.config)
+        except ValueError as exc:
+            raise ValidationError({"config": str(exc)}) from None
 
 
 class JobCounters(models.Model):

@@ -25,7 +25,7 @@ from errors.services import Failure, group_failures, save_occurrences
 
 from . import processors
 from .models import DLQAttempt, DLQEntry, Job, JobCounters
-from .runner import run_records
+from .processors.runner import run_records
 
 log = logging.getLogger(__name__)
 Status = DLQEntry.Status
@@ -69,14 +69,6 @@ class ChunkResult:
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
-
-
-class _EntryAsBatch:
-    """What runner.run_records reads of a batch: its id, and the record at the entry's index."""
-
-    def __init__(self, entry):
-        self.pk = entry.batch_id
-        self.records = {entry.index: entry.payload}
 
 
 def claim(entry_ids, run):
@@ -153,10 +145,7 @@ def reprocess(entries, run, *, started_by):
         by_job[entry.job_id].append(entry)
     for job_entries in by_job.values():
         job = job_entries[0].job
-        try:
-            transactional = processors.get(job.processor).transactional
-        except LookupError:
-            transactional = False
+        transactional = processors.resolve(job.processor).transactional
         if transactional:
             with transaction.atomic():
                 failures = _run(job, job_entries, savepoints=True)
@@ -174,8 +163,9 @@ def _run(job, entries, *, savepoints):
     for entry in entries:
         outcome = run_records(
             job,
-            _EntryAsBatch(entry),
+            {entry.index: entry.payload},
             [entry.index],
+            batch_id=entry.batch_id,
             attempt=entry.attempts + 1,
             savepoints=savepoints,
         )

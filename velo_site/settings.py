@@ -33,8 +33,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_prometheus",
+    # errors before dlq: dlq.admin registers the error groups' admin with its actions.
     "errors",
     "dlq",
+    "demo",
 ]
 
 MIDDLEWARE = [

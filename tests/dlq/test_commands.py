@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from dlq import demo
+from demo import feed as demo
 from dlq.management.commands import submit_batch as submit_batch_command
 from dlq.models import Batch, Job, JobCounters
 

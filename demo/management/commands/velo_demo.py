@@ -4,7 +4,7 @@ import random
 
 from django.core.management.base import BaseCommand
 
-from dlq import demo
+from demo.feed import DEMO_JOBS, Feed, ensure_demo_jobs, feed, feed_forever
 
 
 class Command(BaseCommand):
@@ -32,16 +32,16 @@ class Command(BaseCommand):
     def handle(self, *args, records, forever, interval, seed, **options):
         if records is None:
             records = 0 if forever else 1000
-        created = demo.ensure_demo_jobs()
-        names = ", ".join(job["name"] for job in demo.DEMO_JOBS)
+        created = ensure_demo_jobs()
+        names = ", ".join(job["name"] for job in DEMO_JOBS)
         if created:
             self.stdout.write(self.style.SUCCESS(f"Created demo jobs: {', '.join(created)}"))
         else:
             self.stdout.write(f"Demo jobs exist: {names}")
 
-        state = demo.Feed(random.Random(seed))
+        state = Feed(random.Random(seed))
         if records > 0:
-            demo.feed(state, records)
+            feed(state, records)
             self.stdout.write(
                 f"Submitted {state.records} records ({state.bad} bad) in {state.batches} batches "
                 f"to {names}."
@@ -57,7 +57,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"batch {batch.pk}: {batch.record_count} records to {batch.job}")
 
         try:
-            demo.feed_forever(state, interval=interval, on_batch=report)
+            feed_forever(state, interval=interval, on_batch=report)
         except KeyboardInterrupt:
             self.stdout.write(
                 f"\nStopped. Submitted {state.batches} batches in all "

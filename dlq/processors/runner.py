@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from . import processors
+from . import ProcessorContext, resolve
 
 log = logging.getLogger("velo.records")
 
@@ -94,30 +94,28 @@ def _frames_text(frames):
 
 def run_records(
     job,
-    batch,
+    records,
     indexes,
     *,
+    batch_id,
     attempt,
     stop_on_first=False,
     savepoints=False,
     keep_going=None,
 ):
-    """Run the job's processor on the records at `indexes`; return what failed.
+    """Run the job's processor on `records[i]` for each i of `indexes`; return what failed.
 
-    With `savepoints`, each record runs in its own savepoint, so a failing
-    record's database writes roll back while the others' stay. `keep_going`,
-    asked before each record, stops the run early (the claim was lost: the
-    rest would be work thrown away).
+    `records` is anything the indexes index: a batch's list of records, or
+    {index: payload} for requeued entries. With `savepoints`, each record runs
+    in its own savepoint, so a failing record's database writes roll back
+    while the others' stay. `keep_going`, asked before each record, stops the
+    run early (the claim was lost: the rest would be work thrown away).
     """
-    try:
-        processor = processors.get(job.processor)
-    except LookupError as exc:
-        failures = [_failure(i, exc) for i in indexes]
-        return RunResult(len(failures), failures[:1] if stop_on_first else failures)
-    ctx = processors.ProcessorContext(
+    processor = resolve(job.processor)
+    ctx = ProcessorContext(
         job=job,
         config=job.config or {},
-        batch_id=batch.pk,
+        batch_id=batch_id,
         attempt=attempt,
         logger=logging.getLogger(f"velo.job.{job.name}"),
     )
@@ -127,7 +125,7 @@ def run_records(
         if keep_going is not None and not keep_going():
             break
         attempted += 1
-        record = batch.records[index]
+        record = records[index]
         try:
             if savepoints:
                 with transaction.atomic():
@@ -140,7 +138,7 @@ def run_records(
                 "job %s: record %d of batch %d failed (attempt %d): %s: %s",
                 job.name,
                 index,
-                batch.pk,
+                batch_id,
                 attempt,
                 failure.error_type,
                 failure.message,

@@ -5,7 +5,7 @@ import traceback
 
 import pytest
 
-from dlq.runner import _failure, traceback_text
+from dlq.processors.runner import _failure, traceback_text
 
 
 class PipelineError(Exception):
@@ -75,7 +75,8 @@ def test_a_failure_keeps_the_message_type_and_traceback():
     assert (failure.index, failure.error_type) == (4, "PipelineError")
     assert failure.message == "Timeout after 3001 ms"
     assert failure.traceback.endswith(
-        "in inner\n    raise exc\ntests.dlq.test_runner.PipelineError: Timeout after 3001 ms\n"
+        "in inner\n    raise exc\n"
+        "tests.dlq.processors.test_runner.PipelineError: Timeout after 3001 ms\n"
     )
 
 

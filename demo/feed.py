@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 from django.db import DatabaseError, close_old_connections
 
-from . import jobs_file
-from .models import Job
-from .submit import submit_batch
+from dlq import jobs_file
+from dlq.models import Job
+from dlq.submit import submit_batch
 
 log = logging.getLogger(__name__)
 
