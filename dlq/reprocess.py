@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from common import bulk
 from errors.context import current as current_context
+from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
 from . import processors
@@ -262,8 +263,6 @@ def _resolve_groups_left_without_entries(group_ids):
     One UPDATE with a NOT EXISTS per group: an index probe each on
     (error_group, status, id), however many entries the groups hold.
     """
-    from errors.models import ErrorGroup
-
     if not group_ids:
         return
     waiting = DLQEntry.objects.filter(

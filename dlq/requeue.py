@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
 
-from . import audit, reprocess
+from . import audit, dispatch, reprocess
 from .claim_ahead import ClaimAhead
 from .claims import RENEW_SHARE, Renewer
 from .models import DLQEntry, Job, OperatorAction, RequeueRun
@@ -190,7 +190,7 @@ def start_run(
             requeue_run=run,
         )
         if not dry_run and background:
-            _send_on_commit(run.pk)
+            dispatch.send_run_on_commit(run.pk)
     if not dry_run and not background:
         execute_run(run.pk)
         run.refresh_from_db()
@@ -203,12 +203,6 @@ def _describe(run):
     parts = [f"{key}={value}" for key, value in sorted(run.filters.items())]
     cut = f" (id ≤ {run.max_id})" if run.max_id is not None else ""
     return "DLQ entries where " + ", ".join(parts) + cut
-
-
-def _send_on_commit(run_id):
-    from .dispatch import send_run_on_commit
-
-    send_run_on_commit(run_id)
 
 
 def cancel(run_id, *, user=None, username=None, via="admin"):

@@ -1,16 +1,19 @@
-"""Celery tasks: thin wrappers that load by id and call the plain functions."""
+"""Celery tasks: thin wrappers that load by id and call the plain functions.
+
+dlq.dispatch publishes them by name, and the beat schedule names them too.
+"""
 
 from celery import shared_task
 
-from . import dispatch, engine, requeue
+from . import dispatch, engine, requeue, retention, sweep
 
 
-@shared_task(name="dlq.process_batch")
+@shared_task(name=dispatch.PROCESS_BATCH)
 def process_batch_task(batch_id):
     return engine.process_batch(batch_id)
 
 
-@shared_task(name="dlq.execute_requeue_run")
+@shared_task(name=dispatch.EXECUTE_REQUEUE_RUN)
 def execute_requeue_run(run_id):
     run = requeue.execute_run(run_id)
     return run.status if run else None
@@ -18,11 +21,9 @@ def execute_requeue_run(run_id):
 
 @shared_task(name="dlq.dispatch_due_batches")
 def dispatch_due_batches():
-    return dispatch.dispatch_due()
+    return sweep.tick()
 
 
 @shared_task(name="dlq.purge_expired")
 def purge_expired():
-    from . import retention  # imported here so this task's lines stay together at the end
-
     return retention.purge_expired()

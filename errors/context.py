@@ -6,6 +6,8 @@ the code asks `current()`, which reads settings at call time.
 
 from dataclasses import dataclass
 
+from django.conf import settings
+
 # For each field, the first variable that is set wins.
 NODE_ID_VARS = ("NODE_ID", "HOSTNAME", "POD_NAME")
 NODE_NAME_VARS = ("NODE_NAME", "SERVICE_NAME")
@@ -47,6 +49,4 @@ def from_environ(environ, *, default_version):
 
 
 def current():
-    from django.conf import settings
-
     return settings.VELO_DEPLOYMENT

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery, signals
+from django.db import close_old_connections, connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velo_site.settings")
 
@@ -22,8 +23,6 @@ def _recycle_connections(sender=None, **kwargs):
     """As Django does around a request: close connections past CONN_MAX_AGE or broken,
     and health-check the rest before their next query (CONN_HEALTH_CHECKS)."""
     if not _eager(sender):
-        from django.db import close_old_connections
-
         close_old_connections()
 
 
@@ -31,6 +30,4 @@ def _recycle_connections(sender=None, **kwargs):
 def _drop_connections(sender=None, **kwargs):
     """A task that raised may have left a connection mid-query: never reuse it."""
     if not _eager(sender):
-        from django.db import connections
-
         connections.close_all()

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections
 from kombu.exceptions import OperationalError as BrokerError
 
+from .celery import app
+
 log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 2.0
@@ -41,8 +43,6 @@ class BrokerCheck:
     name = "broker"
 
     def run(self):
-        from velo_site.celery import app
-
         with app.connection_for_write(connect_timeout=TIMEOUT_SECONDS) as conn:
             # One try, no retry (max_retries=1 would sleep 2 s before a second
             # one): a probe must answer, not wait for a broker.

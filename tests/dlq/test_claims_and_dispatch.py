@@ -1,12 +1,11 @@
 """Claims, leases and the dispatcher: the pieces that keep a batch from being lost or run twice."""
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from dlq import dispatch
+from dlq import dispatch, sweep
 from dlq.claims import LostClaim, claim_batch, recover_stalled
 from dlq.engine import process_batch
 from dlq.models import Batch, DLQEntry, JobCounters
@@ -86,7 +85,7 @@ def test_due_batches_are_those_queued_or_retrying_with_no_message_on_its_way(mak
     Batch.objects.filter(pk=sent_long_ago.pk).update(dispatched_at=now - timedelta(hours=1))
     Batch.objects.filter(pk=later.pk).update(next_attempt_at=now + timedelta(minutes=5))
     Batch.objects.filter(pk=done.pk).update(status="succeeded")
-    assert sorted(dispatch.due_batch_ids(now)) == sorted([due.pk, sent_long_ago.pk])
+    assert sorted(sweep.due_batch_ids(now)) == sorted([due.pk, sent_long_ago.pk])
 
 
 def test_submitting_sends_the_batch_after_commit(make_job, django_capture_on_commit_callbacks):
@@ -101,9 +100,29 @@ def test_a_batch_submitted_while_the_broker_is_down_is_left_to_the_next_tick(
     make_job, django_capture_on_commit_callbacks, monkeypatch
 ):
     job = make_job()
-    monkeypatch.setattr(dispatch, "_broker_down_until", time.monotonic() + 60)
+    backoff = dispatch.BrokerBackoff(60)
+    backoff.trip()
+    monkeypatch.setattr(dispatch, "broker_backoff", backoff)
     with django_capture_on_commit_callbacks(execute=True):
         batch, _ = submit_batch(job, [GOOD])
     # Stamped at insert, but never published: the stamp goes, so beat sends it at once.
     assert Batch.objects.get(pk=batch.pk).dispatched_at is None
-    assert batch.pk in dispatch.due_batch_ids(timezone.now())
+    assert batch.pk in sweep.due_batch_ids(timezone.now())
+
+
+def test_every_task_dispatch_publishes_by_name_is_registered_with_the_celery_app():
+    from dlq import tasks  # noqa: F401  (what a worker's autodiscovery imports)
+    from velo_site.celery import app
+
+    assert set(dispatch.TASK_NAMES.values()) <= set(app.tasks)
+    beat = {entry["task"] for entry in app.conf.beat_schedule.values()}
+    assert beat <= set(app.tasks)
+
+
+def test_publishing_sends_the_task_by_name_to_velos_queue(monkeypatch):
+    from velo_site.celery import app
+
+    sent = []
+    monkeypatch.setattr(app, "send_task", lambda name, **kw: sent.append((name, kw)))
+    dispatch.publish(dispatch.PROCESS_BATCH, 7)
+    assert sent == [("dlq.process_batch", {"args": (7,), "retry": False})]

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from dlq import dispatch
+from dlq import dispatch, sweep
 from dlq.claims import recover_stalled
 from dlq.engine import process_batch
 from dlq.models import Batch, DLQEntry, JobCounters
@@ -62,17 +62,15 @@ def _due_now(batch):
 def test_retry_is_not_hidden_by_the_dispatch_stamp_of_the_attempt_before(make_job, monkeypatch):
     """A fast worker finishes the attempt before send() stamps dispatched_at: the retry is then
     invisible to the dispatcher for VELO_REDISPATCH_AFTER_SECONDS (300 s) instead of 1 s."""
-    from dlq.tasks import process_batch_task
-
     job = make_job(failure_strategy="retry_with_backoff", max_retries=3, retry_initial_delay=1)
     batch, _ = submit_batch(job, [BAD])
     # The broker hands the message to a worker that runs it before send() returns.
-    monkeypatch.setattr(process_batch_task, "apply_async", lambda args, **kw: process_batch(*args))
+    monkeypatch.setattr(dispatch, "publish", lambda task_name, pk: process_batch(pk))
     dispatch.send([batch.pk])
     batch.refresh_from_db()
     assert batch.status == "retrying"
     due = batch.next_attempt_at + timedelta(seconds=1)
-    assert batch.pk in dispatch.due_batch_ids(due), (
+    assert batch.pk in sweep.due_batch_ids(due), (
         f"retry due at {batch.next_attempt_at} is hidden: dispatched_at={batch.dispatched_at}"
     )
 
