@@ -1,4 +1,4 @@
-"""DLQ health per job (SPEC §5): size against capacity, and one of four status strings."""
+"""DLQ health per job: size against capacity, the room left, and one of four status strings."""
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -19,6 +19,13 @@ def capacity_usage_percent(current_size, max_size):
     if max_size == 0:  # a DLQ that takes nothing is always full
         return 100.0
     return current_size / max_size * 100
+
+
+def room_left(job, counters):
+    """How many more entries the job's DLQ takes; None when unbounded."""
+    if job.dlq_max_size is None:
+        return None
+    return max(0, job.dlq_max_size - counters.dlq_pending)
 
 
 def health_status(current_size, max_size):

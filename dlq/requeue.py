@@ -18,9 +18,10 @@ from django.db import transaction
 from django.db.models import F, Subquery
 from django.utils import timezone
 
+from common.heartbeat import Renewer
+
 from . import audit, dispatch, reprocess
 from .claim_ahead import ClaimAhead
-from .claims import RENEW_SHARE, Renewer
 from .models import DLQEntry, Job, OperatorAction, RequeueRun
 
 log = logging.getLogger(__name__)
@@ -240,10 +241,8 @@ def execute_run(run_id):
         log.info("requeue run %s: not queued; nothing to do", run_id)
         return None
     run = RequeueRun.objects.get(pk=run_id)
-    with Renewer(
-        lambda: _renew(run),
-        settings.VELO_REQUEUE_CLAIM_SECONDS * RENEW_SHARE,
-        f"requeue run {run_id}",
+    with Renewer.for_lease(
+        lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
     ):
         return _work_through(run)
 

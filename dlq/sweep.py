@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import dispatch, reprocess, requeue
-from .claims import recover_stalled
+from .engine.lease import recover_stalled
 from .models import Batch, RequeueRun
 
 DISPATCH_LIMIT = 1000

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass
 
 from common import bulk
 
-from .models import DLQAttempt, DLQEntry
+from ..health import room_left
+from ..models import DLQAttempt, DLQEntry
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,6 @@ class DeadLetter:
     @classmethod
     def from_json(cls, data):
         return cls(**data)
-
-
-def room_left(job, counters):
-    """How many more entries the job's DLQ takes; None when unbounded."""
-    if job.dlq_max_size is None:
-        return None
-    return max(0, job.dlq_max_size - counters.dlq_pending)
 
 
 @dataclass(frozen=True)

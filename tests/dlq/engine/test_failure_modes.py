@@ -13,8 +13,8 @@ from django.db import connection
 from django.utils import timezone
 
 from dlq import dispatch, sweep
-from dlq.claims import recover_stalled
 from dlq.engine import process_batch
+from dlq.engine.lease import recover_stalled
 from dlq.models import Batch, DLQEntry, JobCounters
 from dlq.processors import processor
 from dlq.submit import submit_batch

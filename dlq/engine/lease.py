@@ -1,4 +1,4 @@
-"""Claiming a batch for one attempt, so that it is processed exactly once in effect.
+"""A batch's lease: claiming it for one attempt, so that it is processed exactly once in effect.
 
 A worker claims a batch with a conditional UPDATE (SQLite has no SELECT … FOR
 UPDATE): only a batch that is due and not running can be claimed, so a
@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from .models import Batch
+from common.heartbeat import Renewer
+
+from ..models import Batch
 
 log = logging.getLogger(__name__)
 
-# A lease is renewed when a third of it has gone by.
-RENEW_SHARE = 1 / 3
 # Backoff before an attempt that could not be recorded is tried again.
 LOST_ATTEMPT_MAX_DELAY = 60.0
 
@@ -74,47 +74,10 @@ class Claim:
         return locked
 
 
-class Renewer:
-    """Calls `renew()` every `interval` seconds from a thread of its own while work runs.
-
-    The thread has its own database connection, so a renewal commits even
-    while the work holds a long transaction open (a transactional processor on
-    PostgreSQL); on SQLite it waits its turn for the write lock. `renew`
-    returning False (the claim is gone) ends the renewals.
-    """
-
-    def __init__(self, renew, interval, name):
-        self.renew, self.interval, self.name = renew, interval, name
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"velo-{name}", daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self):
-        try:
-            while not self._stop.wait(self.interval):
-                try:
-                    if not self.renew():
-                        log.warning("%s: claim lost; no more renewals", self.name)
-                        return
-                except DatabaseError as exc:  # try again at the next beat
-                    log.warning("%s: could not renew: %s", self.name, exc)
-        finally:
-            connection.close()
-
-
 def lease_keeper(claim):
     """Keeps a batch claim's lease fresh while its attempt runs."""
-    return Renewer(
-        claim.heartbeat,
-        settings.VELO_BATCH_LEASE_SECONDS * RENEW_SHARE,
-        f"batch {claim.batch.pk} lease",
+    return Renewer.for_lease(
+        claim.heartbeat, settings.VELO_BATCH_LEASE_SECONDS, f"batch {claim.batch.pk} lease"
     )
 
 

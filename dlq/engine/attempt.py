@@ -1,4 +1,4 @@
-"""The engine: one attempt at a batch, with the job's failure strategy applied (SPEC §4).
+"""One attempt at a batch: claim it, run its records, apply the strategy's plan, commit.
 
 Plain Python: the Celery task only calls `process_batch(batch_id)`. An attempt
 runs the processor over the batch's records, then commits, in one transaction
@@ -7,9 +7,11 @@ error groups and occurrences, the DLQ entries and the batch's new status. A
 redelivered task finds the batch already claimed or finished and does nothing.
 """
 
+import functools
 import logging
 import math
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,10 +23,8 @@ from common import bulk
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, link_occurrences, save_occurrences
 
-from . import processors, store
-from .backoff import job_retry_delay
-from .claims import LostClaim, claim_batch, lease_keeper, release
-from .models import (
+from .. import processors
+from ..models import (
     Batch,
     BatchDurationBucket,
     DLQEntry,
@@ -32,11 +32,14 @@ from .models import (
     FailureStrategy,
     JobCounters,
 )
-from .processors.runner import RecordFailure, RunResult, run_records
+from ..processors.runner import RecordFailure, RunResult, run_records
+from . import store
+from .backoff import job_retry_delay
+from .lease import LostClaim, claim_batch, lease_keeper, release
 from .store import DeadLetter
+from .strategies import DeadLetters, Retry, plan
 
 log = logging.getLogger(__name__)
-Status = Batch.Status
 
 
 class _RolledBack(Exception):
@@ -80,32 +83,44 @@ def _attempt(claim):
         batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
     )
     fail_fast = job.failure_strategy == FailureStrategy.FAIL_BATCH
-    transactional = processors.resolve(job.processor).transactional
-    run = {
-        "batch_id": batch.pk,
-        "attempt": attempt,
-        "stop_on_first": fail_fast,
-        "keep_going": claim.still_held,
-    }
+    run = functools.partial(
+        run_records,
+        job,
+        batch.records,
+        indexes,
+        batch_id=batch.pk,
+        attempt=attempt,
+        stop_on_first=fail_fast,
+        keep_going=claim.still_held,
+    )
+    if not processors.resolve(job.processor).transactional:
+        return _outside_any_transaction(claim, attempt, run)
+    if fail_fast:
+        return _all_or_nothing(claim, attempt, run)
+    return _savepoint_per_record(claim, attempt, run)
 
-    if not transactional:
-        # Nothing to roll back: run outside any transaction, so no write lock
-        # is held while records are processed.
-        result = run_records(job, batch.records, indexes, **run)
-        with transaction.atomic():
-            return _finish(claim, attempt, result)
-    if not fail_fast:
-        # Each record in its own savepoint: a failed record's writes roll back,
-        # the others' commit together with the bookkeeping.
-        with transaction.atomic():
-            return _finish(
-                claim, attempt, run_records(job, batch.records, indexes, **run, savepoints=True)
-            )
+
+def _outside_any_transaction(claim, attempt, run):
+    """The processor writes nothing to roll back: no write lock is held while records run."""
+    result = run()
+    with transaction.atomic():
+        return _finish(claim, attempt, result)
+
+
+def _savepoint_per_record(claim, attempt, run):
+    """A failed record's writes roll back; the others' commit with the bookkeeping."""
+    with transaction.atomic():
+        return _finish(claim, attempt, run(savepoints=True))
+
+
+def _all_or_nothing(claim, attempt, run):
+    """fail_batch: one failure rolls back the processor's writes for the whole attempt;
+    the bookkeeping of the failed attempt is still committed, in a transaction of its own."""
     try:
         with transaction.atomic():
-            result = run_records(job, batch.records, indexes, **run)
+            result = run()
             if result.failures:
-                raise _RolledBack(result)  # the processor's writes for this attempt go
+                raise _RolledBack(result)
             return _finish(claim, attempt, result)
     except _RolledBack as rolled_back:
         with transaction.atomic():
@@ -113,7 +128,7 @@ def _attempt(claim):
 
 
 def _finish(claim, attempt, result, *, give_up=False):
-    """Apply the strategy to an attempt's result and commit its bookkeeping.
+    """Apply the strategy's plan to an attempt's result and commit its bookkeeping.
 
     Runs inside the caller's transaction. `give_up` dead-letters every failure
     whatever the strategy (the batch keeps killing its workers).
@@ -124,43 +139,20 @@ def _finish(claim, attempt, result, *, give_up=False):
     now = timezone.now()  # under the job's lock: its entries' ids follow their times
     context = current_context()
     failures = result.failures
-    strategy = job.failure_strategy
     delta = Counter()
-
     groups = group_failures(job.name, [Failure(f.error_type, f.message) for f in failures], now=now)
-    if strategy == FailureStrategy.FAIL_BATCH and failures:
-        processed = failed = batch.record_count  # the whole batch failed this attempt
-    else:
-        processed, failed = result.attempted, len(failures)
-    batch.attempts = attempt
-    batch.processed += processed
-    batch.failed += failed
-    delta["records_processed"] += processed
-    delta["records_failed"] += failed
+    next_step = plan(
+        job.failure_strategy,
+        failed=len(failures),
+        retries_left=attempt <= job.max_retries,
+        dlq_enabled=job.dlq_enabled,
+        give_up=give_up,
+    )
+    _count_attempt(batch, attempt, result, next_step, delta)
+    if next_step.retry == Retry.FAILED_ONLY:
+        batch.pending_indexes = [f.index for f in failures]
 
-    letters, retry, final = [], False, Status.SUCCEEDED
-    if failures:
-        batch.last_error = f"{failures[0].error_type}: {failures[0].message}"[:2000]
-        retries_left = attempt <= job.max_retries and not give_up
-        if strategy in (FailureStrategy.LOG_AND_CONTINUE, FailureStrategy.SEND_TO_DLQ):
-            keep = strategy == FailureStrategy.SEND_TO_DLQ or job.dlq_enabled or give_up
-            letters = _letters(failures, groups, attempt) if keep else []
-            final = Status.PARTIAL
-        elif strategy == FailureStrategy.FAIL_BATCH:
-            if retries_left:
-                retry = True
-            else:
-                letters = _whole_batch_letters(batch, failures[0], groups[0], attempt)
-                final = Status.FAILED
-        elif retries_left:  # retry_with_backoff: only the failed records go again
-            retry = True
-            batch.pending_indexes = [f.index for f in failures]
-        else:
-            letters = _letters(failures, groups, attempt)
-            final = Status.PARTIAL
-        if give_up:
-            final = Status.FAILED
-
+    letters = _letters(next_step.dead_letters, batch, failures, groups, attempt)
     entries, overflow = (
         store.store(job, batch, letters, counters, now=now, context=context)
         if letters
@@ -183,38 +175,52 @@ def _finish(claim, attempt, result, *, give_up=False):
         counters.last_capacity_exceeded_at = now
         if job.dlq_full_policy == DLQFullPolicy.BACKPRESSURE:
             by_index = {f.index: pk for f, pk in zip(failures, occurrence_ids, strict=True)}
-            _hold(
-                batch,
-                job,
-                [
-                    DeadLetter(**{**letter.as_json(), "occurrence_id": by_index.get(letter.index)})
-                    for letter in overflow
-                ],
-                tries=0,
-                now=now,
-            )
-            batch.final_status = final
+            overflow = [
+                replace(letter, occurrence_id=by_index.get(letter.index)) for letter in overflow
+            ]
+            _hold(batch, job, overflow, tries=0, now=now)
+            batch.final_status = next_step.status
             held = True
         else:
             _reject(batch, job, overflow, delta)
 
-    if retry:
-        delay = job_retry_delay(job, attempt)
-        batch.status = Status.RETRYING
-        batch.next_attempt_at = now + timedelta(seconds=delay)
-        delta["batch_retries"] += 1
-        log.warning(
-            "job %s: batch %d attempt %d failed; retry %d in %.1fs",
-            job.name,
-            batch.pk,
-            attempt,
-            attempt,
-            delay,
-        )
+    if next_step.retry != Retry.NO:
+        _schedule_retry(batch, job, attempt, delta, now)
     elif not held:
-        _complete(batch, final, delta, now)
+        _complete(batch, next_step.status, delta, now)
     _save(batch, counters, delta)
     return batch.status
+
+
+def _count_attempt(batch, attempt, result, next_step, delta):
+    """Records attempted and failed, on the batch and the job (fail_batch: all of them failed)."""
+    failures = result.failures
+    if next_step.whole_batch_failed:
+        processed = failed = batch.record_count
+    else:
+        processed, failed = result.attempted, len(failures)
+    batch.attempts = attempt
+    batch.processed += processed
+    batch.failed += failed
+    delta["records_processed"] += processed
+    delta["records_failed"] += failed
+    if failures:
+        batch.last_error = f"{failures[0].error_type}: {failures[0].message}"[:2000]
+
+
+def _schedule_retry(batch, job, attempt, delta, now):
+    delay = job_retry_delay(job, attempt)
+    batch.status = Batch.Status.RETRYING
+    batch.next_attempt_at = now + timedelta(seconds=delay)
+    delta["batch_retries"] += 1
+    log.warning(
+        "job %s: batch %d attempt %d failed; retry %d in %.1fs",
+        job.name,
+        batch.pk,
+        attempt,
+        attempt,
+        delay,
+    )
 
 
 def _store_held(claim):
@@ -239,7 +245,7 @@ def _store_held(claim):
         _hold(batch, job, overflow, tries=batch.held_failures["tries"] + 1, now=now)
     else:
         batch.held_failures = None
-        _complete(batch, batch.final_status or Status.PARTIAL, delta, now)
+        _complete(batch, batch.final_status or Batch.Status.PARTIAL, delta, now)
     _save(batch, counters, delta)
     return batch.status
 
@@ -268,11 +274,16 @@ def _give_up(claim):
         return _finish(claim, batch.attempts + 1, RunResult(len(failures), failures), give_up=True)
 
 
-def _letters(failures, groups, attempt):
-    return [
-        DeadLetter(f.index, f.error_type, f.message, f.traceback, g.pk, attempt)
-        for f, g in zip(failures, groups, strict=True)
-    ]
+def _letters(dead_letters, batch, failures, groups, attempt):
+    """The failures on their way into the DLQ, as the plan says."""
+    if dead_letters == DeadLetters.FAILED:
+        return [
+            DeadLetter(f.index, f.error_type, f.message, f.traceback, g.pk, attempt)
+            for f, g in zip(failures, groups, strict=True)
+        ]
+    if dead_letters == DeadLetters.WHOLE_BATCH:
+        return _whole_batch_letters(batch, failures[0], groups[0], attempt)
+    return []
 
 
 def _whole_batch_letters(batch, cause, group, attempt):
@@ -318,7 +329,7 @@ def _reject(batch, job, overflow, delta):
 def _hold(batch, job, letters, *, tries, now):
     delay = job_retry_delay(job, tries + 1)
     batch.held_failures = {"letters": [letter.as_json() for letter in letters], "tries": tries}
-    batch.status = Status.RETRYING
+    batch.status = Batch.Status.RETRYING
     batch.next_attempt_at = now + timedelta(seconds=delay)
     log.error(
         "job %s: DLQ at capacity (%s entries): batch %d holds %d failed records, "

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from dlq.backoff import job_retry_delay, retry_delay
+from dlq.engine.backoff import job_retry_delay, retry_delay
 from dlq.models import Job
 
 

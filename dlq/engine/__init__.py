@@ -1,0 +1,13 @@
+"""How one attempt at a batch runs: the engine behind the `dlq.process_batch` task.
+
+- `attempt`: claim, run, commit: the three transaction shapes and the bookkeeping.
+- `strategies`: what a failure strategy does with the failures, a pure `plan`.
+- `lease`: a batch claimed for one attempt, renewed while it runs, recovered when
+  its worker dies.
+- `store`: dead letters into the DLQ, within the job's capacity.
+- `backoff`: the delay before each retry.
+"""
+
+from .attempt import process_batch
+
+__all__ = ["process_batch"]
