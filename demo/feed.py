@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, close_old_connections
 
 from dlq import jobs_file
+from dlq.ingest import submit_batch
 from dlq.models import Job
-from dlq.submit import submit_batch
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,7 @@ MAX_IDS_KEPT = 1000
 def record(
     action,
     *,
-    user=None,
-    username=None,
-    via="admin",
+    actor,
     target,
     count=0,
     filters=None,
@@ -20,13 +18,11 @@ def record(
     details=None,
     requeue_run=None,
 ):
-    """Store what an operator did; `username` defaults to the user's, for shells and tokens."""
-    if username is None:
-        username = user.get_username() if user is not None else "system"
+    """Store what `actor` did (a dlq.actors.Actor) to `target`, in words and in ids."""
     return OperatorAction.objects.create(
-        user=user if user is not None and user.pk else None,
-        username=username[:150],
-        via=via,
+        user=actor.db_user,
+        username=actor.name[:150],
+        via=actor.via,
         action=action,
         target=target[:200],
         filters=filters or {},

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from . import dispatch, reprocess, requeue
+from . import dispatch, requeue
 from .engine.lease import recover_stalled
 from .models import Batch, RequeueRun
 
@@ -23,7 +23,7 @@ def tick(now=None):
     """Recover the work of dead workers, then send everything due; return how much was sent."""
     now = now or timezone.now()
     recover_stalled(now)
-    reprocess.recover_expired_claims(now)
+    requeue.recover_expired_claims(now)
     requeue.recover_stalled_runs(now)
     return len(dispatch.send_rows(Batch, due_batch_ids(now))) + len(
         dispatch.send_rows(RequeueRun, due_run_ids(now))

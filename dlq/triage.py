@@ -10,35 +10,29 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from common.chunks import iter_id_chunks
 from errors.models import ErrorGroup
 
-from . import audit, records, requeue
+from . import audit, requeue
+from .ingest import records
 from .models import DLQEntry, JobCounters, OperatorAction
+from .requeue import RequeueOptions, RequeueScope
 
-CHUNK = 1000
+DISCARD_CHUNK = 1000
 
 
-def discard(
-    entries, *, user=None, username=None, via="admin", target="selected DLQ entries", filters=None
-):
+def discard(entries, *, actor, target="selected DLQ entries", filters=None):
     """Discard the pending entries of a queryset, in id chunks; return how many.
 
     The audit row keeps the filter it was given and the ids it discarded (the
     first thousand).
     """
-    ids = entries.filter(status=DLQEntry.Status.PENDING).order_by("pk").values_list("pk", flat=True)
-    discarded, last = [], 0
-    while True:
-        chunk = list(ids.filter(pk__gt=last)[:CHUNK])
-        if not chunk:
-            break
+    discarded = []
+    for chunk in iter_id_chunks(entries.filter(status=DLQEntry.Status.PENDING), DISCARD_CHUNK):
         discarded += _discard_chunk(chunk)
-        last = chunk[-1]
     audit.record(
         OperatorAction.Action.DISCARD,
-        user=user,
-        username=username,
-        via=via,
+        actor=actor,
         target=target,
         count=len(discarded),
         filters=filters,
@@ -72,7 +66,7 @@ class EditRefused(ValueError):
     """An edited payload that cannot be used, or an entry that is no longer pending."""
 
 
-def edit_and_requeue(entry_id, payload, *, user=None, username=None, via="admin"):
+def edit_and_requeue(entry_id, payload, *, actor):
     """Replace a pending entry's payload (the original is kept) and requeue it at once."""
     try:
         records.validate([payload])
@@ -93,22 +87,17 @@ def edit_and_requeue(entry_id, payload, *, user=None, username=None, via="admin"
         )
         audit.record(
             OperatorAction.Action.EDIT,
-            user=user,
-            username=username,
-            via=via,
+            actor=actor,
             target=f"DLQ entry {entry_id}",
             count=1,
             entry_ids=[entry_id],
             outcome="payload replaced",
             details={"before": before, "after": payload},
         )
-    username = username or (user.get_username() if user else "system")
-    return requeue.start_run(
-        created_by=username, user=user, via=via, entry_ids=[entry_id], background=False
-    )
+    return requeue.run_here(RequeueScope.of_ids([entry_id]), RequeueOptions(), actor)
 
 
-def set_group_status(groups, status, *, user=None, username=None, via="admin"):
+def set_group_status(groups, status, *, actor):
     """Resolve or ignore error groups (a queryset); return how many changed."""
     action = {
         ErrorGroup.Status.RESOLVED: OperatorAction.Action.RESOLVE,
@@ -119,9 +108,7 @@ def set_group_status(groups, status, *, user=None, username=None, via="admin"):
         changed = ErrorGroup.objects.filter(pk__in=ids).exclude(status=status).update(status=status)
         audit.record(
             action,
-            user=user,
-            username=username,
-            via=via,
+            actor=actor,
             target=f"{len(ids)} error groups",
             count=changed,
             details={"error_groups": ids[: audit.MAX_IDS_KEPT]},

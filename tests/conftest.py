@@ -3,8 +3,8 @@
 import pytest
 
 from dlq.engine import process_batch
+from dlq.ingest import submit_batch
 from dlq.models import Batch, Job
-from dlq.submit import submit_batch
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
+from dlq.api.auth import bearer_token
 from dlq.metrics import VeloCollector
 
 log = logging.getLogger(__name__)
@@ -43,11 +44,8 @@ def _authorised(request):
     token = settings.VELO_METRICS_TOKEN
     if not token:
         return True
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.encode()
-    )
+    given = bearer_token(request)
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
 @require_GET

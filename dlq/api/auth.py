@@ -1,7 +1,8 @@
-"""Who is calling: the bearer token of a request, and whether it may act on a job."""
+"""Who is calling: the bearer token of a request, and which jobs it may see and act on."""
 
 from .. import tokens
-from .errors import ApiError
+from ..models import Job
+from .responses import ApiError
 
 # RFC 6750: a 401 tells the client which scheme to use.
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="velo"'}
@@ -32,3 +33,18 @@ def require_job_access(token, job):
     """ApiError 403 unless `token` may act on `job`."""
     if not tokens.token_allows_job(token, job):
         raise ApiError(403, f"this API token may not use job {job.name!r}", {"job": job.name})
+
+
+def allowed_jobs(token):
+    """None when the token may use every job, else {job id: job name} of its jobs."""
+    jobs = dict(token.jobs.values_list("pk", "name"))
+    return jobs or None
+
+
+def job_for(token, name):
+    """The job called `name`; ApiError 404 when there is none, 403 when the token may not use it."""
+    job = Job.objects.filter(name=name).first()
+    if job is None:
+        raise ApiError(404, f"no job named {name!r}", {"job": name})
+    require_job_access(token, job)
+    return job

@@ -1,7 +1,7 @@
 """Reading submitted records from a request body: a JSON array, {"records": [...]}, or NDJSON.
 
 Only the shape of the body is checked here; whether the records are acceptable
-is dlq.records' call, so every way of submitting applies the same rules.
+is dlq.ingest.records' call, so every way of submitting applies the same rules.
 """
 
 import json
@@ -9,8 +9,8 @@ import math
 
 from django.conf import settings
 
-from ..records import MAX_DEPTH
-from .errors import ApiError
+from ..ingest.records import MAX_DEPTH
+from .responses import ApiError
 
 NDJSON_TYPES = frozenset({"application/x-ndjson"})
 
@@ -38,7 +38,7 @@ def parse_records(body, content_type):
         raise ApiError(400, "the request body is empty", {"expected": "a JSON array of records"})
     if content_type.lower() in NDJSON_TYPES:
         return _parse_ndjson(body)
-    data = _loads(body, where="the body")
+    data = loads_json(body, where="the body")
     if isinstance(data, dict):
         if set(data) != {"records"}:
             raise ApiError(
@@ -47,7 +47,7 @@ def parse_records(body, content_type):
                 {"keys": sorted(data)[:20]},
             )
         data = data["records"]
-    # A non-list is refused by dlq.records with the same message as every other caller.
+    # A non-list is refused by dlq.ingest.records with the same message as every other caller.
     return data
 
 
@@ -55,11 +55,12 @@ def _parse_ndjson(body):
     records = []
     for number, line in enumerate(body.split(b"\n"), start=1):
         if line.strip():
-            records.append(_loads(line, where=f"line {number}", line=number))
+            records.append(loads_json(line, where=f"line {number}", line=number))
     return records
 
 
-def _loads(text, *, where, line=None):
+def loads_json(text, *, where, line=None):
+    """`text` parsed as strict JSON (no NaN, no Infinity, no overflowing float); ApiError 400."""
     detail = {} if line is None else {"line": line}
     try:
         data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)

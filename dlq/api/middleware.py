@@ -3,15 +3,12 @@
 import logging
 
 from django.db import DatabaseError
-from django.http import JsonResponse
+
+from .responses import error_response
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/"
-
-
-def error_response(status, error, detail=None):
-    return JsonResponse({"error": error, "detail": detail}, status=status)
 
 
 class ApiErrorMiddleware:

@@ -9,20 +9,22 @@ import binascii
 
 from django.core.validators import slug_re
 
-from .errors import ApiError
+from common.ids import parse_id
+
+from .responses import ApiError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-MAX_ID = 2**63 - 1  # a bigint: larger numbers name nothing, and some drivers cannot bind them
 CURSOR_PREFIX = "id:"
 
 
-def reject_unknown(query, known):
-    unknown = sorted(set(query) - set(known))
+def reject_unknown(given, known, what="query parameter"):
+    """A 400 naming the first key of `given` (a query string, a JSON body) not in `known`."""
+    unknown = sorted(set(given) - set(known))
     if unknown:
         raise ApiError(
             400,
-            f"unknown query parameter {unknown[0][:100]!r}",
+            f"unknown {what} {unknown[0][:100]!r}",
             {"unknown": [name[:100] for name in unknown[:20]], "allowed": list(known)},
         )
 
@@ -40,23 +42,10 @@ def object_id(query, name):
     value = single(query, name)
     if value is None:
         return None
-    number = as_id(value)
+    number = parse_id(value)
     if number is None:
         raise ApiError(400, f"{name} must be a positive integer id", {name: value[:100]})
     return number
-
-
-def as_id(value):
-    """`value` (a digit string or an int, never a bool) as an id, or None when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        if not value.isascii() or not value.isdigit():
-            return None
-        value = int(value)
-    if not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        return None
-    return value
 
 
 def choice(query, name, choices):
@@ -66,10 +55,19 @@ def choice(query, name, choices):
     return value
 
 
+def is_job_name(value, max_length):
+    """Whether `value` can be a job's name: a slug of at most `max_length` characters.
+
+    Anything else (a NUL, say, which PostgreSQL cannot even compare) names no
+    job and is not worth a query.
+    """
+    return isinstance(value, str) and len(value) <= max_length and bool(slug_re.match(value))
+
+
 def job_name(query, max_length):
     """The `job` parameter, which must be a job name (a slug), or None."""
     value = single(query, "job")
-    if value is not None and (len(value) > max_length or not slug_re.match(value)):
+    if value is not None and not is_job_name(value, max_length):
         raise ApiError(400, "job must be a job name (a slug)", {"job": value[:100]})
     return value
 
@@ -78,7 +76,7 @@ def limit(query):
     value = single(query, "limit")
     if value is None:
         return DEFAULT_LIMIT
-    number = as_id(value)
+    number = parse_id(value)
     if number is None or number > MAX_LIMIT:
         raise ApiError(
             400, f"limit must be an integer from 1 to {MAX_LIMIT}", {"limit": value[:100]}
@@ -102,7 +100,7 @@ def cursor(query):
         text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
     except (UnicodeError, binascii.Error, ValueError):
         text = ""
-    last_id = as_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
+    last_id = parse_id(text.removeprefix(CURSOR_PREFIX)) if text.startswith(CURSOR_PREFIX) else None
     if last_id is None:
         raise ApiError(
             400,

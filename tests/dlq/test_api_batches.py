@@ -6,8 +6,8 @@ from datetime import datetime
 import pytest
 from django.test import Client
 
+from dlq.ingest import submit_batch
 from dlq.models import Batch
-from dlq.submit import submit_batch
 from dlq.tokens import revoke
 from tests.conftest import BAD, GOOD
 

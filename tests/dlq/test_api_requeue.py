@@ -10,7 +10,7 @@ import pytest
 
 from dlq.models import DLQEntry, JobCounters, OperatorAction, RequeueRun
 from dlq.requeue import execute_run
-from tests.dlq.schema_jobs import fail, relax, schema_job
+from tests.dlq.factories import fail, relax, schema_job
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test import RequestFactory, override_settings
 
-from dlq.api import views
+from dlq.api import batches
 from dlq.models import Batch
 from dlq.tokens import revoke
 from tests.conftest import BAD, GOOD
@@ -319,7 +319,7 @@ def test_body_without_content_length_is_read_only_up_to_the_limit(job, auth, ass
     request.META.pop("CONTENT_LENGTH", None)
     request._stream = stream = CountingStream(b"[" + b" " * 10_000 + b"]")
 
-    response = views.submit_batch(request, job_name="orders")
+    response = batches.submit_batch(request, job_name="orders")
 
     assert_refused(response, 413)
     assert stream.read_bytes == 65

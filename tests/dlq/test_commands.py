@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from demo import feed as demo
-from dlq.management.commands import submit_batch as submit_batch_command
+from dlq.ingest import reader
 from dlq.models import Batch, Job, JobCounters
 
 pytestmark = pytest.mark.django_db
@@ -247,7 +247,7 @@ def test_a_malformed_json_array_is_refused(make_job, text, expected):
 @pytest.mark.parametrize("fmt", ["array", "jsonl"])
 def test_records_cut_by_the_read_chunk_are_read_whole(make_job, monkeypatch, fmt):
     """The input is read in chunks; a record (or a number) split between two must come out whole."""
-    monkeypatch.setattr(submit_batch_command, "CHUNK_CHARS", 7)
+    monkeypatch.setattr(reader, "CHUNK_CHARS", 7)
     job = make_job("orders")
     records = [{"symbol": "ACME", "price": 123456789, "note": "x" * 40}, *trades(30)]
     text = json.dumps(records, indent=1) if fmt == "array" else jsonl(records)

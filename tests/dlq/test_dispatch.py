@@ -6,8 +6,8 @@ import pytest
 from django.utils import timezone
 
 from dlq import dispatch, sweep
+from dlq.ingest import submit_batch
 from dlq.models import Batch
-from dlq.submit import submit_batch
 from tests.conftest import GOOD
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 import pytest
 
-from dlq.records import MAX_DEPTH, InvalidRecords, validate
+from dlq.ingest.records import MAX_DEPTH, InvalidRecords, validate
 
 FLAT = {"symbol": "ACME", "price": 1.5, "qty": 3, "ok": True, "note": None}
 

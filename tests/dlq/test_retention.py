@@ -12,9 +12,13 @@ from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
 from dlq import requeue, retention, tasks, triage
+from dlq.actors import Actor
 from dlq.models import DLQAttempt, DLQEntry, JobCounters
+from dlq.requeue import RequeueOptions, RequeueScope
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup, ErrorTotal, ErrorVolume
-from tests.dlq.schema_jobs import SCHEMA, fail, relax, schema_job
+from tests.dlq.factories import SCHEMA, fail, relax, schema_job
+
+OPS = Actor("ops", "admin")
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +26,7 @@ pytestmark = pytest.mark.django_db
 def resolve(job, entries):
     """Resolve entries the way operators do: fix the schema and requeue them."""
     relax(job)
-    requeue.start_run(created_by="ops", entry_ids=[e.pk for e in entries], background=False)
+    requeue.run_here(RequeueScope.of_ids([e.pk for e in entries]), RequeueOptions(), OPS)
     job.config = {"schema": SCHEMA}
     job.save()
 
@@ -55,7 +59,9 @@ def dlq():
     old_discarded, new_discarded = entries[3:5], entries[5:6]
     old_pending = entries[6:8]
     resolve(orders, old_resolved + new_resolved)
-    triage.discard(DLQEntry.objects.filter(pk__in=[e.pk for e in old_discarded + new_discarded]))
+    triage.discard(
+        DLQEntry.objects.filter(pk__in=[e.pk for e in old_discarded + new_discarded]), actor=OPS
+    )
     age(old_resolved + old_discarded, 20)
     age(new_resolved + new_discarded, 13)
     DLQEntry.objects.filter(pk__in=[e.pk for e in old_pending]).update(

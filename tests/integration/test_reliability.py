@@ -10,8 +10,8 @@ import requests
 from django.db import connection
 
 from dlq.engine import process_batch
+from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, Job, JobCounters
-from dlq.submit import submit_batch
 from dlq.tasks import process_batch_task
 from dlq.tokens import create_token
 from tests.conftest import BAD, GOOD

@@ -3,11 +3,15 @@
 import pytest
 
 from dlq import requeue
+from dlq.actors import Actor
 from dlq.engine import process_batch
+from dlq.ingest import submit_batch
 from dlq.models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
-from dlq.submit import submit_batch
+from dlq.requeue import RequeueOptions, RequeueScope
 
 from .harness import Worker, wait_for
+
+OPS = Actor("ops", "admin")
 
 pytestmark = pytest.mark.worker
 
@@ -36,7 +40,7 @@ def wait_for_run(run_id, statuses=("finished", "cancelled"), timeout=60):
 
 def test_a_background_run_is_worked_through_by_the_worker(worker):
     job = dead_letters(30)
-    run = requeue.start_run(created_by="ops", filters={"job": "orders"})
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
     run = wait_for_run(run.pk)
     assert (run.status, run.total, run.done, run.succeeded) == ("finished", 30, 30, 30)
     assert JobCounters.objects.get(job=job).dlq_pending == 0
@@ -44,7 +48,7 @@ def test_a_background_run_is_worked_through_by_the_worker(worker):
 
 def test_a_worker_killed_mid_run_loses_nothing_and_processes_each_entry_once(worker, tmp_path):
     job = dead_letters(40)
-    run = requeue.start_run(created_by="ops", filters={"job": "orders"}, rate_limit=10)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(rate_limit=10), OPS)
     wait_for(lambda: RequeueRun.objects.get(pk=run.pk).done >= 8, what="a few entries done")
     worker.kill()
     replacement = Worker(

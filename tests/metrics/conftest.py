@@ -15,11 +15,15 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from dlq import requeue, triage
+from dlq.actors import Actor
 from dlq.engine import process_batch
+from dlq.ingest import submit_batch
 from dlq.models import Batch, BatchDurationBucket, DLQEntry, Job
 from dlq.processors import processor
-from dlq.submit import submit_batch
+from dlq.requeue import RequeueOptions, RequeueScope
 from errors.context import DeploymentContext
+
+OPS_SHELL = Actor("ops", "shell")
 
 T0 = datetime(2026, 1, 5, 10, 0, 0, tzinfo=UTC)
 DEPLOYMENT = DeploymentContext(
@@ -170,15 +174,15 @@ def build_workload(clock):
     }
     orders.save()
     entries = list(DLQEntry.objects.filter(job=orders).order_by("index"))
-    run = requeue.start_run(
-        created_by="ops", via="shell", entry_ids=[e.pk for e in entries], background=False
+    run = requeue.run_here(
+        RequeueScope.of_ids([e.pk for e in entries]), RequeueOptions(), OPS_SHELL
     )
     assert (run.succeeded, run.failed) == (1, 1)
 
     # t=80: an operator discards one trades entry of the first batch.
     clock.at(80)
     one = DLQEntry.objects.filter(job=trades, batch=first).order_by("index").first()
-    assert triage.discard(DLQEntry.objects.filter(pk=one.pk), username="ops", via="shell") == 1
+    assert triage.discard(DLQEntry.objects.filter(pk=one.pk), actor=OPS_SHELL) == 1
 
     # t=90: a trades batch is queued and not yet processed: in flight.
     clock.at(90)

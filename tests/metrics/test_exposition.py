@@ -7,10 +7,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import CollectorRegistry
 
-from dlq import reprocess, triage
+from dlq import triage
+from dlq.actors import Actor
+from dlq.ingest import submit_batch
 from dlq.metrics import VeloCollector
 from dlq.models import BatchDurationBucket, DLQEntry, Job, RequeueRun
-from dlq.submit import submit_batch
+from dlq.requeue import entries as reprocess
 
 from .conftest import (
     BOUNDS,
@@ -24,6 +26,8 @@ from .conftest import (
     ts,
     velo_samples,
 )
+
+OPS_SHELL = Actor("ops", "shell")
 
 pytestmark = pytest.mark.django_db
 
@@ -174,11 +178,11 @@ def test_the_oldest_pending_entry_timestamp_follows_the_dlq(clock, scrape):
     _, families = scrape()
     assert velo_samples(families)[key] == ts(100)
 
-    triage.discard(DLQEntry.objects.filter(batch=first), username="ops", via="shell")
+    triage.discard(DLQEntry.objects.filter(batch=first), actor=OPS_SHELL)
     _, families = scrape()
     assert velo_samples(families)[key] == ts(200)
 
-    triage.discard(DLQEntry.objects.filter(job=job), username="ops", via="shell")
+    triage.discard(DLQEntry.objects.filter(job=job), actor=OPS_SHELL)
     _, families = scrape()
     samples = velo_samples(families)
     assert key not in samples
@@ -226,7 +230,7 @@ def test_backpressure_holds_the_batch_in_flight_and_rejects_nothing(clock, scrap
     assert job_values(families, "feed", *CAPACITY) == (1, 1, 100.0, 1, 3, 1, 0, 0, 1, 0)
 
     # An operator discards the stored entry: room for the held one.
-    triage.discard(DLQEntry.objects.filter(job=job), username="ops", via="shell")
+    triage.discard(DLQEntry.objects.filter(job=job), actor=OPS_SHELL)
     clock.at(30)
     assert run_once(batch).status == "partial"
     _, families = scrape()

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth.models import Group
 
 from dlq.engine import process_batch
+from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQAttempt, DLQEntry, JobCounters
-from dlq.submit import submit_batch
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorTotal
 from tests.conftest import BAD, GOOD
 

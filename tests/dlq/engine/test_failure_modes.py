@@ -15,9 +15,9 @@ from django.utils import timezone
 from dlq import dispatch, sweep
 from dlq.engine import process_batch
 from dlq.engine.lease import recover_stalled
+from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, JobCounters
 from dlq.processors import processor
-from dlq.submit import submit_batch
 from errors.models import ErrorOccurrence
 from tests.conftest import BAD, GOOD
 

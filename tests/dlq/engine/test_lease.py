@@ -7,8 +7,8 @@ from django.utils import timezone
 
 from dlq.engine import process_batch
 from dlq.engine.lease import LostClaim, claim_batch, recover_stalled
+from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, JobCounters
-from dlq.submit import submit_batch
 from tests.conftest import BAD, GOOD
 
 pytestmark = pytest.mark.django_db

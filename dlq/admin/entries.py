@@ -1,0 +1,237 @@
+"""The DLQ entry admin: a list that stays fast at millions of rows, the entry's page with its
+attempt history, and the operator's actions on both. The extra pages live in entry_pages."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models.functions import Substr
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.text import Truncator
+
+from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, pre, pretty_json
+from common.ids import parse_id
+
+from .. import requeue, triage
+from ..actors import Actor
+from ..models import DLQAttempt, DLQEntry
+from ..requeue import RequeueOptions, RequeueScope
+from .entry_pages import EntryPagesMixin
+from .export import jsonl_response
+from .filters import BatchFilter, CreatedFilter, ErrorGroupFilter, search, search_batch
+from .permissions import OperatorPermissions
+from .runs import run_started_message
+
+# Enough of a message for a list cell; a message can be megabytes long.
+ERROR_EXCERPT_CHARS = 200
+# The list's query parameters a requeue run can act on, and those that do not narrow it.
+SCOPE_PARAMS = ("job__id__exact", "error_group__id__exact", "batch__id__exact", "status__exact")
+VIEW_PARAMS = ("o", "p")
+
+
+class DLQAttemptInline(admin.TabularInline):
+    model = DLQAttempt
+    fields = ("at", "kind", "started_by", "outcome", "error_message", "node_id")
+    readonly_fields = fields
+    ordering = ("at",)
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DLQEntry)
+class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
+    list_display = ("id", "job", "status", "error", "attempts", "node", "created_at")
+    list_select_related = ("job",)
+    list_defer = ("payload", "original_payload", "traceback", "error_message")
+    # Status is a choices filter and job lists the Job rows: neither scans the entries.
+    list_filter = ("status", "job", ErrorGroupFilter, BatchFilter, CreatedFilter)
+    # Every filter's index ends in id, so newest-first by id is what they serve.
+    ordering = ("-id",)
+    sortable_by = ("id", "created_at")
+    search_fields = ("error_message",)  # shows the box; get_search_results decides
+    search_help_text = "An entry id, batch:<id>, or words from the error message."
+    actions = ["requeue_selected", "discard_selected", "export_jsonl"]
+    inlines = [DLQAttemptInline]
+    fieldsets = [
+        (None, {"fields": ("job", "batch", "index", "status", "attempts", "error_group")}),
+        ("Record", {"fields": ("payload_block",)}),
+        ("Error", {"fields": ("error_type", "error_block", "traceback_block")}),
+        ("Deployment", {"fields": ("node_id", "node_name", "region", "version")}),
+        ("Times", {"fields": ("created_at", "last_attempt_at", "resolved_at")}),
+    ]
+    edited_fieldset = (
+        "Record as it failed, before an operator edited it",
+        {"fields": ("original_payload_block",)},
+    )
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(error_excerpt=Substr("error_message", 1, ERROR_EXCERPT_CHARS))
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        return search(queryset, search_term), False
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and obj.original_payload is not None:
+            return [*self.fieldsets[:2], self.edited_fieldset, *self.fieldsets[2:]]
+        return self.fieldsets
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = {
+            "can_requeue": self.has_requeue_permission(request),
+            "can_discard": self.has_discard_permission(request),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            cl = context["cl"]
+            group = next(
+                (f.group for f in cl.filter_specs if isinstance(f, ErrorGroupFilter)), None
+            )
+            if group is not None:
+                context["subtitle"] = (
+                    f"Error group #{group.pk} of {group.job_name}: {group.error_type}: "
+                    + Truncator(group.template).chars(200)
+                )
+            if self.has_requeue_permission(request):
+                context.update(self.requeue_matching(request, cl))
+        return response
+
+    def requeue_matching(self, request, cl):
+        """The "Requeue all matching" link for this list, or why there is none.
+
+        The link carries the filters and the newest matching id now, so a run
+        started from it never reaches entries that arrive after this page.
+        """
+        params = {k: v for k, v in request.GET.items() if v != "" and k not in VIEW_PARAMS}
+        term = params.pop("q", "")
+        if set(params) - set(SCOPE_PARAMS) or (term and search_batch(term) is None):
+            return {
+                "requeue_matching_note": "Requeue all matching follows the job, error group and "
+                "batch filters (and batch:<id>); clear the other filters to use it."
+            }
+        if params.get("status__exact", DLQEntry.Status.PENDING) != DLQEntry.Status.PENDING:
+            return {"requeue_matching_note": "Only pending entries are requeued."}
+        if not (set(params) - {"status__exact"}) and not term:
+            return {
+                "requeue_matching_note": "Filter by job, error group or batch to requeue "
+                "all matching pending entries."
+            }
+        max_id = cl.queryset.order_by("-pk").values_list("pk", flat=True).first()
+        if max_id is None:
+            return {}
+        if term:
+            params["q"] = term
+        url = reverse("admin:dlq_dlqentry_requeue_matching")
+        return {"requeue_matching_url": f"{url}?{urlencode({**params, 'max_id': max_id})}"}
+
+    @admin.action(description="Requeue the selected entries", permissions=["requeue"])
+    def requeue_selected(self, request, queryset):
+        pending = queryset.filter(status=DLQEntry.Status.PENDING).order_by("pk")
+        ids = list(pending.values_list("pk", flat=True)[: requeue.MAX_IDS + 1])
+        if not ids:
+            self.message_user(request, "None of the selected entries is pending.", messages.WARNING)
+            return None
+        try:
+            scope = RequeueScope.of_ids(ids)
+        except requeue.TooManyIds:
+            self.message_user(
+                request,
+                f"More than {requeue.MAX_IDS:,} pending entries are selected: filter the list "
+                "and use “Requeue all matching” instead.",
+                messages.ERROR,
+            )
+            return None
+        run = requeue.start_run(scope, RequeueOptions(), Actor.from_request(request))
+        self.message_user(request, run_started_message(run), messages.SUCCESS)
+        return redirect("admin:dlq_requeuerun_change", run.pk)
+
+    @admin.action(description="Discard the selected entries", permissions=["discard"])
+    def discard_selected(self, request, queryset):
+        across = request.POST.get("select_across") == "1"
+        discarded = triage.discard(
+            queryset,
+            actor=Actor.from_request(request),
+            target=_selection(request),
+            filters=dict(request.GET.items()) if across else None,
+        )
+        self.message_user(request, f"Discarded {discarded} pending entries.", messages.SUCCESS)
+
+    @admin.action(description="Export the selected entries as JSON Lines", permissions=["view"])
+    def export_jsonl(self, request, queryset):
+        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+        across = request.POST.get("select_across") == "1"
+        return jsonl_response(
+            queryset,
+            actor=Actor.from_request(request),
+            target=_selection(request),
+            entry_ids=None if across else [pk for pk in map(parse_id, selected) if pk is not None],
+            filters=dict(request.GET.items()) if across else None,
+        )
+
+    @admin.display(description="error")
+    def error(self, entry):
+        return Truncator(f"{entry.error_type}: {entry.error_excerpt}").chars(120)
+
+    @admin.display(description="node")
+    def node(self, entry):
+        return entry.node_name or entry.node_id
+
+    @admin.display(description="record")
+    def payload_block(self, entry):
+        return pretty_json(entry.payload)
+
+    @admin.display(description="original record")
+    def original_payload_block(self, entry):
+        return pretty_json(entry.original_payload)
+
+    @admin.display(description="message")
+    def error_block(self, entry):
+        return pre(entry.error_message)
+
+    @admin.display(description="traceback")
+    def traceback_block(self, entry):
+        return pre(entry.traceback) if entry.traceback else "-"
+
+
+def _selection(request):
+    """The audit trail's words for what an action was applied to."""
+    if request.POST.get("select_across") == "1":
+        shown = urlencode(sorted(request.GET.items())) or "no filter"
+        return f"every DLQ entry matching {shown}"
+    selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+    if len(selected) <= 10:
+        return "DLQ entries " + ", ".join(selected)
+    return f"{len(selected)} selected DLQ entries"
+
+
+@admin.register(DLQAttempt)
+class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
+    list_display = ("id", "entry_link", "kind", "outcome", "started_by", "node_id", "at")
+    list_defer = ("error_message",)
+    list_filter = ("kind", "outcome", "at")
+    ordering = ("-id",)
+    sortable_by = ("id",)
+    fields = ("entry", "kind", "outcome", "started_by", "node_id", "at", "error_block")
+
+    @admin.display(description="DLQ entry")
+    def entry_link(self, attempt):
+        # By id: joining the entry would drag its payload into the list query.
+        return admin_link("admin:dlq_dlqentry_change", attempt.entry_id, attempt.entry_id)
+
+    @admin.display(description="error message")
+    def error_block(self, attempt):
+        return pre(attempt.error_message) if attempt.error_message else "-"

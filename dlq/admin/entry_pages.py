@@ -1,0 +1,176 @@
+"""The DLQ entry admin's own pages: Requeue, Edit payload and Discard for one entry, and
+"requeue all matching". Each checks its permission, validates, and calls a service."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.text import Truncator
+
+from .. import requeue, triage
+from ..actors import Actor
+from ..models import DLQEntry
+from ..requeue import RequeueOptions, RequeueScope
+from .forms import EditPayloadForm, RequeueOptionsForm, RequeueScopeForm
+from .runs import run_started_message
+
+
+class EntryPagesMixin:
+    """Mixed into DLQEntryAdmin, with OperatorPermissions."""
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view  # login, staff, CSRF, never cached
+        name = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "requeue-matching/",
+                wrap(self.requeue_matching_view),
+                name=f"{name}_requeue_matching",
+            ),
+            path("<path:object_id>/requeue/", wrap(self.requeue_view), name=f"{name}_requeue"),
+            path(
+                "<path:object_id>/edit-payload/",
+                wrap(self.edit_payload_view),
+                name=f"{name}_edit_payload",
+            ),
+            path("<path:object_id>/discard/", wrap(self.discard_view), name=f"{name}_discard"),
+            *super().get_urls(),
+        ]
+
+    def _entry(self, request, object_id):
+        entry = self.get_object(request, unquote(object_id))
+        if entry is None:
+            raise Http404(f"There is no DLQ entry {object_id}.")
+        return entry
+
+    def _page(self, request, template, title, status=200, **context):
+        return TemplateResponse(
+            request,
+            template,
+            {**self.admin_site.each_context(request), "opts": self.opts, "title": title, **context},
+            status=status,
+        )
+
+    def report_run(self, request, entry_id, run):
+        """Say how a one-entry run ended, right away: it ran in this request."""
+        if run.succeeded:
+            self.message_user(request, f"Entry {entry_id} resolved.", messages.SUCCESS)
+        elif run.failed:
+            entry = DLQEntry.objects.only("error_type", "error_message").get(pk=entry_id)
+            error = Truncator(f"{entry.error_type}: {entry.error_message}").chars(500)
+            self.message_user(request, f"Entry {entry_id} failed again: {error}", messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Entry {entry_id} was not requeued: it was no longer pending.",
+                messages.WARNING,
+            )
+
+    def requeue_view(self, request, object_id):
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        entry = self._entry(request, object_id)
+        if entry.status != DLQEntry.Status.PENDING:
+            self.message_user(
+                request,
+                f"Entry {entry.pk} is {entry.status}; only pending entries are requeued.",
+                messages.WARNING,
+            )
+        else:
+            run = requeue.run_here(
+                RequeueScope.of_ids([entry.pk]), RequeueOptions(), Actor.from_request(request)
+            )
+            self.report_run(request, entry.pk, run)
+        return redirect("admin:dlq_dlqentry_change", entry.pk)
+
+    def edit_payload_view(self, request, object_id):
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        entry = self._entry(request, object_id)
+        if request.method == "POST":
+            form = EditPayloadForm(request.POST)
+            if form.is_valid():
+                try:
+                    run = triage.edit_and_requeue(
+                        entry.pk, form.cleaned_data["payload"], actor=Actor.from_request(request)
+                    )
+                except triage.EditRefused as exc:
+                    form.add_error("payload", str(exc))
+                else:
+                    self.report_run(request, entry.pk, run)
+                    return redirect("admin:dlq_dlqentry_change", entry.pk)
+        else:
+            text = json.dumps(entry.payload, indent=2, ensure_ascii=False)
+            form = EditPayloadForm(initial={"payload": text})
+        return self._page(
+            request,
+            "admin/dlq/dlqentry/edit_payload.html",
+            f"Edit the payload of entry {entry.pk} and requeue it",
+            original=entry,
+            form=form,
+        )
+
+    def discard_view(self, request, object_id):
+        if not self.has_discard_permission(request):
+            raise PermissionDenied
+        entry = self._entry(request, object_id)
+        if request.method == "POST":
+            discarded = triage.discard(
+                DLQEntry.objects.filter(pk=entry.pk),
+                actor=Actor.from_request(request),
+                target=f"DLQ entry {entry.pk}",
+            )
+            if discarded:
+                self.message_user(request, f"Entry {entry.pk} discarded.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request,
+                    f"Entry {entry.pk} is no longer pending; nothing was discarded.",
+                    messages.WARNING,
+                )
+            return redirect("admin:dlq_dlqentry_change", entry.pk)
+        return self._page(
+            request, "admin/dlq/dlqentry/discard.html", f"Discard entry {entry.pk}?", original=entry
+        )
+
+    def requeue_matching_view(self, request):
+        """Confirm, then start, a run over the list's filter cut at the newest id it showed."""
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        scope = RequeueScopeForm(request.GET)
+        options = RequeueOptionsForm(request.POST if request.method == "POST" else None)
+        if not scope.is_valid():
+            return self._page(
+                request,
+                "admin/dlq/dlqentry/requeue_matching.html",
+                "Requeue all matching",
+                scope=scope,
+                status=400,
+            )
+        matching = scope.cleaned_data["scope"]
+        if request.method == "POST" and options.is_valid():
+            try:
+                run = requeue.start_run(
+                    matching, options.cleaned_data["options"], Actor.from_request(request)
+                )
+            except requeue.InvalidRequeue as exc:
+                options.add_error(None, str(exc))
+            else:
+                self.message_user(request, run_started_message(run), messages.SUCCESS)
+                return redirect("admin:dlq_requeuerun_change", run.pk)
+        return self._page(
+            request,
+            "admin/dlq/dlqentry/requeue_matching.html",
+            "Requeue all matching",
+            scope=scope,
+            form=options,
+            count=matching.count(),  # counted the way the run will count
+            max_id=matching.max_id,
+        )

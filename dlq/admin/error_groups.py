@@ -1,0 +1,91 @@
+"""The error groups' admin, with the actions that act through the DLQ's services.
+
+`errors` may not import `dlq`, so its ErrorGroupAdmin shows the groups and
+this subclass, registered in its place, adds resolve, ignore and
+requeue_group and the link to a group's pending entries.
+"""
+
+from django.contrib import admin, messages
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from errors.admin import ErrorGroupAdmin as BaseErrorGroupAdmin
+from errors.models import ErrorGroup
+
+from .. import requeue, triage
+from ..actors import Actor
+from ..models import DLQEntry
+from .permissions import OperatorPermissions
+from .runs import run_started_message
+
+
+class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
+    actions = ["resolve", "ignore", "requeue_group"]
+    fields = (*BaseErrorGroupAdmin.fields, "pending_entries")
+
+    @admin.action(description="Mark the selected groups resolved", permissions=["triage"])
+    def resolve(self, request, queryset):
+        changed = triage.set_group_status(
+            queryset, ErrorGroup.Status.RESOLVED, actor=Actor.from_request(request)
+        )
+        self.message_user(request, f"{changed} error groups marked resolved.", messages.SUCCESS)
+
+    @admin.action(description="Ignore the selected groups", permissions=["triage"])
+    def ignore(self, request, queryset):
+        changed = triage.set_group_status(
+            queryset, ErrorGroup.Status.IGNORED, actor=Actor.from_request(request)
+        )
+        self.message_user(request, f"{changed} error groups ignored.", messages.SUCCESS)
+
+    @admin.action(
+        description="Requeue every pending DLQ entry of the selected groups",
+        permissions=["requeue"],
+    )
+    def requeue_group(self, request, queryset):
+        """One run per group, cut at today's newest entry: later arrivals are not swept in."""
+        group_ids = queryset.order_by("pk").values_list("pk", flat=True)[: requeue.MAX_GROUPS + 1]
+        try:
+            runs = requeue.requeue_groups(group_ids, Actor.from_request(request))
+        except requeue.InvalidRequeue as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        if not runs:
+            self.message_user(
+                request, "The selected groups have no pending DLQ entries.", messages.WARNING
+            )
+            return None
+        if len(runs) == 1:
+            self.message_user(request, run_started_message(runs[0]), messages.SUCCESS)
+            return redirect("admin:dlq_requeuerun_change", runs[0].pk)
+        links = format_html_join(
+            ", ",
+            '<a href="{}">run {}</a> ({} entries)',
+            (
+                (reverse("admin:dlq_requeuerun_change", args=[run.pk]), run.pk, run.total)
+                for run in runs
+            ),
+        )
+        self.message_user(
+            request, format_html("Started {} requeue runs: {}.", len(runs), links), messages.SUCCESS
+        )
+        return None
+
+    @admin.display(description="DLQ entries")
+    def pending_entries(self, group):
+        pending = DLQEntry.objects.filter(error_group=group, status=DLQEntry.Status.PENDING)
+        url = reverse("admin:dlq_dlqentry_changelist")
+        return format_html(
+            '<a href="{}?error_group__id__exact={}&amp;status__exact=pending">'
+            "{} pending entries</a> · "
+            '<a href="{}?error_group__id__exact={}">every entry</a>',
+            url,
+            group.pk,
+            pending.count(),
+            url,
+            group.pk,
+        )
+
+
+admin.site.unregister(ErrorGroup)
+admin.site.register(ErrorGroup, ErrorGroupAdmin)

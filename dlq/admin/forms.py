@@ -1,0 +1,137 @@
+"""Forms of the DLQ admin's own pages: what "requeue all matching" acts on, its options, and an
+edited payload. They turn form fields into the requeue service's own RequeueScope and
+RequeueOptions, which do the checking."""
+
+import json
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from common.ids import MAX_ID
+from errors.models import ErrorGroup
+
+from ..models import DLQEntry, Job
+from ..requeue import InvalidRequeue, RequeueOptions, RequeueScope
+from .filters import search_batch
+
+
+def _id_field():
+    return forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+
+
+class RequeueScopeForm(forms.Form):
+    """The list's filters (as its URL carries them) and the newest id it showed.
+
+    Only what a requeue run can filter on is accepted, so the run acts on
+    exactly the entries the operator was looking at; anything else is refused
+    rather than silently dropped.
+    """
+
+    job__id__exact = _id_field()
+    error_group__id__exact = _id_field()
+    batch__id__exact = _id_field()
+    status__exact = forms.ChoiceField(
+        required=False,
+        choices=[("", "any"), (DLQEntry.Status.PENDING, "pending")],
+        error_messages={"invalid_choice": "Only pending entries are requeued."},
+    )
+    q = forms.CharField(required=False)
+    max_id = forms.IntegerField(min_value=0, max_value=MAX_ID)
+
+    job = group = None
+
+    def __init__(self, data, *args, **kwargs):
+        super().__init__(data, *args, **kwargs)
+        self.unknown = sorted(set(data) - set(self.fields))
+
+    def clean(self):
+        data = super().clean()
+        if self.unknown:
+            raise ValidationError(
+                "A requeue run cannot filter on %(names)s; clear those filters first.",
+                params={"names": ", ".join(self.unknown)},
+            )
+        filters = {}
+        if job_id := data.get("job__id__exact"):
+            self.job = Job.objects.filter(pk=job_id).only("name").first()
+            if self.job is None:
+                raise ValidationError("There is no job %(id)s.", params={"id": job_id})
+            filters["job"] = self.job.name
+        if group_id := data.get("error_group__id__exact"):
+            self.group = ErrorGroup.objects.filter(pk=group_id).defer("last_message").first()
+            if self.group is None:
+                raise ValidationError("There is no error group %(id)s.", params={"id": group_id})
+            filters["error_group"] = group_id
+        batch_ids = {data.get("batch__id__exact")} - {None}
+        if data.get("q"):
+            if search_batch(data["q"]) is None:
+                raise ValidationError(
+                    "A requeue run cannot follow a text or id search; only batch:<id>."
+                )
+            batch_ids.add(search_batch(data["q"]))
+        if len(batch_ids) > 1:
+            raise ValidationError("Two different batches are named.")
+        if batch_ids:
+            filters["batch"] = batch_ids.pop()
+        if not filters:
+            raise ValidationError(
+                "Filter the list by job, error group or batch first: "
+                "requeue all matching never requeues every job at once."
+            )
+        try:
+            data["scope"] = RequeueScope.matching(**filters, max_id=data.get("max_id"))
+        except InvalidRequeue as exc:
+            raise ValidationError(str(exc)) from None
+        return data
+
+
+class RequeueOptionsForm(forms.Form):
+    """The options of a requeue run, as RequeueOptions names them."""
+
+    dry_run = forms.BooleanField(
+        required=False, help_text="Only count the entries; change nothing."
+    )
+    rate_limit = forms.FloatField(
+        required=False,
+        min_value=0.01,
+        label="Rate limit",
+        help_text="Entries per second at most. Empty: as fast as the workers go.",
+    )
+    canary_size = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="Requeue this many entries first, and stop by itself if too many of them fail.",
+    )
+    canary_max_failure_ratio = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Canary failure ratio",
+        help_text="The canary stops the run above this share of failures (0–1; default 0.5).",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                data["options"] = RequeueOptions(**data)
+            except InvalidRequeue as exc:
+                raise ValidationError(str(exc)) from None
+        return data
+
+
+class EditPayloadForm(forms.Form):
+    payload = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(
+            attrs={"rows": 24, "cols": 100, "spellcheck": "false", "class": "vLargeTextField"}
+        ),
+        help_text="The record as JSON. The original is kept; the change is recorded.",
+    )
+
+    def clean_payload(self):
+        try:
+            return json.loads(self.cleaned_data["payload"])
+        except (ValueError, RecursionError) as exc:
+            raise ValidationError("This is not valid JSON: %(why)s", params={"why": exc}) from None

@@ -1,0 +1,137 @@
+"""Admin for requeue runs: progress, what a run acts on, and cancel."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from common.admin import BigTableAdmin, ReadOnlyAdmin
+
+from .. import requeue
+from ..actors import Actor
+from ..models import RequeueRun
+from ..requeue import RequeueScope
+from .permissions import OperatorPermissions
+
+# Ids shown on a run's page; the rest are counted.
+SHOWN_IDS = 50
+
+
+@admin.register(RequeueRun)
+class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
+    list_display = (
+        "id",
+        "status",
+        "total",
+        "done",
+        "succeeded",
+        "failed",
+        "skipped",
+        "dry_run",
+        "rate_limit",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "dry_run")
+    list_defer = ("entry_ids",)
+    ordering = ("-id",)
+    sortable_by = ("id", "created_at")
+    actions = None
+    fields = (
+        "status",
+        "progress",
+        "stop_reason",
+        "selection",
+        "dry_run",
+        "rate_limit",
+        "canary",
+        "total",
+        "done",
+        "succeeded",
+        "failed",
+        "skipped",
+        "created_by",
+        "created_at",
+        "started_at",
+        "heartbeat_at",
+        "finished_at",
+        "cancel_requested",
+        "attempts_link",
+    )
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may start a run is sent to its page, and may watch it.
+        return super().has_view_permission(request, obj) or self.has_requeue_permission(request)
+
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_cancel"
+        view = self.admin_site.admin_view(self.cancel_view)
+        return [path("<path:object_id>/cancel/", view, name=name), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, unquote(object_id))
+        active = run is not None and run.status in RequeueRun.ACTIVE
+        context = {
+            "run_active": active,
+            "can_cancel": active and self.has_requeue_permission(request),
+            **(extra_context or {}),
+        }
+        return super().change_view(request, object_id, form_url, context)
+
+    def cancel_view(self, request, object_id):
+        if not self.has_requeue_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404(f"There is no requeue run {object_id}.")
+        if requeue.cancel(run.pk, actor=Actor.from_request(request)):
+            self.message_user(request, f"Requeue run {run.pk}: cancel requested.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Requeue run {run.pk} had already ended.", messages.WARNING)
+        return redirect("admin:dlq_requeuerun_change", run.pk)
+
+    @admin.display(description="progress")
+    def progress(self, run):
+        reached = min(run.done + run.skipped, run.total)
+        percent = reached * 100 // run.total if run.total else 100
+        return format_html(
+            '<progress value="{}" max="{}" style="width: 20em">{} %</progress> {} of {} ({} %)',
+            reached,
+            run.total or 1,
+            percent,
+            reached,
+            run.total,
+            percent,
+        )
+
+    @admin.display(description="acts on")
+    def selection(self, run):
+        return RequeueScope.of_run(run).describe(shown_ids=SHOWN_IDS)
+
+    @admin.display(description="canary")
+    def canary(self, run):
+        if not run.canary_size:
+            return "-"
+        return (
+            f"the first {run.canary_size} entries; stops above "
+            f"{run.canary_max_failure_ratio:.0%} failures"
+        )
+
+    @admin.display(description="attempts")
+    def attempts_link(self, run):
+        url = reverse("admin:dlq_dlqattempt_changelist")
+        return format_html(
+            '<a href="{}?requeue_run__id__exact={}">This run’s attempts</a>', url, run.pk
+        )
+
+
+def run_started_message(run):
+    if run.dry_run:
+        return f"Dry run {run.pk}: {run.total} entries would be requeued; nothing was changed."
+    return f"Requeue run {run.pk} started for {run.total} pending entries."

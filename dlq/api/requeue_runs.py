@@ -1,0 +1,179 @@
+"""Requeue runs: POST /api/v1/dlq/requeue starts one; GET /api/v1/requeue-runs/<id> follows it.
+
+The run is dlq.requeue's, and so are the checks of what it acts on and how
+(RequeueScope, RequeueOptions): this module checks the JSON types of the body
+and what the token may reach.
+"""
+
+from django.http import JsonResponse
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from common.ids import parse_id
+from errors.models import ErrorGroup
+
+from .. import requeue
+from ..actors import Actor
+from ..models import Batch, DLQEntry, Job, RequeueRun
+from ..requeue import RequeueOptions, RequeueScope
+from . import shapes
+from .auth import allowed_jobs, job_for, require_token
+from .body import loads_json, read_body
+from .params import is_job_name, reject_unknown
+from .responses import ApiError, json_errors
+
+OPTION_KEYS = ("rate_limit", "dry_run", "canary_size", "canary_max_failure_ratio")
+# `status` is accepted for the wording "by filter (job, error group, status)",
+# but only pending entries are ever requeued.
+KEYS = ("ids", *requeue.FILTER_KEYS, "status", *OPTION_KEYS)
+JOB_NAME_MAX = Job._meta.get_field("name").max_length
+
+
+@csrf_exempt
+@require_POST
+@json_errors
+def start_requeue(request):
+    """202 {"run_id", "total", "status_url"}.
+
+    Refusals, each starting nothing: 400 (body not a JSON object, unknown
+    keys, bad values, neither ids nor a filter), 401, 403 (token without
+    can_requeue, or limited to jobs and reaching beyond them), 404 (unknown
+    job, error group or batch in the filter), 413 (more than
+    requeue.MAX_IDS ids or a body over VELO_MAX_BODY_BYTES).
+    """
+    token = require_token(request)
+    if not token.can_requeue:
+        raise ApiError(403, "this API token may not start requeues", {"can_requeue": False})
+    body = _json_object(read_body(request))
+    access = allowed_jobs(token)
+    try:
+        if "ids" in body:
+            if any(key in body for key in requeue.FILTER_KEYS):
+                raise ApiError(
+                    400, "give either ids or a filter (job, error_group, batch), not both"
+                )
+            scope = RequeueScope.of_ids(_ids(body["ids"]))
+            _check_ids_in_scope(scope.entry_ids, access)
+        else:
+            scope = _filter_scope(body, token, access)
+        options = RequeueOptions(
+            **{key: body[key] for key in OPTION_KEYS if body.get(key) is not None}
+        )
+        run = requeue.start_run(scope, options, Actor.api(token))
+    except requeue.TooManyIds as exc:
+        detail = {"ids": exc.given, "max_ids": requeue.MAX_IDS}
+        raise ApiError(413, str(exc), detail) from exc
+    except requeue.UnknownTarget as exc:
+        raise ApiError(404, str(exc), {exc.key: exc.value}) from exc
+    except requeue.InvalidRequeue as exc:
+        raise ApiError(400, str(exc)) from exc
+    status_url = request.build_absolute_uri(reverse("api-requeue-run", args=[run.pk]))
+    response = JsonResponse(
+        {"run_id": run.pk, "total": run.total, "status_url": status_url}, status=202
+    )
+    response["Location"] = status_url
+    return response
+
+
+@csrf_exempt
+@require_GET
+@json_errors
+def run_status(request, run_id):
+    """A run's progress; 404 unknown, 403 when the run reaches jobs the token may not use."""
+    token = require_token(request)
+    run = RequeueRun.objects.filter(pk=run_id).first()
+    if run is None:
+        raise ApiError(404, f"no requeue run {run_id}", {"run_id": run_id})
+    access = allowed_jobs(token)
+    if access is not None and not _run_in_scope(run, access):
+        raise ApiError(
+            403, "this API token may not read a run over jobs it may not use", {"run_id": run_id}
+        )
+    return JsonResponse(shapes.requeue_run(run))
+
+
+def _json_object(body):
+    data = loads_json(body, where="the body")
+    if not isinstance(data, dict):
+        raise ApiError(
+            400,
+            'the body must be a JSON object: {"ids": [...]} or a filter '
+            '{"job", "error_group", "batch"}',
+        )
+    reject_unknown(data, KEYS, what="key")
+    if data.get("status") not in (None, DLQEntry.Status.PENDING):
+        raise ApiError(
+            400, "only pending entries are requeued", {"status": str(data["status"])[:100]}
+        )
+    return data
+
+
+def _ids(value):
+    """A JSON list of JSON integers, not strings; RequeueScope refuses too many (a 413)."""
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, "ids must be a non-empty list of DLQ entry ids")
+    if len(value) <= requeue.MAX_IDS:
+        for pk in value:
+            if parse_id(pk, strings=False) is None:
+                raise ApiError(400, "ids must be positive integers", {"id": repr(pk)[:100]})
+    return value
+
+
+def _filter_scope(body, token, access):
+    """The filter of the body, within what the token may use; 404 for what does not exist."""
+    for key in ("error_group", "batch"):
+        value = body.get(key)
+        if value is not None and parse_id(value, strings=False) is None:
+            raise ApiError(400, f"{key} must be a positive integer id", {key: repr(value)[:100]})
+    scope = RequeueScope.matching(
+        job=body.get("job"), error_group=body.get("error_group"), batch=body.get("batch")
+    )
+    if scope.job is not None:
+        if not is_job_name(scope.job, JOB_NAME_MAX):
+            raise ApiError(400, "job must be a job name (a slug)", {"job": repr(scope.job)[:100]})
+        job_for(token, scope.job)
+    elif access is not None:
+        # Keeps a limited token's run inside its jobs without widening the filter.
+        raise ApiError(
+            403,
+            "this API token is limited to some jobs: name the job in the filter",
+            {"jobs": sorted(access.values())},
+        )
+    return scope.check_targets_exist()
+
+
+def _check_ids_in_scope(ids, access):
+    if access is None:
+        return
+    outside = list(
+        DLQEntry.objects.filter(pk__in=ids)
+        .exclude(job_id__in=sorted(access))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:20]
+    )
+    if outside:
+        raise ApiError(
+            403,
+            "this API token may not requeue entries of jobs it may not use",
+            {"ids": outside, "jobs": sorted(access.values())},
+        )
+
+
+def _run_in_scope(run, access):
+    """Whether every entry `run` can reach belongs to one of the token's jobs."""
+    filters = run.filters or {}
+    if "job" in filters:
+        return filters["job"] in access.values()
+    if run.entry_ids is not None:
+        return not (
+            DLQEntry.objects.filter(pk__in=run.entry_ids)
+            .exclude(job_id__in=sorted(access))
+            .exists()
+        )
+    if "error_group" in filters:
+        group = ErrorGroup.objects.filter(pk=filters["error_group"]).first()
+        return group is not None and group.job_name in access.values()
+    if "batch" in filters:
+        return Batch.objects.filter(pk=filters["batch"], job_id__in=sorted(access)).exists()
+    return False

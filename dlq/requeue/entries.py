@@ -1,0 +1,290 @@
+"""What a requeue does to each entry: claim it, run its processor again, commit the outcome.
+
+An entry moves pending → requeued with a conditional UPDATE, so two operators
+(or two runs) requeueing at once process it once. The processor then runs on
+its payload; success → resolved, failure → back to pending with attempts + 1
+and a new error occurrence. Everything an outcome counts is committed in one
+transaction, and only for entries this claim still holds: an entry whose claim
+ran out (its worker died) went back to pending and is left alone.
+"""
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from common import bulk
+from errors.context import current as current_context
+from errors.models import ErrorGroup
+from errors.services import Failure, group_failures, save_occurrences
+
+from .. import processors
+from ..models import DLQAttempt, DLQEntry, Job, JobCounters
+from ..processors.runner import run_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClaimedEntry:
+    """What a requeue reads of an entry it claimed (not its traceback or error text).
+
+    Plain values, not a model instance: a chunk holds thousands.
+    """
+
+    pk: int
+    job_id: int
+    batch_id: int
+    index: int
+    payload: object
+    payload_edited: bool
+    attempts: int
+    error_group_id: int
+    job: object = None
+
+
+# ClaimedEntry's values, in its order: (name in the ORM, SQL on PostgreSQL).
+CLAIMED = (
+    ("pk", "id"),
+    ("job_id", "job_id"),
+    ("batch_id", "batch_id"),
+    ("index", "index"),
+    ("payload", "payload::text"),
+    ("payload_edited", "original_payload IS NOT NULL"),
+    ("attempts", "attempts"),
+    ("error_group_id", "error_group_id"),
+)
+PAYLOAD = [name for name, _ in CLAIMED].index("payload")
+
+
+@dataclass
+class ChunkResult:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+def claim(entry_ids, run):
+    """Move the still-pending entries among `entry_ids` to requeued for `run`; return them.
+
+    The entries keep their place in the DLQ's size (and capacity) until they
+    resolve: a requeue that fails again must find its slot still there.
+    """
+    until = timezone.now() + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            rows = sorted(_claim_returning(entry_ids, run, until))
+        else:
+            rows = _claim_portable(entry_ids, run, until)
+    claimed = [ClaimedEntry(*row) for row in rows]
+    # A chunk's entries mostly share a job or two: load each once, not one per row.
+    jobs = Job.objects.in_bulk({entry.job_id for entry in claimed})
+    for entry in claimed:
+        entry.job = jobs[entry.job_id]
+    return claimed
+
+
+def release(entry_ids, run):
+    """Hand back, untouched, entries `run` claimed but will not work on."""
+    _back_to_pending(
+        DLQEntry.objects.filter(pk__in=entry_ids, status=DLQEntry.Status.REQUEUED, requeue_run=run)
+    )
+
+
+def _back_to_pending(claimed):
+    """Claimed entries, not worked on, pending again (their counters never moved)."""
+    return claimed.update(status=DLQEntry.Status.PENDING, requeue_run=None, claimed_until=None)
+
+
+def _claim_returning(entry_ids, run, until):
+    """PostgreSQL: lock, move and read the entries in one statement.
+
+    Rows are locked in id order, skipping those another claimer holds, so two
+    runs over the same entries never deadlock or wait on each other; the ids
+    go as one array parameter.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE dlq_dlqentry SET status = %s, requeue_run_id = %s, claimed_until = %s"
+            " WHERE id IN (SELECT id FROM dlq_dlqentry WHERE id = ANY(%s) AND status = %s"
+            " ORDER BY id FOR UPDATE SKIP LOCKED)"
+            f" RETURNING {', '.join(sql for _, sql in CLAIMED)}",
+            [DLQEntry.Status.REQUEUED, run.pk, until, list(entry_ids), DLQEntry.Status.PENDING],
+        )
+        return [
+            (*row[:PAYLOAD], json.loads(row[PAYLOAD]), *row[PAYLOAD + 1 :])
+            for row in cursor.fetchall()
+        ]
+
+
+def _claim_portable(entry_ids, run, until):
+    """Elsewhere (SQLite): the transaction holds the write lock, so a conditional UPDATE will do."""
+    DLQEntry.objects.filter(pk__in=entry_ids, status=DLQEntry.Status.PENDING).update(
+        status=DLQEntry.Status.REQUEUED, requeue_run=run, claimed_until=until
+    )
+    return list(
+        DLQEntry.objects.filter(pk__in=entry_ids, status=DLQEntry.Status.REQUEUED, requeue_run=run)
+        .annotate(payload_edited=Q(original_payload__isnull=False))
+        .order_by("pk")
+        .values_list(*(name for name, _ in CLAIMED))
+    )
+
+
+def reprocess(entries, run, *, started_by):
+    """Run each claimed entry's processor and commit the outcomes; return the counts."""
+    result = ChunkResult(claimed=len(entries))
+    by_job = defaultdict(list)
+    for entry in entries:
+        by_job[entry.job_id].append(entry)
+    for job_entries in by_job.values():
+        job = job_entries[0].job
+        transactional = processors.resolve(job.processor).transactional
+        if transactional:
+            with transaction.atomic():
+                failures = _run(job, job_entries, savepoints=True)
+                _commit(job, job_entries, failures, run, started_by, result)
+        else:
+            failures = _run(job, job_entries, savepoints=False)
+            with transaction.atomic():
+                _commit(job, job_entries, failures, run, started_by, result)
+    return result
+
+
+def _run(job, entries, *, savepoints):
+    """Failures by entry id. Entries are run one by one: each has its own attempt number."""
+    failures = {}
+    for entry in entries:
+        outcome = run_records(
+            job,
+            {entry.index: entry.payload},
+            [entry.index],
+            batch_id=entry.batch_id,
+            attempt=entry.attempts + 1,
+            savepoints=savepoints,
+        )
+        if outcome.failures:
+            failures[entry.pk] = outcome.failures[0]
+    return failures
+
+
+def _commit(job, entries, failures, run, started_by, result):
+    now = timezone.now()
+    held = set(
+        DLQEntry.objects.select_for_update()
+        .filter(pk__in=[e.pk for e in entries], status=DLQEntry.Status.REQUEUED, requeue_run=run)
+        .values_list("pk", flat=True)
+    )
+    lost = [e for e in entries if e.pk not in held]
+    if lost:
+        log.warning(
+            "requeue run %s: %d entries' claims ran out; left as they are", run.pk, len(lost)
+        )
+    entries = [e for e in entries if e.pk in held]
+    succeeded = [e for e in entries if e.pk not in failures]
+    failed = [e for e in entries if e.pk in failures]
+
+    DLQEntry.objects.filter(pk__in=[e.pk for e in succeeded]).update(
+        status=DLQEntry.Status.RESOLVED,
+        resolved_at=now,
+        last_attempt_at=now,
+        attempts=F("attempts") + 1,
+        requeue_run=None,
+        claimed_until=None,
+    )
+    groups = group_failures(
+        job.name,
+        [Failure(failures[e.pk].error_type, failures[e.pk].message) for e in failed],
+        now=now,
+    )
+    context = current_context()
+    for entry, group in zip(failed, groups, strict=True):
+        failure = failures[entry.pk]
+        DLQEntry.objects.filter(pk=entry.pk).update(
+            status=DLQEntry.Status.PENDING,
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            error_message=failure.message,
+            error_type=failure.error_type,
+            traceback=failure.traceback,
+            error_group=group,
+            requeue_run=None,
+            claimed_until=None,
+        )
+    save_occurrences(
+        job.name,
+        [
+            (g, failures[e.pk].message, e.batch_id, e.pk)
+            for e, g in zip(failed, groups, strict=True)
+        ],
+        now=now,
+        context=context,
+    )
+    bulk.insert_rows(
+        DLQAttempt,
+        [
+            {
+                "entry_id": entry.pk,
+                "kind": DLQAttempt.Kind.REQUEUE,
+                "started_by": started_by,
+                "outcome": DLQAttempt.Outcome.FAILED
+                if entry.pk in failures
+                else DLQAttempt.Outcome.SUCCEEDED,
+                "error_message": failures[entry.pk].message if entry.pk in failures else "",
+                "node_id": context.node_id,
+                "requeue_run_id": run.pk,
+                "payload_edited": entry.payload_edited,
+                "at": now,
+            }
+            for entry in entries
+        ],
+    )
+    JobCounters.objects.filter(job=job).update(
+        dlq_requeued=F("dlq_requeued") + len(entries),
+        dlq_resolved=F("dlq_resolved") + len(succeeded),
+        dlq_pending=F("dlq_pending") - len(succeeded),
+    )
+    _resolve_groups_left_without_entries({e.error_group_id for e in succeeded})
+    result.succeeded += len(succeeded)
+    result.failed += len(failed)
+    result.skipped += len(lost)
+
+
+def _resolve_groups_left_without_entries(group_ids):
+    """A group whose last waiting entry was just requeued successfully is resolved.
+
+    One UPDATE with a NOT EXISTS per group: an index probe each on
+    (error_group, status, id), however many entries the groups hold.
+    """
+    if not group_ids:
+        return
+    waiting = DLQEntry.objects.filter(
+        error_group=OuterRef("pk"), status__in=(DLQEntry.Status.PENDING, DLQEntry.Status.REQUEUED)
+    )
+    ErrorGroup.objects.filter(pk__in=group_ids, status=ErrorGroup.Status.UNRESOLVED).exclude(
+        Exists(waiting)
+    ).update(status=ErrorGroup.Status.RESOLVED)
+
+
+def recover_expired_claims(now=None):
+    """Entries whose requeue claim ran out (the worker died) go back to pending."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = list(
+            DLQEntry.objects.select_for_update(skip_locked=True)
+            .filter(status=DLQEntry.Status.REQUEUED, claimed_until__lt=now)
+            .values_list("pk", flat=True)[:10_000]
+        )
+        if not expired:
+            return 0
+        _back_to_pending(DLQEntry.objects.filter(pk__in=expired, status=DLQEntry.Status.REQUEUED))
+    log.warning(
+        "%d requeued entries whose worker stopped answering are pending again", len(expired)
+    )
+    return len(expired)

@@ -1,0 +1,29 @@
+"""Requeueing whole error groups: one run per group, so each shows its own progress."""
+
+from ..models import DLQEntry
+from .runs import start_run
+from .scope import InvalidRequeue, RequeueOptions, RequeueScope, newest_entry_id
+
+# One run is started per group; more than this many at once is a mistake.
+MAX_GROUPS = 100
+
+
+def requeue_groups(group_ids, actor, options=None):
+    """Start a run over the pending entries of each group that has any; return the runs.
+
+    Every run is cut at the same newest entry, so entries that fail after the
+    operator chose the groups are left out of all of them.
+    """
+    group_ids = list(group_ids)
+    if len(group_ids) > MAX_GROUPS:
+        raise InvalidRequeue(f"Select at most {MAX_GROUPS} groups: each gets its own requeue run.")
+    cut = newest_entry_id()
+    return [
+        start_run(
+            RequeueScope.matching(error_group=group_id, max_id=cut),
+            options or RequeueOptions(),
+            actor,
+        )
+        for group_id in group_ids
+        if DLQEntry.objects.filter(error_group_id=group_id, status=DLQEntry.Status.PENDING).exists()
+    ]

@@ -1,0 +1,256 @@
+"""A requeue run's lifecycle: created, started, worked through in chunks, cancelled, recovered.
+
+A run acts on its scope (dlq.requeue.scope): explicit ids, or a filter cut at
+the newest id the operator saw, so entries that arrive later are never swept
+in. It works through its entries in id order, a chunk at a time, keeping a
+cursor, so a run whose worker died resumes where it stopped. It honours a rate
+limit, stops when cancelled, and as a canary stops by itself when its first
+entries fail too often. A dry run only counts.
+"""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from common.heartbeat import Renewer
+
+from .. import audit, dispatch
+from ..models import DLQEntry, OperatorAction, RequeueRun
+from .entries import claim, release, reprocess
+from .prefetch import ClaimAhead
+from .scope import RequeueScope
+
+log = logging.getLogger(__name__)
+# What a chunk aims to take, in seconds.
+CHUNK_SECONDS = 1.0
+# A run starts with a small chunk (nothing is known yet of its processor's
+# speed) and grows at most this many times a chunk.
+FIRST_CHUNK = 50
+CHUNK_GROWTH = 4
+
+
+def create_run(scope, options, actor):
+    """Count a run over `scope`, save it and its audit row; return it, not yet started.
+
+    A filter is cut at the newest entry that exists now. A dry run ends here,
+    finished, having only counted.
+    """
+    scope = scope.cut()
+    with transaction.atomic():
+        run = RequeueRun(
+            entry_ids=list(scope.entry_ids) if scope.entry_ids is not None else None,
+            filters=scope.filters,
+            max_id=scope.max_id,
+            dry_run=options.dry_run,
+            rate_limit=options.rate_limit,
+            canary_size=options.canary_size,
+            canary_max_failure_ratio=options.canary_ratio,
+            created_by=actor.name,
+        )
+        run.total = scope.count()
+        if options.dry_run:
+            run.status = RequeueRun.Status.FINISHED
+            run.finished_at = timezone.now()
+        run.save()
+        audit.record(
+            OperatorAction.Action.REQUEUE,
+            actor=actor,
+            target=scope.describe(),
+            count=run.total,
+            filters=scope.filters,
+            entry_ids=scope.entry_ids,
+            dry_run=options.dry_run,
+            outcome=f"{run.total} entries would be requeued" if options.dry_run else "started",
+            requeue_run=run,
+        )
+    return run
+
+
+def start_run(scope, options, actor):
+    """Create a run and send it to a worker once it is committed; return it."""
+    with transaction.atomic():
+        run = create_run(scope, options, actor)
+        if not run.dry_run:
+            dispatch.send_run_on_commit(run.pk)
+    return run
+
+
+def run_here(scope, options, actor):
+    """Create a run and work it through in this process; return it as it ended."""
+    run = create_run(scope, options, actor)
+    if not run.dry_run:
+        execute_run(run.pk)
+        run.refresh_from_db()
+    return run
+
+
+def cancel(run_id, *, actor):
+    """Ask a run to stop after its current chunk; a queued run stops at once."""
+    with transaction.atomic():
+        asked = RequeueRun.objects.filter(pk=run_id, status__in=RequeueRun.ACTIVE).update(
+            cancel_requested=True
+        )
+        RequeueRun.objects.filter(pk=run_id, status=RequeueRun.Status.QUEUED).update(
+            status=RequeueRun.Status.CANCELLED,
+            finished_at=timezone.now(),
+            stop_reason="cancelled before it started",
+        )
+        audit.record(
+            OperatorAction.Action.CANCEL,
+            actor=actor,
+            target=f"requeue run {run_id}",
+            outcome="cancel requested" if asked else "the run had already ended",
+            requeue_run=RequeueRun.objects.filter(pk=run_id).first(),
+        )
+    return bool(asked)
+
+
+def execute_run(run_id):
+    """Work a run through to its end (the Celery task's body); return it."""
+    now = timezone.now()
+    claimed = RequeueRun.objects.filter(pk=run_id, status=RequeueRun.Status.QUEUED).update(
+        status=RequeueRun.Status.RUNNING,
+        heartbeat_at=now,
+        started_at=now,
+    )
+    if not claimed:
+        log.info("requeue run %s: not queued; nothing to do", run_id)
+        return None
+    run = RequeueRun.objects.get(pk=run_id)
+    with Renewer.for_lease(
+        lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
+    ):
+        return _work_through(run)
+
+
+def _renew(run):
+    """Keep the run and the entries it holds claimed while a chunk is being worked on."""
+    now = timezone.now()
+    DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run=run).update(
+        claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
+    )
+    return bool(
+        RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
+            heartbeat_at=now
+        )
+    )
+
+
+def _claim_chunk(run, scope, after, size):
+    """(the next `size` ids past `after`, the entries among them now claimed for the run, size)."""
+    ids = scope.next_ids(size, after)
+    return ids, (claim(ids, run) if ids else []), size
+
+
+def _work_through(run):
+    scope = RequeueScope.of_run(run)
+    with ClaimAhead(
+        lambda after, size: _claim_chunk(run, scope, after, size),
+        lambda ids: release(ids, run),
+    ) as ahead:
+        return _work_chunks(run, scope, ahead)
+
+
+def _work_chunks(run, scope, ahead):
+    started = time.monotonic()
+    done_at_start = run.done
+    canary_pending = bool(run.canary_size) and run.done < run.canary_size
+    size = min(FIRST_CHUNK, settings.VELO_REQUEUE_CHUNK)
+    while True:
+        if RequeueRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
+        chunk_started = time.monotonic()
+        wanted = _chunk_size(run, canary_pending, size)
+        ids, entries, asked = ahead.take() or _claim_chunk(run, scope, run.last_id, wanted)
+        if not ids:
+            return _end(run, RequeueRun.Status.FINISHED, "")
+        if len(ids) == asked and not canary_pending and not run.rate_limit:
+            # A full chunk: there may be more; claim them while this one is worked on.
+            ahead.start(ids[-1], wanted)
+        result = reprocess(entries, run, started_by=run.created_by) if entries else None
+        _record_progress(run, ids, result)
+        size = _next_size(size, asked, len(ids), time.monotonic() - chunk_started)
+        if canary_pending and run.done >= run.canary_size:
+            canary_pending = False
+            ratio = run.failed / run.done if run.done else 0.0
+            if ratio > run.canary_max_failure_ratio:
+                return _end(
+                    run,
+                    RequeueRun.Status.CANCELLED,
+                    (
+                        f"canary stopped the run: {run.failed} of the first {run.done} entries "
+                        f"failed ({ratio:.0%} > {run.canary_max_failure_ratio:.0%})"
+                    ),
+                )
+        if run.rate_limit:
+            # Sleep until this many entries are due at the limit, after every
+            # chunk (the last one too), so the whole run keeps to the rate.
+            due = started + (run.done - done_at_start) / run.rate_limit
+            time.sleep(max(0.0, due - time.monotonic()))
+
+
+def _next_size(size, asked, used, seconds):
+    """The size to ask for next, after a chunk asked for `asked` entries and got `used`.
+
+    Chunks aim at about a second each: a cancel is heard soon, and a slow
+    processor keeps a chunk's claims (and the one claimed ahead) out for only
+    a second or two. Big chunks spread each chunk's dozen statements and two
+    commits thin; they grow from a small first one, so a slow processor's
+    first chunk is short too.
+    """
+    if used < asked:  # a short last chunk says nothing of the speed
+        return size
+    per_entry = seconds / used if used else 0.0
+    target = int(CHUNK_SECONDS / per_entry) if per_entry else settings.VELO_REQUEUE_CHUNK
+    return max(1, min(settings.VELO_REQUEUE_CHUNK, target, max(size, asked) * CHUNK_GROWTH))
+
+
+def _chunk_size(run, canary_pending, size):
+    if canary_pending:
+        size = min(size, run.canary_size - run.done)
+    if run.rate_limit:
+        size = min(size, max(1, int(run.rate_limit / 4)))  # at least four steps a second
+    return max(1, size)
+
+
+def _record_progress(run, ids, result):
+    claimed = result.claimed if result else 0
+    changes = {
+        "done": claimed - (result.skipped if result else 0),
+        "succeeded": result.succeeded if result else 0,
+        "failed": result.failed if result else 0,
+        "skipped": len(ids) - claimed + (result.skipped if result else 0),
+    }
+    RequeueRun.objects.filter(pk=run.pk).update(
+        last_id=ids[-1],
+        heartbeat_at=timezone.now(),
+        **{field: F(field) + amount for field, amount in changes.items()},
+    )
+    run.refresh_from_db()
+
+
+def _end(run, status, reason):
+    RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
+        status=status, stop_reason=reason, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    run.refresh_from_db()
+    OperatorAction.objects.filter(requeue_run=run, action=OperatorAction.Action.REQUEUE).update(
+        outcome=f"{run.status}: {run.succeeded} resolved, {run.failed} failed, "
+        f"{run.skipped} skipped" + (f"; {reason}" if reason else "")
+    )
+    log.info("requeue run %s %s: %s/%s done", run.pk, run.status, run.done, run.total)
+    return run
+
+
+def recover_stalled_runs(now=None):
+    """A running run whose worker stopped answering is queued again, to resume at its cursor."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
+    return RequeueRun.objects.filter(
+        status=RequeueRun.Status.RUNNING, heartbeat_at__lt=stale
+    ).update(status=RequeueRun.Status.QUEUED, dispatched_at=None)

@@ -1,0 +1,221 @@
+"""What a requeue acts on and how: checked once here, for every door (admin, API, shell).
+
+A scope is explicit entry ids, or a filter (job, error group, batch) cut at an
+id, so entries that fail after the operator looked are never swept in. Only
+pending entries are ever requeued; the scope says which of them.
+"""
+
+import math
+from dataclasses import dataclass, replace
+
+from django.db.models import Max, Subquery
+
+from common.ids import parse_id
+from errors.models import ErrorGroup
+
+from ..models import Batch, DLQEntry, Job
+
+FILTER_KEYS = ("job", "error_group", "batch")
+# A selection bigger than this is a filter's job.
+MAX_IDS = 10_000
+# Ids sent to the database at once when walking an id list.
+ID_SLICE = 1000
+DEFAULT_CANARY_MAX_FAILURE_RATIO = 0.5
+
+
+class InvalidRequeue(ValueError):
+    """A requeue that cannot start, with what is wrong."""
+
+
+class TooManyIds(InvalidRequeue):
+    def __init__(self, given):
+        super().__init__(f"at most {MAX_IDS} ids per request; requeue more with a filter")
+        self.given = given
+
+
+class UnknownTarget(InvalidRequeue):
+    """A filter naming a job, error group or batch that does not exist."""
+
+    WORDS = {"job": "job named", "error_group": "error group", "batch": "batch"}
+
+    def __init__(self, key, value):
+        super().__init__(f"no {self.WORDS[key]} {value!r}")
+        self.key, self.value = key, value
+
+
+def newest_entry_id():
+    """Where a filter is cut: entries stored after this moment are not part of it."""
+    return DLQEntry.objects.aggregate(newest=Max("pk"))["newest"] or 0
+
+
+@dataclass(frozen=True)
+class RequeueScope:
+    """The pending entries a requeue reaches: among `entry_ids`, or matching the filter up to
+    `max_id` (None: not cut yet; `cut()` cuts it at the newest entry)."""
+
+    entry_ids: tuple[int, ...] | None = None
+    job: str | None = None
+    error_group: int | None = None
+    batch: int | None = None
+    max_id: int | None = None
+
+    @classmethod
+    def of_ids(cls, ids):
+        """Explicit entries: ids as ints or digit strings, in any order, repeats ignored."""
+        ids = list(ids)
+        if len(ids) > MAX_IDS:
+            raise TooManyIds(len(ids))
+        parsed = {parse_id(pk) for pk in ids}
+        if not ids or None in parsed:
+            raise InvalidRequeue("ids must be a non-empty list of positive integer entry ids")
+        return cls(entry_ids=tuple(sorted(parsed)))
+
+    @classmethod
+    def matching(cls, *, job=None, error_group=None, batch=None, max_id=None):
+        """A filter; empty values ("" or None) are no filter, and at least one is needed."""
+        given = {"job": job, "error_group": error_group, "batch": batch}
+        given = {key: value for key, value in given.items() if value not in (None, "")}
+        if not given:
+            raise InvalidRequeue("name the entries: ids, or a filter (job, error_group, batch)")
+        if "job" in given and not isinstance(given["job"], str):
+            raise InvalidRequeue("job must be a job name")
+        for key in ("error_group", "batch"):
+            if key in given:
+                given[key] = parse_id(given[key])
+                if given[key] is None:
+                    raise InvalidRequeue(f"{key} must be a positive integer id")
+        if max_id is not None and max_id != 0 and parse_id(max_id) is None:
+            raise InvalidRequeue("max_id must be an entry id")
+        return cls(**given, max_id=max_id)
+
+    @classmethod
+    def from_filters(cls, filters, *, max_id=None):
+        """A filter given as a dict, as API bodies, runs and audit rows keep it."""
+        unknown = sorted(set(filters or {}) - set(FILTER_KEYS))
+        if unknown:
+            raise InvalidRequeue(f"unknown filter {unknown}; use {', '.join(FILTER_KEYS)}")
+        return cls.matching(**(filters or {}), max_id=max_id)
+
+    @classmethod
+    def of_run(cls, run):
+        if run.entry_ids is not None:
+            return cls(entry_ids=tuple(run.entry_ids))
+        return cls(**(run.filters or {}), max_id=run.max_id)
+
+    @property
+    def filters(self):
+        """The filter as a dict of the keys given ({} for ids)."""
+        values = {"job": self.job, "error_group": self.error_group, "batch": self.batch}
+        return {key: value for key, value in values.items() if value is not None}
+
+    def cut(self):
+        """A filter cut at the newest entry that exists now; ids and cut filters as they are."""
+        if self.entry_ids is not None or self.max_id is not None:
+            return self
+        return replace(self, max_id=newest_entry_id())
+
+    def check_targets_exist(self):
+        """UnknownTarget for a filter on a job, group or batch there is none of."""
+        for key, model, lookup in (
+            ("job", Job, "name"),
+            ("error_group", ErrorGroup, "pk"),
+            ("batch", Batch, "pk"),
+        ):
+            value = getattr(self, key)
+            if value is not None and not model.objects.filter(**{lookup: value}).exists():
+                raise UnknownTarget(key, value)
+        return self
+
+    def entries(self, after=0):
+        """The pending entries of a filter past id `after` (of ids, those still to check)."""
+        entries = DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=after)
+        if self.job is not None:
+            # The job's id, not a join on its name: the walk then runs along
+            # (job, status, id) in id order.
+            job_id = Job.objects.filter(name=self.job).values("pk")[:1]
+            entries = entries.filter(job_id=Subquery(job_id))
+        if self.error_group is not None:
+            entries = entries.filter(error_group_id=self.error_group)
+        if self.batch is not None:
+            entries = entries.filter(batch_id=self.batch)
+        if self.max_id is not None:
+            entries = entries.filter(pk__lte=self.max_id)
+        return entries
+
+    def next_ids(self, size, after=0):
+        """The next `size` pending ids past `after`, in id order.
+
+        An id list is walked in slices, never sent whole, so a run over many
+        thousands of ids stays within a database's limit on query parameters.
+        """
+        entries = self.entries(after)
+        if self.entry_ids is None:
+            return list(entries.order_by("pk").values_list("pk", flat=True)[:size])
+        ids = []
+        remaining = [pk for pk in self.entry_ids if pk > after]
+        for start in range(0, len(remaining), ID_SLICE):
+            window = remaining[start : start + ID_SLICE]
+            ids += entries.filter(pk__in=window).order_by("pk").values_list("pk", flat=True)
+            if len(ids) >= size:
+                break
+        return ids[:size]
+
+    def count(self):
+        """How many pending entries the scope reaches now."""
+        if self.entry_ids is None:
+            return self.entries().count()
+        return sum(
+            self.entries().filter(pk__in=self.entry_ids[i : i + ID_SLICE]).count()
+            for i in range(0, len(self.entry_ids), ID_SLICE)
+        )
+
+    def describe(self, shown_ids=10):
+        """In words, for the audit trail and a run's page."""
+        if self.entry_ids is not None:
+            ids = ", ".join(str(pk) for pk in self.entry_ids[:shown_ids])
+            more = len(self.entry_ids) - shown_ids
+            return f"pending entries among ids {ids}" + (f" and {more} more" if more > 0 else "")
+        words = ", ".join(f"{key} = {value}" for key, value in self.filters.items())
+        cut = f", id ≤ {self.max_id}" if self.max_id is not None else ""
+        return f"pending entries where {words}{cut}"
+
+
+@dataclass(frozen=True)
+class RequeueOptions:
+    """How a run goes: a dry run only counts; a rate limit (entries/s) slows it; a canary
+    requeues `canary_size` entries first and stops the run when more than
+    `canary_max_failure_ratio` of them fail again."""
+
+    dry_run: bool = False
+    rate_limit: float | None = None
+    canary_size: int | None = None
+    canary_max_failure_ratio: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.dry_run, bool):
+            raise InvalidRequeue("dry_run must be true or false")
+        if self.rate_limit is not None and not (
+            _is_number(self.rate_limit) and math.isfinite(self.rate_limit) and self.rate_limit > 0
+        ):
+            raise InvalidRequeue("rate_limit must be a positive number of entries per second")
+        if self.canary_size is not None and parse_id(self.canary_size, strings=False) is None:
+            raise InvalidRequeue("canary_size must be a positive number of entries")
+        ratio = self.canary_max_failure_ratio
+        if ratio is not None:
+            if self.canary_size is None:
+                raise InvalidRequeue("canary_max_failure_ratio needs canary_size")
+            if not (_is_number(ratio) and 0 <= ratio <= 1):
+                raise InvalidRequeue("canary_max_failure_ratio must be between 0 and 1")
+
+    @property
+    def canary_ratio(self):
+        """The failure ratio a canary stops above (the default when none is given)."""
+        if not self.canary_size:
+            return None
+        if self.canary_max_failure_ratio is None:
+            return DEFAULT_CANARY_MAX_FAILURE_RATIO
+        return self.canary_max_failure_ratio
+
+
+def _is_number(value):
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,35 @@
+"""Retention of the error history: occurrences and rollups past their keeping time go.
+
+Occurrences older than VELO_OCCURRENCE_RETENTION_DAYS, and rollups and volumes
+older than VELO_ROLLUP_RETENTION_DAYS, are deleted in id chunks, each in its
+own short transaction. The counts a group or a job shows are stored apart
+(ErrorGroup.count, ErrorTotal) and are never lowered: /metrics counters must
+not go backwards.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from common.chunks import delete_in_chunks
+
+from .models import ErrorOccurrence, ErrorRollup, ErrorVolume, Grain
+
+CHUNK = 5000
+
+
+def purge_occurrences(now, chunk=CHUNK):
+    cutoff = now - timedelta(days=settings.VELO_OCCURRENCE_RETENTION_DAYS)
+    return delete_in_chunks(ErrorOccurrence.objects.filter(occurred_at__lt=cutoff), chunk)
+
+
+def purge_rollups(now, chunk=CHUNK):
+    """Rollups and volumes whose bucket ended before the cutoff (a week's ends 7 days in)."""
+    cutoff = now - timedelta(days=settings.VELO_ROLLUP_RETENTION_DAYS)
+    ended = Q(grain=Grain.WEEK, bucket__lt=cutoff - timedelta(days=7)) | (
+        ~Q(grain=Grain.WEEK) & Q(bucket__lt=cutoff)
+    )
+    return delete_in_chunks(ErrorRollup.objects.filter(ended), chunk) + delete_in_chunks(
+        ErrorVolume.objects.filter(bucket__lt=cutoff), chunk
+    )

@@ -1,0 +1,232 @@
+"""An entry's own pages (Requeue, Edit payload and requeue, Discard) and "requeue all matching"."""
+
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from dlq import requeue
+from dlq.models import (
+    DLQEntry,
+    OperatorAction,
+    RequeueRun,
+)
+from tests.conftest import BAD
+from tests.dlq.factories import relax
+
+from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses
+
+
+def test_requeue_all_matching_leaves_out_entries_that_arrive_after_the_page(
+    admin_client_, job, fail
+):
+    seen = fail(3)
+    response = admin_client_.get(LIST, {"job__id__exact": job.pk, "status__exact": "pending"})
+    url = matching_url(response)
+    assert parse_qs(urlsplit(url).query)["max_id"] == [str(seen[-1].pk)]
+
+    later = fail(2)  # arrive after the page was rendered
+    confirm = admin_client_.get(url)
+    assert confirm.status_code == 200
+    assert confirm.context["count"] == 3
+    assert "<strong>3</strong> pending entries match" in confirm.content.decode()
+
+    response = admin_client_.post(url, {"rate_limit": "", "canary_size": ""}, follow=True)
+    run = RequeueRun.objects.get()
+    assert response.redirect_chain[-1][0] == f"/admin/dlq/requeuerun/{run.pk}/change/"
+    assert (run.filters, run.max_id, run.total) == ({"job": "orders"}, seen[-1].pk, 3)
+    relax(job)
+    requeue.execute_run(run.pk)
+    assert statuses(seen) == [Status.RESOLVED] * 3
+    assert statuses(later) == [Status.PENDING] * 2
+    assert OperatorAction.objects.get(action=Action.REQUEUE).requeue_run == run
+
+
+def test_requeue_all_matching_counts_only_pending_entries_of_the_filter(
+    admin_client_, make_job, job, fail
+):
+    entries = fail(4)
+    fail(2, target=make_job("other", processor="json_schema", config={"schema": STRICT}))
+    DLQEntry.objects.filter(pk=entries[0].pk).update(status=Status.DISCARDED)
+    group = entries[1].error_group
+    response = admin_client_.get(LIST, {"error_group__id__exact": group.pk})
+    confirm = admin_client_.get(matching_url(response))
+    assert confirm.context["count"] == 3
+    assert f"#{group.pk}" in confirm.content.decode()
+
+
+def test_requeue_all_matching_follows_a_batch_search(admin_client_, job, fail):
+    first, second = fail(2), fail(3)
+    response = admin_client_.get(LIST, {"q": f"batch:{second[0].batch_id}"})
+    assert list(response.context["cl"].result_list) == second[::-1]
+    confirm = admin_client_.get(matching_url(response))
+    assert confirm.context["count"] == 3
+    admin_client_.post(matching_url(response), {})
+    assert RequeueRun.objects.get().filters == {"batch": second[0].batch_id}
+    assert statuses(first) == [Status.PENDING] * 2
+
+
+def test_requeue_all_matching_options_reach_the_run(admin_client_, job, fail):
+    fail(4)
+    url = matching_url(admin_client_.get(LIST, {"job__id__exact": job.pk}))
+    admin_client_.post(
+        url, {"rate_limit": "5", "canary_size": "2", "canary_max_failure_ratio": "0.25"}
+    )
+    run = RequeueRun.objects.get()
+    assert (run.rate_limit, run.canary_size, run.canary_max_failure_ratio) == (5.0, 2, 0.25)
+
+
+def test_requeue_all_matching_dry_run_changes_nothing(admin_client_, job, fail):
+    entries = fail(2)
+    url = matching_url(admin_client_.get(LIST, {"job__id__exact": job.pk}))
+    response = admin_client_.post(url, {"dry_run": "on"}, follow=True)
+    run = RequeueRun.objects.get()
+    assert (run.dry_run, run.status, run.total) == (True, "finished", 2)
+    assert any("would be requeued" in m for m in messages_of(response))
+    assert statuses(entries) == [Status.PENDING] * 2
+    assert OperatorAction.objects.get(action=Action.REQUEUE).dry_run
+
+
+def test_requeue_all_matching_refuses_bad_options_and_changes_nothing(admin_client_, job, fail):
+    fail(1)
+    url = matching_url(admin_client_.get(LIST, {"job__id__exact": job.pk}))
+    response = admin_client_.post(url, {"rate_limit": "-1", "canary_size": "abc"})
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert not RequeueRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"job__id__exact": "{job}", "created": "24h"},
+        {"job__id__exact": "{job}", "q": "symbol"},
+        {"job__id__exact": "{job}", "status__exact": "resolved"},
+        {"status__exact": "pending"},
+    ],
+)
+def test_requeue_all_matching_is_not_offered_for_a_set_a_run_cannot_select(
+    admin_client_, job, fail, query
+):
+    """A run filters by job, error group and batch; anything else would widen what it acts on."""
+    fail(1)
+    query = {k: v.format(job=job.pk) for k, v in query.items()}
+    response = admin_client_.get(LIST, query)
+    assert "requeue_matching_url" not in response.context
+    assert response.context["requeue_matching_note"]
+    confirm = admin_client_.get("/admin/dlq/dlqentry/requeue-matching/", {**query, "max_id": 99})
+    assert confirm.status_code == 400
+    assert (
+        admin_client_.post(
+            "/admin/dlq/dlqentry/requeue-matching/?"
+            + "&".join(f"{k}={v}" for k, v in query.items())
+        ).status_code
+        == 400
+    )
+    assert not RequeueRun.objects.exists()
+
+
+def test_requeue_button_resolves_an_entry_once_the_cause_is_fixed(admin_client_, job, fail):
+    [entry] = fail(1)
+    relax(job)
+    response = admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True)
+    assert response.redirect_chain[-1][0] == f"{LIST}{entry.pk}/change/"
+    assert f"Entry {entry.pk} resolved." in messages_of(response)
+    entry.refresh_from_db()
+    assert (entry.status, entry.attempts) == (Status.RESOLVED, 2)
+    assert OperatorAction.objects.get(action=Action.REQUEUE).count == 1
+    assert "Requeue" in response.content.decode()  # the attempt history shows it
+
+
+def test_requeue_button_says_why_an_entry_failed_again(admin_client_, fail):
+    [entry] = fail(1)
+    response = admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True)
+    [message] = messages_of(response)
+    assert message.startswith(f"Entry {entry.pk} failed again: RecordInvalid: Field 'symbol'")
+    entry.refresh_from_db()
+    assert (entry.status, entry.attempts) == (Status.PENDING, 2)
+
+
+def test_requeue_button_only_takes_posts(admin_client_, fail):
+    [entry] = fail(1)
+    assert admin_client_.get(f"{LIST}{entry.pk}/requeue/").status_code == 405
+    assert not RequeueRun.objects.exists()
+
+
+def test_entry_page_shows_the_buttons_of_a_pending_entry_only(admin_client_, fail):
+    [entry] = fail(1)
+    content = admin_client_.get(f"{LIST}{entry.pk}/change/").content.decode()
+    for button in ('id="requeue-entry"', 'id="edit-payload"', 'id="discard-entry"'):
+        assert button in content
+    DLQEntry.objects.filter(pk=entry.pk).update(status=Status.RESOLVED)
+    content = admin_client_.get(f"{LIST}{entry.pk}/change/").content.decode()
+    assert 'id="requeue-entry"' not in content
+
+
+def test_edit_payload_form_is_prefilled_with_the_json(admin_client_, fail):
+    [entry] = fail(1)
+    response = admin_client_.get(f"{LIST}{entry.pk}/edit-payload/")
+    assert response.status_code == 200
+    assert json.loads(response.context["form"]["payload"].value()) == BAD
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"symbol": "ACME", "price": ', "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"price": NaN}', "NaN"),
+    ],
+)
+def test_edit_payload_refuses_bad_json_and_changes_nothing(admin_client_, job, fail, text, error):
+    [entry] = fail(1)
+    relax(job)
+    response = admin_client_.post(f"{LIST}{entry.pk}/edit-payload/", {"payload": text})
+    assert response.status_code == 200
+    assert error in " ".join(response.context["form"].errors["payload"])
+    assert response.context["form"]["payload"].value() == text  # re-shown as typed
+    entry.refresh_from_db()
+    assert (entry.payload, entry.original_payload, entry.status) == (BAD, None, Status.PENDING)
+    assert not OperatorAction.objects.filter(action__in=[Action.EDIT, Action.REQUEUE]).exists()
+
+
+def test_edit_payload_keeps_the_original_and_resolves_the_entry(admin_client_, fail):
+    [entry] = fail(1)
+    fixed = {"symbol": "ACME", "price": 1}
+    response = admin_client_.post(
+        f"{LIST}{entry.pk}/edit-payload/", {"payload": json.dumps(fixed)}, follow=True
+    )
+    assert f"Entry {entry.pk} resolved." in messages_of(response)
+    entry.refresh_from_db()
+    assert (entry.payload, entry.original_payload, entry.status) == (fixed, BAD, Status.RESOLVED)
+    edit = OperatorAction.objects.get(action=Action.EDIT)
+    assert edit.details == {"before": BAD, "after": fixed}
+    content = admin_client_.get(f"{LIST}{entry.pk}/change/").content.decode()
+    assert "Record as it failed" in content
+
+
+def test_discard_button_asks_first_then_discards(admin_client_, fail):
+    [entry] = fail(1)
+    page = admin_client_.get(f"{LIST}{entry.pk}/discard/")
+    assert page.status_code == 200
+    assert "Yes, discard it" in page.content.decode()
+    assert statuses([entry]) == [Status.PENDING]
+    response = admin_client_.post(f"{LIST}{entry.pk}/discard/", follow=True)
+    assert f"Entry {entry.pk} discarded." in messages_of(response)
+    assert statuses([entry]) == [Status.DISCARDED]
+    assert OperatorAction.objects.get(action=Action.DISCARD).target == f"DLQ entry {entry.pk}"
+
+
+def test_entry_pages_of_an_unknown_entry_are_404(admin_client_, db):
+    for url in ("999/requeue/", "999/edit-payload/", "999/discard/", "abc/discard/"):
+        assert admin_client_.post(LIST + url).status_code == 404, url
+
+
+def test_entry_pages_are_csrf_protected(login, fail):
+    [entry] = fail(1)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(login(superuser=True).user)
+    for url in ("requeue/", "edit-payload/", "discard/"):
+        assert client.post(f"{LIST}{entry.pk}/{url}", {"payload": "{}"}).status_code == 403
+    assert statuses([entry]) == [Status.PENDING]

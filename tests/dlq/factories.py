@@ -1,0 +1,42 @@
+"""Jobs and DLQ entries made the way the product makes them: a job whose schema its records
+fail, entries stored by the real engine, and the fix an operator ships."""
+
+from dlq.engine import process_batch
+from dlq.ingest import submit_batch
+from dlq.models import DLQEntry, Job, JobCounters
+
+SCHEMA = {"type": "object", "required": ["symbol"], "properties": {"symbol": {"type": "string"}}}
+
+
+def schema_job(name="orders", **fields):
+    return Job.objects.create(
+        name=name,
+        processor="json_schema",
+        config={"schema": SCHEMA},
+        failure_strategy="send_to_dlq",
+        **fields,
+    )
+
+
+def fail(job, count):
+    """`count` records of `job` that fail its schema, stored as DLQ entries by the engine."""
+    batch, _ = submit_batch(job, [{"n": i} for i in range(count)])
+    process_batch(batch.pk)
+    return list(DLQEntry.objects.filter(batch=batch).order_by("pk"))
+
+
+def relax(job):
+    """The fix an operator ships: the schema no longer requires the field."""
+    job.config = {"schema": {"type": "object"}}
+    job.save()
+
+
+def failing_entries(count, name="orders"):
+    """A schema job with `count` of its records in the DLQ; return the job."""
+    job = schema_job(name)
+    fail(job, count)
+    return job
+
+
+def counters(job):
+    return JobCounters.objects.get(job=job)

@@ -1,0 +1,283 @@
+"""Requeue runs: pending → requeued → resolved or back to pending, once, in chunks, with history."""
+
+import threading
+import time
+from itertools import pairwise
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+
+from dlq import requeue
+from dlq.actors import Actor
+from dlq.engine import process_batch
+from dlq.ingest import submit_batch
+from dlq.models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
+from dlq.requeue import RequeueOptions, RequeueScope, entries, scope
+from dlq.requeue import runs as lifecycle
+from errors.models import ErrorGroup, ErrorOccurrence
+from tests.dlq.factories import counters, failing_entries, relax, schema_job
+
+OPS = Actor("ops", "admin")
+
+
+@pytest.mark.django_db
+def test_a_fixed_cause_resolves_entries_and_their_group():
+    job = failing_entries(3)
+    relax(job)
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+    assert (run.status, run.total, run.done, run.succeeded, run.failed) == ("finished", 3, 3, 3, 0)
+    assert set(DLQEntry.objects.values_list("status", "attempts")) == {("resolved", 2)}
+    assert all(e.resolved_at for e in DLQEntry.objects.all())
+    c = counters(job)
+    assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (0, 3, 3)
+    assert ErrorGroup.objects.get().status == "resolved"
+    history = DLQAttempt.objects.filter(kind="requeue")
+    assert {(a.outcome, a.started_by, a.requeue_run_id) for a in history} == {
+        ("succeeded", "ops", run.pk)
+    }
+
+
+@pytest.mark.django_db
+def test_a_cause_that_is_not_fixed_sends_entries_back_to_pending_with_a_new_occurrence():
+    job = failing_entries(2)
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+    assert (run.succeeded, run.failed) == (0, 2)
+    assert set(DLQEntry.objects.values_list("status", "attempts")) == {("pending", 2)}
+    assert ErrorOccurrence.objects.count() == 4  # 2 original + 2 requeue failures
+    assert ErrorGroup.objects.get().count == 4
+    c = counters(job)
+    assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (2, 2, 0)
+    assert ErrorOccurrence.objects.filter(dlq_entry_id__isnull=False).count() == 4
+
+
+@pytest.mark.django_db
+def test_requeue_all_matching_leaves_out_entries_newer_than_what_the_operator_saw():
+    job = failing_entries(3)
+    seen = DLQEntry.objects.order_by("-pk").first().pk
+    batch, _ = submit_batch(job, [{"late": True}])
+    process_batch(batch.pk)
+    relax(job)
+    run = requeue.run_here(RequeueScope.matching(job="orders", max_id=seen), RequeueOptions(), OPS)
+    assert run.total == 3
+    assert DLQEntry.objects.get(pk__gt=seen).status == "pending"
+    assert DLQEntry.objects.filter(status="resolved").count() == 3
+
+
+@pytest.mark.django_db
+def test_an_entry_resolved_in_between_is_not_requeued():
+    failing_entries(2)
+    first = DLQEntry.objects.order_by("pk").first()
+    DLQEntry.objects.filter(pk=first.pk).update(status="resolved")
+    run = requeue.run_here(RequeueScope.of_ids([first.pk]), RequeueOptions(), OPS)
+    assert (run.total, run.done) == (0, 0)
+    assert not DLQAttempt.objects.filter(entry=first, kind="requeue").exists()
+
+
+@pytest.mark.django_db
+def test_a_dry_run_only_counts():
+    job = failing_entries(4)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(dry_run=True), OPS)
+    assert (run.status, run.total, run.done, run.dry_run) == ("finished", 4, 0, True)
+    assert set(DLQEntry.objects.values_list("status", flat=True)) == {"pending"}
+    assert counters(job).dlq_requeued == 0
+    action = OperatorAction.objects.get()
+    assert (action.action, action.dry_run, action.count) == ("requeue", True, 4)
+
+
+@pytest.mark.django_db
+def test_cancel_stops_a_run_and_leaves_the_rest_pending(settings, monkeypatch):
+    settings.VELO_REQUEUE_CHUNK = 2
+    job = failing_entries(6)
+    relax(job)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+    # Cancel as soon as the first chunk is done, from inside the run's own loop.
+    original = lifecycle.reprocess
+
+    def reprocess_then_cancel(claimed, run, **kwargs):
+        result = original(claimed, run, **kwargs)
+        requeue.cancel(run.pk, actor=OPS)
+        return result
+
+    monkeypatch.setattr(lifecycle, "reprocess", reprocess_then_cancel)
+    requeue.execute_run(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.done) == ("cancelled", 2)
+    assert DLQEntry.objects.filter(status="pending").count() == 4
+    assert OperatorAction.objects.filter(action="cancel").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_queued_run_cancelled_never_starts():
+    failing_entries(2)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+    assert requeue.cancel(run.pk, actor=OPS)
+    assert requeue.execute_run(run.pk) is None
+    run.refresh_from_db()
+    assert (run.status, run.done) == ("cancelled", 0)
+
+
+@pytest.mark.django_db
+def test_the_canary_stops_the_run_when_the_processor_still_fails(settings):
+    settings.VELO_REQUEUE_CHUNK = 50
+    failing_entries(20)
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(canary_size=5), OPS)
+    assert (run.status, run.done, run.failed) == ("cancelled", 5, 5)
+    assert "canary" in run.stop_reason
+    # Only the sample was tried; the rest wait untouched.
+    assert DLQEntry.objects.filter(attempts=1).count() == 15
+
+
+@pytest.mark.django_db
+def test_a_canary_that_passes_lets_the_run_finish():
+    job = failing_entries(12)
+    relax(job)
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(canary_size=4), OPS)
+    assert (run.status, run.done, run.succeeded) == ("finished", 12, 12)
+
+
+@pytest.mark.django_db
+def test_a_run_keeps_to_its_rate_limit_within_ten_percent():
+    job = failing_entries(60)
+    relax(job)
+    began = time.monotonic()
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(rate_limit=40), OPS)
+    elapsed = time.monotonic() - began
+    assert run.done == 60
+    assert 60 / 40 * 0.9 <= elapsed <= 60 / 40 * 1.1 + 0.5  # 1.5 s expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requeues_started_at_the_same_moment_process_each_entry_once(settings):
+    settings.VELO_REQUEUE_CHUNK = 7
+    job = failing_entries(60)
+    relax(job)
+    runs = [
+        requeue.start_run(
+            RequeueScope.matching(job="orders"), RequeueOptions(), Actor(f"ops{i}", "admin")
+        )
+        for i in (1, 2)
+    ]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def execute(run_id):
+        try:
+            barrier.wait()
+            requeue.execute_run(run_id)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=execute, args=(run.pk,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    for run in runs:
+        run.refresh_from_db()
+    assert sum(run.succeeded for run in runs) == 60
+    assert DLQAttempt.objects.filter(kind="requeue").count() == 60
+    assert set(DLQEntry.objects.values_list("status", "attempts")) == {("resolved", 2)}
+    c = counters(job)
+    assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (0, 60, 60)
+
+
+@pytest.mark.django_db
+def test_a_filter_run_is_cut_at_the_newest_entry_when_it_starts():
+    job = failing_entries(2)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+    batch, _ = submit_batch(job, [{"late": True}])
+    process_batch(batch.pk)
+    relax(job)
+    requeue.execute_run(run.pk)
+    run.refresh_from_db()
+    assert (run.total, run.done) == (2, 2)
+    assert DLQEntry.objects.filter(status="pending").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_run_over_thousands_of_ids_walks_them_in_slices(settings):
+    settings.VELO_REQUEUE_CHUNK = 500
+    job = failing_entries(5)
+    relax(job)
+    real = list(DLQEntry.objects.values_list("pk", flat=True))
+    ids = real + list(range(10_000, 10_000 + 2 * scope.ID_SLICE + 7))  # most no longer exist
+    run = requeue.run_here(RequeueScope.of_ids(ids), RequeueOptions(), OPS)
+    assert (run.total, run.done, run.succeeded) == (5, 5, 5)
+
+
+@pytest.mark.django_db(transaction=True)  # outside a transaction, as a worker runs it
+def test_a_run_starts_with_a_small_chunk_and_grows(settings, monkeypatch):
+    settings.VELO_REQUEUE_CHUNK = 2000
+    job = failing_entries(1300)
+    relax(job)
+    sizes, claim = [], lifecycle.claim
+
+    def counting_claim(ids, run):
+        sizes.append(len(ids))
+        return claim(ids, run)
+
+    monkeypatch.setattr(lifecycle, "claim", counting_claim)
+    run = requeue.run_here(RequeueScope.matching(job=job.name), RequeueOptions(), OPS)
+    assert (run.done, run.succeeded, sum(sizes)) == (1300, 1300, 1300)
+    assert sizes[0] == lifecycle.FIRST_CHUNK
+    assert all(later <= 4 * earlier for earlier, later in pairwise(sizes))
+    assert max(sizes) > 200  # grown past the first chunks (each takes well under a second)
+
+
+def test_chunks_shrink_for_slow_processors_and_grow_back(settings):
+    settings.VELO_REQUEUE_CHUNK = 200
+    assert lifecycle._next_size(200, 200, 200, 20.0) == 10  # 0.1 s an entry: ten a second
+    assert lifecycle._next_size(10, 10, 10, 0.01) == 40  # fast again: growing back ...
+    assert lifecycle._next_size(50, 50, 50, 0.01) == 200  # ... to the full chunk
+    assert lifecycle._next_size(200, 200, 37, 9.0) == 200  # a short last chunk says nothing
+    assert lifecycle._next_size(200, 200, 200, 1000.0) == 1
+    # A chunk claimed ahead was asked for at the size before: growth goes on from the larger.
+    assert lifecycle._next_size(40, 10, 10, 0.01) == 160
+
+
+@pytest.mark.django_db
+def test_a_working_run_keeps_its_entries_and_itself_claimed():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    failing_entries(2)
+    run = RequeueRun.objects.create(
+        created_by="ops",
+        filters={"job": "orders"},
+        status="running",
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+    entries.claim(list(DLQEntry.objects.values_list("pk", flat=True)), run)
+    DLQEntry.objects.update(claimed_until=timezone.now() + timedelta(seconds=1))
+    assert lifecycle._renew(run)
+    run.refresh_from_db()
+    assert run.heartbeat_at > timezone.now() - timedelta(seconds=5)
+    assert all(
+        until > timezone.now() + timedelta(seconds=60)
+        for until in DLQEntry.objects.values_list("claimed_until", flat=True)
+    )
+    assert entries.recover_expired_claims() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_cancelled_mid_way_leaves_no_entry_claimed(settings):
+    # On PostgreSQL the next chunk is claimed while the current one is worked
+    # on: the chunk claimed ahead of a cancel must go back to pending.
+    settings.VELO_REQUEUE_CHUNK = 10
+    job = schema_job()
+    batch, _ = submit_batch(job, [{"n": i, "cancel": i == 15} for i in range(100)])
+    process_batch(batch.pk)
+    job.processor, job.config = "test.cancels_run", {}
+    job.save()
+
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+
+    assert (run.status, run.done, run.succeeded) == ("cancelled", 20, 20)
+    statuses = dict(DLQEntry.objects.values_list("status").annotate(n=Count("pk")))
+    assert statuses == {"resolved": 20, "pending": 80}
+    assert counters(job).dlq_pending == 80
