@@ -8,26 +8,14 @@ from django.test.utils import CaptureQueriesContext
 from prometheus_client import CollectorRegistry
 
 from dlq import triage
-from dlq.actors import Actor
 from dlq.ingest import submit_batch
 from dlq.metrics import VeloCollector
 from dlq.models import BatchDurationBucket, DLQEntry, Job, RequeueRun
 from dlq.requeue import entries as reprocess
 
-from .conftest import (
-    BOUNDS,
-    SPEC_FAMILIES,
-    build_workload,
-    expected_workload_samples,
-    histogram,
-    needs_promtool,
-    promtool_problems,
-    run_once,
-    ts,
-    velo_samples,
-)
-
-OPS_SHELL = Actor("ops", "shell")
+from .expected import BOUNDS, SPEC_FAMILIES, expected_workload_samples, histogram, ts
+from .scraping import needs_promtool, promtool_problems, velo_samples
+from .workload import OPS_SHELL, build_workload, run_once
 
 pytestmark = pytest.mark.django_db
 

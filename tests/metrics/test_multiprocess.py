@@ -6,15 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from .conftest import (
-    DEPLOYMENT,
-    build_workload,
-    expected_workload_samples,
-    parse,
-    promtool_problems,
-    velo_samples,
-)
+from .expected import expected_workload_samples
+from .scraping import parse, promtool_problems, velo_samples
 from .servers import Gunicorn
+from .workload import DEPLOYMENT, build_workload
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
