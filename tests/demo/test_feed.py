@@ -2,23 +2,14 @@
 
 import json
 import random
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 from demo import feed as demo
 from dlq.models import Batch, Job
+from tests.commands import run
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args, stdin=None):
-    """Run a command; return (stdout, stderr)."""
-    out, err = StringIO(), StringIO()
-    kwargs = {"stdin": stdin} if stdin is not None else {}
-    call_command(*args, stdout=out, stderr=err, **kwargs)
-    return out.getvalue(), err.getvalue()
 
 
 def test_velo_demo_creates_the_demo_jobs_and_submits_the_records(db):

@@ -1,24 +1,16 @@
 """`sync_jobs`, `dlq_health` and `ensure_superuser`, run as an operator runs them."""
 
 import json
-from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from dlq.models import Job, JobCounters
+from tests.commands import run
 from tests.contract import HEALTH_JSON_KEYS
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args, stdin=None):
-    """Run a command; return (stdout, stderr)."""
-    out, err = StringIO(), StringIO()
-    kwargs = {"stdin": stdin} if stdin is not None else {}
-    call_command(*args, stdout=out, stderr=err, **kwargs)
-    return out.getvalue(), err.getvalue()
 
 
 JOBS_TOML = """

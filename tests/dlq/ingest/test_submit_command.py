@@ -4,20 +4,13 @@ import json
 from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 
 from dlq.ingest import reader
 from dlq.models import Batch
+from tests.commands import run
 
 pytestmark = pytest.mark.django_db
-
-
-def run(*args, stdin=None):
-    """Run a command; return (stdout, stderr)."""
-    out, err = StringIO(), StringIO()
-    kwargs = {"stdin": stdin} if stdin is not None else {}
-    call_command(*args, stdout=out, stderr=err, **kwargs)
-    return out.getvalue(), err.getvalue()
 
 
 def trades(count, start=0):
