@@ -1,4 +1,4 @@
-"""Jobs as code (SPEC §6): a TOML file of [[jobs]] tables, checked whole, applied atomically.
+"""Jobs as code: a TOML file of [[jobs]] tables, checked whole, applied atomically.
 
 A key the file leaves out gets the field's default when the job is created and
 is left as it is when the job is updated: the file owns the keys it names, the

@@ -1,4 +1,4 @@
-"""Velo's own Prometheus families (SPEC §8), read from the database at scrape time.
+"""Velo's own Prometheus families (velo_*), read from the database at scrape time.
 
 Every value comes from the per-job counters and small aggregates, so every web
 process reports the same numbers, they survive restarts, and a scrape costs
@@ -28,7 +28,7 @@ RECENT_ERRORS = 10
 MESSAGE_LABEL_CHARS = 200
 BUCKET_BOUNDS = (*BatchDurationBucket.BOUNDS, math.inf)
 
-# name -> (type, help, labels): the SPEC §8 table. Counters are named without
+# name -> (type, help, labels): the contract's table of velo_* metrics. Counters are named without
 # their _total suffix, which the exposition adds.
 FAMILIES = {
     "velo_records_processed": ("counter", "Records attempted (every attempt).", JOB),
@@ -93,7 +93,7 @@ def _families():
 
 
 class VeloCollector:
-    """SPEC §8's velo_* families; registered in the /metrics view's own registry."""
+    """The velo_* families; registered in the /metrics view's own registry."""
 
     def describe(self):
         """The families without their samples: registering reads no database."""

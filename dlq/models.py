@@ -164,7 +164,7 @@ class Batch(models.Model):
     # NULL, not "", when absent: the unique constraint must not match keyless batches.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     submitted_by = models.CharField(max_length=200, blank=True)
-    # Totals over all attempts (SPEC §4).
+    # Totals over all attempts: processed and failed count every record of every attempt.
     attempts = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)

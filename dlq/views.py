@@ -1,4 +1,4 @@
-"""The DLQ health page (SPEC §5, §6): every job's DLQ at a glance, coloured by status."""
+"""The DLQ health page, /dlq/health/: every job's DLQ at a glance, coloured by status."""
 
 from dataclasses import dataclass
 from datetime import datetime

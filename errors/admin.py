@@ -56,7 +56,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
 
     @admin.display(description="error history")
     def history(self, group):
-        # The page is /errors/<id>/ by contract (SPEC §6), whoever serves it.
+        # The page is /errors/<id>/ by contract, whoever serves it.
         return format_html('<a href="/errors/{}/">Timeline, occurrences and places</a>', group.pk)
 
     @admin.display(description="occurrences")

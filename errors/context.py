@@ -1,4 +1,4 @@
-"""The deployment context of a node: where an error happened (SPEC §2).
+"""The deployment context of a node: where an error happened.
 
 Settings build it once from the environment with `from_environ`; the rest of
 the code asks `current()`, which reads settings at call time.

@@ -1,4 +1,4 @@
-"""The error history pages (SPEC §6): which errors, how often, since when, and where."""
+"""The error history pages, /errors/ and /errors/<id>/: which errors, how often, since when."""
 
 from collections import Counter
 

@@ -1,4 +1,4 @@
-"""/live, /ready and /health (SPEC §6): open to probes, JSON, honest status codes."""
+"""/live, /ready and /health: open to probes, JSON, honest status codes."""
 
 import logging
 import time

@@ -1,4 +1,4 @@
-"""Django settings for Velo: the one place that reads the environment (SPEC §2)."""
+"""Django settings for Velo: the one place that reads the environment."""
 
 import os
 from pathlib import Path

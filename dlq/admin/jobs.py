@@ -9,7 +9,7 @@ from common.admin import BigTableAdmin, ReadOnlyAdmin, pre, pretty_json
 from ..health import health_status
 from ..models import Batch, Job, JobCounters
 
-# Where every job's DLQ health is shown at once (SPEC §6).
+# Where every job's DLQ health is shown at once (a URL of the product contract).
 HEALTH_PAGE = "/dlq/health/"
 
 

@@ -15,7 +15,8 @@ from . import params, shapes
 from .auth import allowed_jobs, require_token
 from .responses import ApiError, json_errors
 
-TOP = 10  # the recent-errors buffer: the 10 most recently seen groups (SPEC §8)
+# The recent-errors buffer: the 10 most recently seen groups, as velo_error_message exports it.
+TOP = 10
 GROUP_FIELDS = (
     "id",
     "job_name",

@@ -1,4 +1,4 @@
-"""What the API answers with: times as ISO 8601 UTC, and the JSON shape of each object (SPEC §6)."""
+"""What the API answers with: times as ISO 8601 UTC, and the JSON shape of each object."""
 
 from datetime import UTC
 

@@ -1,4 +1,4 @@
-"""Exponential backoff: the delay before retry n, as SPEC §4 gives it."""
+"""Exponential backoff: the delay before retry n is min(initial × multiplier^(n-1), maximum)."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""`dlq_health [--json]`: the DLQ health of every job (SPEC §5), as a table or as JSON."""
+"""`dlq_health [--json]`: the DLQ health of every job, as a table or as JSON."""
 
 import json
 from datetime import UTC
@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--json", action="store_true", help="Print the SPEC §5 JSON list, for machines."
+            "--json", action="store_true", help="Print it as a JSON list, for machines."
         )
 
     def handle(self, *args, **options):

@@ -1,4 +1,4 @@
-"""`sync_jobs FILE.toml`: create or update jobs from a jobs file (SPEC §6), all or nothing."""
+"""`sync_jobs FILE.toml`: create or update jobs from a jobs file, all or nothing."""
 
 from django.core.management.base import BaseCommand, CommandError
 
