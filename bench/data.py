@@ -37,7 +37,7 @@ ERROR_KINDS = [
 ]
 TRACEBACK = escape(
     "Traceback (most recent call last):\n"
-    '  File "/srv/velo/dlq/runner.py", line 88, in run_records\n'
+    '  File "/srv/velo/dlq/processors/runner.py", line 88, in run_records\n'
     "    processor.func(record, ctx)\n"
     '  File "/srv/pipelines/transform.py", line 214, in process\n'
     "    value = parse_amount(record[column], currency=record.get('currency'))\n"
