@@ -7,21 +7,22 @@ and each writes its audit row in the same transaction as the change.
 from collections import Counter
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from common.chunks import iter_id_chunks
 from errors.models import ErrorGroup
 
 from . import audit, requeue
+from .actors import Actor
 from .ingest import records
-from .models import DLQEntry, JobCounters, OperatorAction
+from .models import DLQEntry, JobCounters, OperatorAction, RequeueRun
 from .requeue import RequeueOptions, RequeueScope
 
 DISCARD_CHUNK = 1000
 
 
-def discard(entries, *, actor, target="selected DLQ entries", filters=None):
+def discard(entries: QuerySet, *, actor: Actor, target="selected DLQ entries", filters=None) -> int:
     """Discard the pending entries of a queryset, in id chunks; return how many.
 
     The audit row keeps the filter it was given and the ids it discarded (the
@@ -66,7 +67,7 @@ class EditRefused(ValueError):
     """An edited payload that cannot be used, or an entry that is no longer pending."""
 
 
-def edit_and_requeue(entry_id, payload, *, actor):
+def edit_and_requeue(entry_id: int, payload, *, actor: Actor) -> RequeueRun:
     """Replace a pending entry's payload (the original is kept) and requeue it at once."""
     try:
         records.validate([payload])
@@ -97,7 +98,7 @@ def edit_and_requeue(entry_id, payload, *, actor):
     return requeue.run_here(RequeueScope.of_ids([entry_id]), RequeueOptions(), actor)
 
 
-def set_group_status(groups, status, *, actor):
+def set_group_status(groups: QuerySet, status: str, *, actor: Actor) -> int:
     """Resolve or ignore error groups (a queryset); return how many changed."""
     action = {
         ErrorGroup.Status.RESOLVED: OperatorAction.Action.RESOLVE,

@@ -1,6 +1,7 @@
 """Requeueing whole error groups: one run per group, so each shows its own progress."""
 
-from ..models import DLQEntry
+from ..actors import Actor
+from ..models import DLQEntry, RequeueRun
 from .runs import start_run
 from .scope import InvalidRequeue, RequeueOptions, RequeueScope, newest_entry_id
 
@@ -8,7 +9,9 @@ from .scope import InvalidRequeue, RequeueOptions, RequeueScope, newest_entry_id
 MAX_GROUPS = 100
 
 
-def requeue_groups(group_ids, actor, options=None):
+def requeue_groups(
+    group_ids, actor: Actor, options: RequeueOptions | None = None
+) -> list[RequeueRun]:
     """Start a run over the pending entries of each group that has any; return the runs.
 
     Every run is cut at the same newest entry, so entries that fail after the

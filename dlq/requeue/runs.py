@@ -20,10 +20,11 @@ from django.utils import timezone
 from common.heartbeat import Renewer
 
 from .. import audit, dispatch
+from ..actors import Actor
 from ..models import DLQEntry, OperatorAction, RequeueRun
 from .entries import claim, release, reprocess
 from .prefetch import ClaimAhead
-from .scope import RequeueScope
+from .scope import RequeueOptions, RequeueScope
 
 log = logging.getLogger(__name__)
 # What a chunk aims to take, in seconds.
@@ -34,7 +35,7 @@ FIRST_CHUNK = 50
 CHUNK_GROWTH = 4
 
 
-def create_run(scope, options, actor):
+def create_run(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> RequeueRun:
     """Count a run over `scope`, save it and its audit row; return it, not yet started.
 
     A filter is cut at the newest entry that exists now. A dry run ends here,
@@ -71,7 +72,7 @@ def create_run(scope, options, actor):
     return run
 
 
-def start_run(scope, options, actor):
+def start_run(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> RequeueRun:
     """Create a run and send it to a worker once it is committed; return it."""
     with transaction.atomic():
         run = create_run(scope, options, actor)
@@ -80,7 +81,7 @@ def start_run(scope, options, actor):
     return run
 
 
-def run_here(scope, options, actor):
+def run_here(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> RequeueRun:
     """Create a run and work it through in this process; return it as it ended."""
     run = create_run(scope, options, actor)
     if not run.dry_run:
@@ -89,7 +90,7 @@ def run_here(scope, options, actor):
     return run
 
 
-def cancel(run_id, *, actor):
+def cancel(run_id: int, *, actor: Actor) -> bool:
     """Ask a run to stop after its current chunk; a queued run stops at once."""
     with transaction.atomic():
         asked = RequeueRun.objects.filter(pk=run_id, status__in=RequeueRun.ACTIVE).update(
@@ -110,7 +111,7 @@ def cancel(run_id, *, actor):
     return bool(asked)
 
 
-def execute_run(run_id):
+def execute_run(run_id: int) -> RequeueRun | None:
     """Work a run through to its end (the Celery task's body); return it."""
     now = timezone.now()
     claimed = RequeueRun.objects.filter(pk=run_id, status=RequeueRun.Status.QUEUED).update(

@@ -15,6 +15,7 @@ from errors.models import ErrorGroup
 
 from ..models import Batch, DLQEntry, Job
 
+# What a filter may name, as the API body, a run and its audit row spell it.
 FILTER_KEYS = ("job", "error_group", "batch")
 # A selection bigger than this is a filter's job.
 MAX_IDS = 10_000
@@ -84,17 +85,9 @@ class RequeueScope:
                 given[key] = parse_id(given[key])
                 if given[key] is None:
                     raise InvalidRequeue(f"{key} must be a positive integer id")
-        if max_id is not None and max_id != 0 and parse_id(max_id) is None:
-            raise InvalidRequeue("max_id must be an entry id")
+        if max_id not in (None, 0) and parse_id(max_id, strings=False) is None:
+            raise InvalidRequeue("max_id must be an entry id, or 0 for an empty DLQ")
         return cls(**given, max_id=max_id)
-
-    @classmethod
-    def from_filters(cls, filters, *, max_id=None):
-        """A filter given as a dict, as API bodies, runs and audit rows keep it."""
-        unknown = sorted(set(filters or {}) - set(FILTER_KEYS))
-        if unknown:
-            raise InvalidRequeue(f"unknown filter {unknown}; use {', '.join(FILTER_KEYS)}")
-        return cls.matching(**(filters or {}), max_id=max_id)
 
     @classmethod
     def of_run(cls, run):

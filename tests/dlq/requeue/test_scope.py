@@ -39,12 +39,13 @@ def test_more_ids_than_the_cap_are_refused_as_such():
         {"error_group": 0},
         {"batch": True},
         {"job": 7},
-        {"queue": "x"},
+        {"job": "orders", "max_id": -1},
+        {"job": "orders", "max_id": "5"},
     ],
 )
 def test_a_filter_must_name_a_job_group_or_batch_properly(filters):
     with pytest.raises(InvalidRequeue):
-        RequeueScope.from_filters(filters)
+        RequeueScope.matching(**filters)
 
 
 @pytest.mark.parametrize(
@@ -95,7 +96,7 @@ def test_unknown_targets_are_named():
         ({"job": "orders", "batch": 999}, "no batch 999"),
     ):
         with pytest.raises(requeue.UnknownTarget, match=words):
-            RequeueScope.from_filters(filters).check_targets_exist()
+            RequeueScope.matching(**filters).check_targets_exist()
 
 
 @pytest.mark.django_db
