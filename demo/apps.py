@@ -10,4 +10,4 @@ class DemoConfig(AppConfig):
     verbose_name = "Demo pipelines"
 
     def ready(self):
-        registry.register_all(processors.PROCESSORS)
+        registry.offer(processors.PROCESSORS)

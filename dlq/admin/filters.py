@@ -29,14 +29,19 @@ class _OneIdFilter(admin.SimpleListFilter):
         # unknown id would then list every entry instead of none.
         return self.value() is not None
 
+    def _pk(self):
+        """The id the URL names, blanks around it allowed; None when it names none."""
+        value = self.value()
+        return parse_id(value.strip()) if value is not None else None
+
     def lookups(self, request, model_admin):
-        pk = parse_id(self.value())
+        pk = self._pk()
         return [(str(pk), self.label(pk))] if pk is not None else []
 
     def queryset(self, request, queryset):
         if self.value() is None:
             return queryset
-        pk = parse_id(self.value())
+        pk = self._pk()
         if pk is None:
             raise IncorrectLookupParameters(f"{self.parameter_name} must be an id")
         return queryset.filter(**{self.field: pk})
@@ -105,10 +110,13 @@ def search(queryset, term):
     term = term.strip()
     if not term:
         return queryset
-    if (entry_id := parse_id(term)) is not None:
-        return queryset.filter(pk=entry_id)
-    if (batch_id := search_batch(term)) is not None:
-        return queryset.filter(batch_id=batch_id)
+    # Digits name an entry, `batch:<digits>` a batch: one that no id can be finds nothing.
+    if term.isascii() and term.isdigit():
+        entry_id = parse_id(term)
+        return queryset.filter(pk=entry_id) if entry_id else queryset.none()
+    if BATCH_TERM.fullmatch(term):
+        batch_id = search_batch(term)
+        return queryset.filter(batch_id=batch_id) if batch_id else queryset.none()
     if "\x00" in term:  # PostgreSQL refuses NUL in text; no message holds one
         return queryset.none()
     connection = connections[queryset.db]

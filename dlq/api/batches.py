@@ -20,7 +20,6 @@ from .responses import ApiError, json_errors
 from .shapes import iso_utc
 
 MAX_IDEMPOTENCY_KEY = Batch._meta.get_field("idempotency_key").max_length
-JOB_NAME_MAX = Job._meta.get_field("name").max_length
 
 # What the status answer reads: never the records, which can be megabytes.
 BATCH_FIELDS = (
@@ -111,7 +110,7 @@ def batch_status(request, batch_id):
 
 def _job(name):
     job = None
-    if is_job_name(name, JOB_NAME_MAX):
+    if is_job_name(name):
         job = Job.objects.filter(name=name).first()
     if job is None:
         raise ApiError(404, f"no job named {name[:100]!r}", {"job": name[:100]})

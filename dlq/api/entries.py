@@ -46,7 +46,7 @@ def dlq_entries(request):
     token = require_token(request)
     query = request.GET
     params.reject_unknown(query, PARAMS)
-    name = params.job_name(query, Job._meta.get_field("name").max_length)
+    name = params.job_name(query)
     status = params.choice(query, "status", DLQEntry.Status.values)
     group_id = params.object_id(query, "error_group")
     batch_id = params.object_id(query, "batch")

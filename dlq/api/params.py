@@ -11,11 +11,13 @@ from django.core.validators import slug_re
 
 from common.ids import parse_id
 
+from ..models import Job
 from .responses import ApiError
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 CURSOR_PREFIX = "id:"
+JOB_NAME_MAX = Job._meta.get_field("name").max_length
 
 
 def reject_unknown(given, known, what="query parameter"):
@@ -55,7 +57,7 @@ def choice(query, name, choices):
     return value
 
 
-def is_job_name(value, max_length):
+def is_job_name(value, max_length=JOB_NAME_MAX):
     """Whether `value` can be a job's name: a slug of at most `max_length` characters.
 
     Anything else (a NUL, say, which PostgreSQL cannot even compare) names no
@@ -64,7 +66,7 @@ def is_job_name(value, max_length):
     return isinstance(value, str) and len(value) <= max_length and bool(slug_re.match(value))
 
 
-def job_name(query, max_length):
+def job_name(query, max_length=JOB_NAME_MAX):
     """The `job` parameter, which must be a job name (a slug), or None."""
     value = single(query, "job")
     if value is not None and not is_job_name(value, max_length):

@@ -10,12 +10,11 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from common.ids import parse_id
 from errors.models import ErrorGroup
 
 from .. import requeue
 from ..actors import Actor
-from ..models import Batch, DLQEntry, Job, RequeueRun
+from ..models import Batch, DLQEntry, RequeueRun
 from ..requeue import RequeueOptions, RequeueScope
 from . import shapes
 from .auth import allowed_jobs, job_for, require_token
@@ -27,7 +26,6 @@ OPTION_KEYS = ("rate_limit", "dry_run", "canary_size", "canary_max_failure_ratio
 # `status` is accepted for the wording "by filter (job, error group, status)",
 # but only pending entries are ever requeued.
 KEYS = ("ids", *requeue.FILTER_KEYS, "status", *OPTION_KEYS)
-JOB_NAME_MAX = Job._meta.get_field("name").max_length
 
 
 @csrf_exempt
@@ -48,18 +46,27 @@ def start_requeue(request):
     body = _json_object(read_body(request))
     access = allowed_jobs(token)
     try:
+        # Options first: a body that is wrong in itself is a 400 whatever it names.
+        options = RequeueOptions(
+            **{key: body[key] for key in OPTION_KEYS if body.get(key) is not None}
+        )
         if "ids" in body:
             if any(key in body for key in requeue.FILTER_KEYS):
                 raise ApiError(
                     400, "give either ids or a filter (job, error_group, batch), not both"
                 )
-            scope = RequeueScope.of_ids(_ids(body["ids"]))
-            _check_ids_in_scope(scope.entry_ids, access)
+            if not isinstance(body["ids"], list):
+                raise ApiError(400, "ids must be a non-empty list of DLQ entry ids")
+            scope = RequeueScope.of_ids(body["ids"], strings=False)
+            outside = _ids_outside(scope.entry_ids, access)
+            if outside:
+                raise ApiError(
+                    403,
+                    "this API token may not requeue entries of jobs it may not use",
+                    {"ids": outside, "jobs": sorted(access.values())},
+                )
         else:
             scope = _filter_scope(body, token, access)
-        options = RequeueOptions(
-            **{key: body[key] for key in OPTION_KEYS if body.get(key) is not None}
-        )
         run = requeue.start_run(scope, options, Actor.api(token))
     except requeue.TooManyIds as exc:
         detail = {"ids": exc.given, "max_ids": requeue.MAX_IDS}
@@ -67,7 +74,8 @@ def start_requeue(request):
     except requeue.UnknownTarget as exc:
         raise ApiError(404, str(exc), {exc.key: exc.value}) from exc
     except requeue.InvalidRequeue as exc:
-        raise ApiError(400, str(exc)) from exc
+        detail = {exc.field: repr(exc.value)[:100]} if exc.field else None
+        raise ApiError(400, str(exc), detail) from exc
     status_url = request.build_absolute_uri(reverse("api-requeue-run", args=[run.pk]))
     response = JsonResponse(
         {"run_id": run.pk, "total": run.total, "status_url": status_url}, status=202
@@ -109,28 +117,16 @@ def _json_object(body):
     return data
 
 
-def _ids(value):
-    """A JSON list of JSON integers, not strings; RequeueScope refuses too many (a 413)."""
-    if not isinstance(value, list) or not value:
-        raise ApiError(400, "ids must be a non-empty list of DLQ entry ids")
-    if len(value) <= requeue.MAX_IDS:
-        for pk in value:
-            if parse_id(pk, strings=False) is None:
-                raise ApiError(400, "ids must be positive integers", {"id": repr(pk)[:100]})
-    return value
-
-
 def _filter_scope(body, token, access):
     """The filter of the body, within what the token may use; 404 for what does not exist."""
-    for key in ("error_group", "batch"):
-        value = body.get(key)
-        if value is not None and parse_id(value, strings=False) is None:
-            raise ApiError(400, f"{key} must be a positive integer id", {key: repr(value)[:100]})
     scope = RequeueScope.matching(
-        job=body.get("job"), error_group=body.get("error_group"), batch=body.get("batch")
+        job=body.get("job"),
+        error_group=body.get("error_group"),
+        batch=body.get("batch"),
+        strings=False,
     )
     if scope.job is not None:
-        if not is_job_name(scope.job, JOB_NAME_MAX):
+        if not is_job_name(scope.job):
             raise ApiError(400, "job must be a job name (a slug)", {"job": repr(scope.job)[:100]})
         job_for(token, scope.job)
     elif access is not None:
@@ -143,21 +139,17 @@ def _filter_scope(body, token, access):
     return scope.check_targets_exist()
 
 
-def _check_ids_in_scope(ids, access):
+def _ids_outside(ids, access):
+    """The first ids among `ids` of entries of jobs the token may not use (none for an
+    every-job token)."""
     if access is None:
-        return
-    outside = list(
+        return []
+    return list(
         DLQEntry.objects.filter(pk__in=ids)
         .exclude(job_id__in=sorted(access))
         .order_by("pk")
         .values_list("pk", flat=True)[:20]
     )
-    if outside:
-        raise ApiError(
-            403,
-            "this API token may not requeue entries of jobs it may not use",
-            {"ids": outside, "jobs": sorted(access.values())},
-        )
 
 
 def _run_in_scope(run, access):
@@ -166,11 +158,7 @@ def _run_in_scope(run, access):
     if "job" in filters:
         return filters["job"] in access.values()
     if run.entry_ids is not None:
-        return not (
-            DLQEntry.objects.filter(pk__in=run.entry_ids)
-            .exclude(job_id__in=sorted(access))
-            .exists()
-        )
+        return not _ids_outside(run.entry_ids, access)
     if "error_group" in filters:
         group = ErrorGroup.objects.filter(pk=filters["error_group"]).first()
         return group is not None and group.job_name in access.values()

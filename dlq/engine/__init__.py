@@ -1,6 +1,8 @@
 """How one attempt at a batch runs: the engine behind the `dlq.process_batch` task.
 
-- `attempt`: claim, run, commit: the three transaction shapes and the bookkeeping.
+- `attempt`: claim, run, commit: the transaction shape the processor needs (the two shared
+  with requeue are `processors.runner.run_then_commit`; fail_batch adds all-or-nothing)
+  and the bookkeeping.
 - `strategies`: what a failure strategy does with the failures, a pure `plan`.
 - `lease`: a batch claimed for one attempt, renewed while it runs, recovered when
   its worker dies.

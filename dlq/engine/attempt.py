@@ -32,7 +32,7 @@ from ..models import (
     FailureStrategy,
     JobCounters,
 )
-from ..processors.runner import RecordFailure, RunResult, run_records
+from ..processors.runner import RecordFailure, RunResult, run_records, run_then_commit
 from . import store
 from .backoff import job_retry_delay
 from .lease import LostClaim, claim_batch, lease_keeper, release
@@ -79,9 +79,7 @@ def _attempt(claim):
         return _give_up(claim)
 
     attempt = batch.attempts + 1
-    indexes = (
-        batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
-    )
+    indexes = _indexes_left(batch)
     fail_fast = job.failure_strategy == FailureStrategy.FAIL_BATCH
     run = functools.partial(
         run_records,
@@ -93,24 +91,9 @@ def _attempt(claim):
         stop_on_first=fail_fast,
         keep_going=claim.still_held,
     )
-    if not processors.resolve(job.processor).transactional:
-        return _outside_any_transaction(claim, attempt, run)
-    if fail_fast:
+    if fail_fast and processors.resolve(job.processor).transactional:
         return _all_or_nothing(claim, attempt, run)
-    return _savepoint_per_record(claim, attempt, run)
-
-
-def _outside_any_transaction(claim, attempt, run):
-    """The processor writes nothing to roll back: no write lock is held while records run."""
-    result = run()
-    with transaction.atomic():
-        return _finish(claim, attempt, result)
-
-
-def _savepoint_per_record(claim, attempt, run):
-    """A failed record's writes roll back; the others' commit with the bookkeeping."""
-    with transaction.atomic():
-        return _finish(claim, attempt, run(savepoints=True))
+    return run_then_commit(job, run, functools.partial(_finish, claim, attempt))
 
 
 def _all_or_nothing(claim, attempt, run):
@@ -125,6 +108,13 @@ def _all_or_nothing(claim, attempt, run):
     except _RolledBack as rolled_back:
         with transaction.atomic():
             return _finish(claim, attempt, rolled_back.result)
+
+
+def _indexes_left(batch):
+    """The records the next attempt works on: all, or those retry_with_backoff retries."""
+    if batch.pending_indexes is not None:
+        return batch.pending_indexes
+    return range(batch.record_count)
 
 
 def _finish(claim, attempt, result, *, give_up=False):
@@ -261,9 +251,7 @@ def _give_up(claim):
         f"(last: {batch.last_error or 'unknown'})"
     )[:2000]
     stored = set(DLQEntry.objects.filter(batch=batch).values_list("index", flat=True))
-    indexes = (
-        batch.pending_indexes if batch.pending_indexes is not None else range(batch.record_count)
-    )
+    indexes = _indexes_left(batch)
     failures = [
         RecordFailure(index=i, error_type="AttemptsLost", message=message)
         for i in indexes

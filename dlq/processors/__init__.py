@@ -52,6 +52,12 @@ class Registry(dict):
         for each in processors:
             self[each.name] = each
 
+    def offer(self, processors: Iterable[Processor]):
+        """Register each unless its name is taken: a VELO_PROCESSORS module may replace it,
+        whichever app starts first."""
+        for each in processors:
+            self.setdefault(each.name, each)
+
 
 registry = Registry()
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from . import ProcessorContext, resolve
+from . import ProcessorContext, registry, resolve
 
 log = logging.getLogger("velo.records")
 
@@ -111,7 +111,20 @@ def run_records(
     while the others' stay. `keep_going`, asked before each record, stops the
     run early (the claim was lost: the rest would be work thrown away).
     """
-    processor = resolve(job.processor)
+    processor = registry.get(job.processor)
+    if processor is None:
+        # Every record would fail the same way: say so once, not once a record.
+        missing = LookupError(f"unknown processor {job.processor!r}")
+        log.error(
+            "job %s: unknown processor %r: the %d records of batch %d fail (attempt %d)",
+            job.name,
+            job.processor,
+            len(indexes),
+            batch_id,
+            attempt,
+        )
+        failures = [_failure(i, missing) for i in indexes]
+        return RunResult(len(failures), failures[:1] if stop_on_first else failures)
     ctx = ProcessorContext(
         job=job,
         config=job.config or {},
@@ -147,3 +160,19 @@ def run_records(
             if stop_on_first:
                 break
     return RunResult(attempted, failures)
+
+
+def run_then_commit(job, run, commit):
+    """`commit(run(savepoints=...))` in the transaction shape the job's processor needs.
+
+    A transactional processor's records run inside the transaction that
+    commits the bookkeeping, each in a savepoint: a failed record's writes roll
+    back, the others' commit exactly once with it. Any other processor runs
+    first, outside any transaction, so no write lock is held while records run.
+    """
+    if resolve(job.processor).transactional:
+        with transaction.atomic():
+            return commit(run(savepoints=True))
+    result = run(savepoints=False)
+    with transaction.atomic():
+        return commit(result)

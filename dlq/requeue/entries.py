@@ -8,6 +8,7 @@ transaction, and only for entries this claim still holds: an entry whose claim
 ran out (its worker died) went back to pending and is left alone.
 """
 
+import functools
 import json
 import logging
 from collections import defaultdict
@@ -24,9 +25,8 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
-from .. import processors
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters
-from ..processors.runner import run_records
+from ..processors.runner import run_records, run_then_commit
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +145,13 @@ def reprocess(entries, run, *, started_by):
         by_job[entry.job_id].append(entry)
     for job_entries in by_job.values():
         job = job_entries[0].job
-        transactional = processors.resolve(job.processor).transactional
-        if transactional:
-            with transaction.atomic():
-                failures = _run(job, job_entries, savepoints=True)
-                _commit(job, job_entries, failures, run, started_by, result)
-        else:
-            failures = _run(job, job_entries, savepoints=False)
-            with transaction.atomic():
-                _commit(job, job_entries, failures, run, started_by, result)
+        run_then_commit(
+            job,
+            functools.partial(_run, job, job_entries),
+            functools.partial(
+                _commit, job, job_entries, run=run, started_by=started_by, result=result
+            ),
+        )
     return result
 
 
@@ -174,7 +172,7 @@ def _run(job, entries, *, savepoints):
     return failures
 
 
-def _commit(job, entries, failures, run, started_by, result):
+def _commit(job, entries, failures, *, run, started_by, result):
     now = timezone.now()
     held = set(
         DLQEntry.objects.select_for_update()

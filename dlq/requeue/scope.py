@@ -25,7 +25,11 @@ DEFAULT_CANARY_MAX_FAILURE_RATIO = 0.5
 
 
 class InvalidRequeue(ValueError):
-    """A requeue that cannot start, with what is wrong."""
+    """A requeue that cannot start, with what is wrong (and the input at fault, when one is)."""
+
+    def __init__(self, message, *, field=None, value=None):
+        super().__init__(message)
+        self.field, self.value = field, value
 
 
 class TooManyIds(InvalidRequeue):
@@ -61,30 +65,38 @@ class RequeueScope:
     max_id: int | None = None
 
     @classmethod
-    def of_ids(cls, ids):
-        """Explicit entries: ids as ints or digit strings, in any order, repeats ignored."""
+    def of_ids(cls, ids, *, strings=True):
+        """Explicit entries, in any order, repeats ignored: ints, or digit strings too unless
+        `strings` is False (a JSON body must send numbers)."""
         ids = list(ids)
         if len(ids) > MAX_IDS:
             raise TooManyIds(len(ids))
-        parsed = {parse_id(pk) for pk in ids}
-        if not ids or None in parsed:
-            raise InvalidRequeue("ids must be a non-empty list of positive integer entry ids")
+        if not ids:
+            raise InvalidRequeue("ids must be a non-empty list of DLQ entry ids", field="ids")
+        parsed = set()
+        for pk in ids:
+            if (number := parse_id(pk, strings=strings)) is None:
+                raise InvalidRequeue("ids must be positive integers", field="id", value=pk)
+            parsed.add(number)
         return cls(entry_ids=tuple(sorted(parsed)))
 
     @classmethod
-    def matching(cls, *, job=None, error_group=None, batch=None, max_id=None):
-        """A filter; empty values ("" or None) are no filter, and at least one is needed."""
+    def matching(cls, *, job=None, error_group=None, batch=None, max_id=None, strings=True):
+        """A filter of the keys given (None is not given); at least one is needed. Ids are
+        ints, or digit strings too unless `strings` is False."""
         given = {"job": job, "error_group": error_group, "batch": batch}
-        given = {key: value for key, value in given.items() if value not in (None, "")}
+        given = {key: value for key, value in given.items() if value is not None}
         if not given:
             raise InvalidRequeue("name the entries: ids, or a filter (job, error_group, batch)")
-        if "job" in given and not isinstance(given["job"], str):
-            raise InvalidRequeue("job must be a job name")
+        if "job" in given and not (isinstance(given["job"], str) and given["job"]):
+            raise InvalidRequeue("job must be a job name", field="job", value=given["job"])
         for key in ("error_group", "batch"):
             if key in given:
-                given[key] = parse_id(given[key])
+                value, given[key] = given[key], parse_id(given[key], strings=strings)
                 if given[key] is None:
-                    raise InvalidRequeue(f"{key} must be a positive integer id")
+                    raise InvalidRequeue(
+                        f"{key} must be a positive integer id", field=key, value=value
+                    )
         if max_id not in (None, 0) and parse_id(max_id, strings=False) is None:
             raise InvalidRequeue("max_id must be an entry id, or 0 for an empty DLQ")
         return cls(**given, max_id=max_id)
@@ -185,20 +197,23 @@ class RequeueOptions:
     canary_max_failure_ratio: float | None = None
 
     def __post_init__(self):
+        def refuse(field, message):
+            raise InvalidRequeue(message, field=field, value=getattr(self, field))
+
         if not isinstance(self.dry_run, bool):
-            raise InvalidRequeue("dry_run must be true or false")
-        if self.rate_limit is not None and not (
-            _is_number(self.rate_limit) and math.isfinite(self.rate_limit) and self.rate_limit > 0
-        ):
-            raise InvalidRequeue("rate_limit must be a positive number of entries per second")
+            refuse("dry_run", "dry_run must be true or false")
+        if self.rate_limit is not None and not (_finite(self.rate_limit) and self.rate_limit > 0):
+            refuse("rate_limit", "rate_limit must be a positive number of entries per second")
         if self.canary_size is not None and parse_id(self.canary_size, strings=False) is None:
-            raise InvalidRequeue("canary_size must be a positive number of entries")
+            refuse("canary_size", "canary_size must be a positive integer (entries)")
         ratio = self.canary_max_failure_ratio
         if ratio is not None:
             if self.canary_size is None:
-                raise InvalidRequeue("canary_max_failure_ratio needs canary_size")
-            if not (_is_number(ratio) and 0 <= ratio <= 1):
-                raise InvalidRequeue("canary_max_failure_ratio must be between 0 and 1")
+                refuse("canary_max_failure_ratio", "canary_max_failure_ratio needs canary_size")
+            if not (_finite(ratio) and 0 <= ratio <= 1):
+                refuse(
+                    "canary_max_failure_ratio", "canary_max_failure_ratio must be between 0 and 1"
+                )
 
     @property
     def canary_ratio(self):
@@ -210,5 +225,11 @@ class RequeueOptions:
         return self.canary_max_failure_ratio
 
 
-def _is_number(value):
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _finite(value):
+    """A number (not a boolean), finite as a float: a 400-digit int is not a rate."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False

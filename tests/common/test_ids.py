@@ -7,7 +7,14 @@ from common.ids import MAX_ID, parse_id
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(1, 1), (MAX_ID, MAX_ID), ("42", 42), (" 42 ", 42), ("0042", 42), (str(MAX_ID), MAX_ID)],
+    [
+        (1, 1),
+        (MAX_ID, MAX_ID),
+        ("42", 42),
+        ("0042", 42),
+        ("0" * 90 + "7", 7),
+        (str(MAX_ID), MAX_ID),
+    ],
 )
 def test_ids_are_accepted_as_ints_and_digit_strings(value, expected):
     assert parse_id(value) == expected
@@ -32,8 +39,11 @@ def test_ids_are_accepted_as_ints_and_digit_strings(value, expected):
         "١٢",
         "x",
         "1 2",
+        " 42",
+        "42\n",
         str(MAX_ID + 1),
         "9" * 400,
+        "9" * 5000,
         [1],
         {"id": 1},
     ],

@@ -12,7 +12,7 @@ after its current chunk, so no entry is left half done.
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connections
+from django.db import DatabaseError, connections
 from tqdm import tqdm
 
 from dlq import requeue
@@ -75,6 +75,14 @@ class Command(BaseCommand):
             )
         except requeue.InvalidRequeue as exc:
             raise CommandError(_refusal(exc)) from None
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Interrupted before the run started: nothing was requeued."
+            ) from None
+        except DatabaseError as exc:
+            raise CommandError(
+                f"the run could not be started: {type(exc).__name__}: {exc}"
+            ) from exc
         if run.dry_run:
             self.stdout.write(
                 f"{run.total:,} entries would be requeued (dry run {run.pk}; nothing was changed)."

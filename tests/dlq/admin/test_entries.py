@@ -246,6 +246,8 @@ def test_dlq_list_links_to_one_error_group(admin_client_, group, make_entries):
         ("column 'symbol' in ROW", True),
         ("no such words", False),
         ("99999999999999999999999", False),
+        ("0", False),  # digits are an id, even one no entry can have ("row 0" is in the text)
+        ("batch:0", False),
         ("100%_", False),
     ],
 )

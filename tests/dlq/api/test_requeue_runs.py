@@ -227,6 +227,9 @@ def test_no_token_is_a_401(client, orders):
         {"job": "orders", "batch": -1},
         {"job": ["orders"]},
         {"job": "not a slug\u0000"},
+        {"job": "", "error_group": 1},
+        {"job": "orders", "rate_limit": 10**400},
+        {"job": "nope", "dry_run": "yes"},  # wrong in itself: a 400 before the unknown job's 404
         {"rate_limit": 5},
     ],
 )

@@ -45,3 +45,17 @@ def test_resolving_a_missing_processor_gives_one_that_fails_each_record():
     ctx = ProcessorContext(job=None, config={}, batch_id=1, attempt=1, logger=None)
     with pytest.raises(LookupError, match=r"unknown processor 'no\.such'"):
         missing.func({"a": 1}, ctx)
+
+
+def test_a_configured_processor_replaces_a_demo_one_whichever_app_starts_first(monkeypatch):
+    from django.apps import apps
+
+    from demo.apps import DemoConfig
+
+    def mine(record, ctx):
+        """A deployment's own demo.trades."""
+
+    monkeypatch.setitem(registry, "demo.trades", registry["demo.trades"])
+    processor("demo.trades")(mine)  # as a VELO_PROCESSORS module does
+    DemoConfig.ready(apps.get_app_config("demo"))  # the demo app starting after it
+    assert registry["demo.trades"].func is mine

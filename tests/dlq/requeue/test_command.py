@@ -147,6 +147,8 @@ def test_an_unknown_job_group_or_batch_is_refused():
     schema_job()
     with pytest.raises(CommandError, match="no job named 'nope'"):
         run("--job", "nope")
+    with pytest.raises(CommandError, match="job must be a job name"):
+        run("--job", "", "--batch", "1")
     with pytest.raises(CommandError, match="no error group 999"):
         run("--job", "orders", "--error-group", "999")
     with pytest.raises(CommandError, match="no batch 999"):
