@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from dlq.models import Batch, FailureStrategy, Job, JobCounters
+from errors.fingerprint import GROUPING_VERSION
 from errors.models import ErrorGroup
 
 from .pgcopy import bulk_load, copy_lines, escape, execute
@@ -89,7 +90,7 @@ def create_groups(jobs, per_job, now):
             message = escape(template.replace("<str>", "abc").replace("<num>", "42"))
             lines.append(
                 f"{fingerprint}\t{job.name}\t{error_type}\t{escape(template)}\t{message}\t0"
-                f"\t{stamp}\t{stamp}\tunresolved\n"
+                f"\t{stamp}\t{stamp}\tunresolved\t{GROUPING_VERSION}\n"
             )
             number += 1
     copy_lines(
@@ -104,8 +105,15 @@ def create_groups(jobs, per_job, now):
             "first_seen",
             "last_seen",
             "status",
+            "grouping_version",
         ],
         lines,
+    )
+    # Every group's own key, as the engine stores it beside a new group.
+    execute(
+        "INSERT INTO errors_groupkey"
+        " (fingerprint, group_id, grouping_version, template, created_at)"
+        " SELECT fingerprint, id, grouping_version, template, first_seen FROM errors_errorgroup"
     )
     by_job = {}
     for pk, job_name in ErrorGroup.objects.order_by("pk").values_list("pk", "job_name"):

@@ -31,6 +31,11 @@ def run(quick, only, log):
     groups = data.create_groups(jobs, data.GROUPS // data.JOBS, now)
     get_user_model().objects.create_superuser("bench", "bench@example.com", "bench")
 
+    if "grouping" in only:
+        from .figures import grouping
+
+        log("figure 8: grouping on LogHub-2k, Velo vs Drain3")
+        rows += grouping.run(quick, log)
     if "persist" in only:
         from .figures import persist
 

@@ -8,6 +8,10 @@ def _value(value, unit):
         return f"{value * 1000:,.1f} ms"
     if unit == "MiB":
         return f"{value / 2**20:,.1f} MiB"
+    if unit == "GA":
+        return f"{value:.3f}"
+    if unit == "us":
+        return f"{value:,.1f} µs"
     return f"{value:,.0f} {unit}"
 
 

@@ -38,6 +38,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
         "status",
         "regressed_at",
         "fingerprint",
+        "grouping_version",
         "history",
         "occurrences",
     )

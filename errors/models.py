@@ -1,6 +1,8 @@
-"""Error groups (one per fingerprint), their occurrences, and the stored error totals."""
+"""Error groups, the fingerprints that lead to them, their occurrences, and the stored totals."""
 
 from django.db import models
+
+from .fingerprint import GROUPING_VERSION
 
 
 class ErrorGroup(models.Model):
@@ -25,6 +27,9 @@ class ErrorGroup(models.Model):
     regressed_at = models.DateTimeField(
         null=True, blank=True, help_text="When a resolved group last came back."
     )
+    grouping_version = models.PositiveSmallIntegerField(
+        default=GROUPING_VERSION, help_text="The version of the grouping rules that made it."
+    )
 
     class Meta:
         verbose_name = "error group"
@@ -36,6 +41,28 @@ class ErrorGroup(models.Model):
 
     def __str__(self):
         return f"{self.job_name}: {self.error_type}: {self.template[:80]}"
+
+
+class GroupKey(models.Model):
+    """A fingerprint that leads to a group: the one it was made with, or another that was
+    found to belong to it (the same errors under a newer version of the grouping rules).
+
+    Failures are looked up here, so a group keeps its errors across an upgrade
+    of the rules; the unique fingerprint makes two workers that find a new
+    key at once store it once.
+    """
+
+    fingerprint = models.CharField(max_length=64, unique=True)
+    group = models.ForeignKey(ErrorGroup, on_delete=models.CASCADE, related_name="keys")
+    grouping_version = models.PositiveSmallIntegerField()
+    template = models.TextField(help_text="The template the fingerprint was made from.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "error group key"
+
+    def __str__(self):
+        return f"{self.fingerprint[:12]}… → group {self.group_id} (v{self.grouping_version})"
 
 
 class ErrorOccurrence(models.Model):

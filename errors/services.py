@@ -8,12 +8,14 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
 from common import bulk
 
+from . import fingerprint_v1 as v1
 from .context import current as current_context
-from .fingerprint import fingerprint, normalize
+from .fingerprint import GROUPING_VERSION, fingerprint, normalize
 from .models import (
     ROLLUP_KEY,
     VOLUME_KEY,
@@ -24,6 +26,7 @@ from .models import (
     ErrorTotal,
     ErrorVolume,
     Grain,
+    GroupKey,
 )
 
 
@@ -35,61 +38,139 @@ class Failure:
     message: str
 
 
-def _key(job_name, failure):
-    template = normalize(failure.message)
-    return fingerprint(job_name, failure.error_type, template), template
+@dataclass
+class _Key:
+    """What the failures of one fingerprint in a batch share."""
+
+    fingerprint: str
+    template: str
+    error_type: str
+    message: str  # the latest
+    count: int = 0
+    last: int = 0  # the position of the latest in the batch
 
 
 def group_failures(job_name, failures, *, now):
-    """Count each failure into its group (creating or reopening it); return the groups in order."""
-    keys = [_key(job_name, failure) for failure in failures]
-    counts = Counter(fp for fp, _ in keys)
-    latest = {
-        fp: (failure, template) for (fp, template), failure in zip(keys, failures, strict=True)
-    }
-    groups = {}
+    """Count each failure into its group (creating or reopening it); return the groups in order.
+
+    A failure's group is the one its fingerprint leads to (a GroupKey). A
+    fingerprint that leads nowhere is tried under the rules of version 1 (a
+    group made before this version keeps its errors), else it makes a group.
+    """
+    if not failures:
+        return []
+    fingerprints, keys = [], {}
+    for position, failure in enumerate(failures):
+        template = normalize(failure.message)
+        fp = fingerprint(job_name, failure.error_type, template)
+        key = keys.setdefault(fp, _Key(fp, template, failure.error_type, failure.message))
+        key.message, key.last = failure.message, position
+        key.count += 1
+        fingerprints.append(fp)
+    group_of = _find_groups(job_name, keys, now)
+    counted = _count_per_group(keys, group_of)
     # Sorted, so two workers touching the same groups lock them in the same order.
-    for fp in sorted(counts):
-        failure, template = latest[fp]
-        groups[fp] = _count_into_group(job_name, fp, template, failure, counts[fp], now)
-    if failures:
-        _add_to_total(job_name, len(failures))
-    return [groups[fp] for fp, _ in keys]
+    for group_id in sorted(counted):
+        count, message = counted[group_id]
+        _count_into_group(group_id, count, message, now)
+    _add_to_total(job_name, len(failures))
+    groups = ErrorGroup.objects.in_bulk(sorted(counted))
+    return [groups[group_of[fp]] for fp in fingerprints]
 
 
-def group_for(job_name, failure, *, now):
-    """The group a failure belongs to, created if need be, without counting an occurrence."""
-    fp, template = _key(job_name, failure)
-    return _count_into_group(job_name, fp, template, failure, 0, now)
-
-
-def _count_into_group(job_name, fp, template, failure, count, now):
-    changes = {"count": F("count") + count}
-    if count:
-        changes.update(
-            last_seen=now,
-            last_message=failure.message,
-            # A new occurrence of a resolved group reopens it: a regression.
-            regressed_at=Case(
-                When(status=ErrorGroup.Status.RESOLVED, then=Value(now)),
-                default=F("regressed_at"),
-            ),
-            status=Case(
-                When(status=ErrorGroup.Status.RESOLVED, then=Value(ErrorGroup.Status.UNRESOLVED)),
-                default=F("status"),
-            ),
+def _find_groups(job_name, keys, now):
+    """{fingerprint: group id} for every key: found, found under version 1, or made."""
+    group_of = dict(
+        GroupKey.objects.filter(fingerprint__in=sorted(keys)).values_list("fingerprint", "group_id")
+    )
+    missing = [keys[fp] for fp in sorted(keys) if fp not in group_of]
+    if missing:
+        older = {
+            key.fingerprint: v1.fingerprint(job_name, key.error_type, key.message)
+            for key in missing
+        }
+        found = dict(
+            GroupKey.objects.filter(
+                fingerprint__in=sorted(set(older.values())), grouping_version=1
+            ).values_list("fingerprint", "group_id")
         )
-    initial = {
-        "job_name": job_name,
-        "error_type": failure.error_type,
-        "template": template,
-        "last_message": failure.message,
-        "count": count,
-        "first_seen": now,
-        "last_seen": now,
-    }
-    bulk.upsert(ErrorGroup, {"fingerprint": fp}, changes, initial)
-    return ErrorGroup.objects.get(fingerprint=fp)
+        for key in missing:
+            group_id = found.get(older[key.fingerprint])
+            if group_id is None:
+                group_id = _make_group(job_name, key, now)
+            group_of[key.fingerprint] = _add_key(key, group_id, now)
+    return group_of
+
+
+def _make_group(job_name, key, now):
+    """The group made with `key`'s fingerprint; one group however many workers race to make it."""
+    group, _ = _get_or_create(
+        ErrorGroup,
+        fingerprint=key.fingerprint,
+        defaults={
+            "job_name": job_name,
+            "error_type": key.error_type,
+            "template": key.template,
+            "last_message": key.message,
+            "count": 0,
+            "first_seen": now,
+            "last_seen": now,
+            "grouping_version": GROUPING_VERSION,
+        },
+    )
+    return group.pk
+
+
+def _add_key(key, group_id, now):
+    """Store that `key` leads to `group_id`; return the group it leads to (another worker's
+    if it stored the same key first)."""
+    stored, _ = _get_or_create(
+        GroupKey,
+        fingerprint=key.fingerprint,
+        defaults={
+            "group_id": group_id,
+            "grouping_version": GROUPING_VERSION,
+            "template": key.template,
+            "created_at": now,
+        },
+    )
+    return stored.group_id
+
+
+def _get_or_create(model, *, defaults, **lookup):
+    """get_or_create that survives a race inside the caller's transaction (in a savepoint)."""
+    try:
+        with transaction.atomic():
+            return model.objects.get_or_create(**lookup, defaults=defaults)
+    except IntegrityError:
+        return model.objects.get(**lookup), False
+
+
+def _count_per_group(keys, group_of):
+    """{group id: (failures, latest message)}: keys that lead to one group count together."""
+    counted = {}
+    for key in sorted(keys.values(), key=lambda key: key.last):
+        group_id = group_of[key.fingerprint]
+        count, _ = counted.get(group_id, (0, None))
+        counted[group_id] = (count + key.count, key.message)
+    return counted
+
+
+def _count_into_group(group_id, count, message, now):
+    ErrorGroup.objects.filter(pk=group_id).update(
+        count=F("count") + count,
+        last_seen=now,
+        last_message=message,
+        # A new occurrence of a resolved group reopens it: a regression.
+        regressed_at=Case(
+            When(status=ErrorGroup.Status.RESOLVED, then=Value(now)),
+            default=F("regressed_at"),
+        ),
+        status=Case(
+            When(status=ErrorGroup.Status.RESOLVED, then=Value(ErrorGroup.Status.UNRESOLVED)),
+            default=F("status"),
+        ),
+    )
 
 
 def _add_to_total(job_name, count):

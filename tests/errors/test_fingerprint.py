@@ -1,142 +1,289 @@
-"""Fingerprints: errors that differ only in their variable parts must land in one group."""
+"""Fingerprints: errors that differ only in their variable parts land in one group, errors that
+differ in what they say stay apart, and a hostile message costs no more than a long one."""
+
+import os
+import random
+import subprocess
+import sys
 
 import pytest
 
-from errors.fingerprint import MAX_MESSAGE_CHARS, fingerprint, normalize
+from errors.fingerprint import MAX_MESSAGE_CHARS, fingerprint, group_keys, normalize
 
-# (placeholder, one message, another message differing only in that variable part)
+# (what varies, one message, another that differs only in it)
 SAME_TEMPLATE = [
-    ("<int>", "Timeout after 3001 ms on order 8f3a9c21", "Timeout after 2950 ms on order 11b2e4f7"),
-    ("<int>", "Row 17 rejected", "Row -4 rejected"),
-    ("<float>", "price 10.25 out of range", "price 3.5 out of range"),
-    ("<float>", "ratio 1e-5 too small", "ratio 2.5E+3 too small"),
     (
-        "<uuid>",
+        "an int",
+        "Timeout after 3001 ms on order 8f3a9c21",
+        "Timeout after 2950 ms on order 11b2e4f7",
+    ),
+    ("a signed int", "Row 17 rejected", "Row -4 rejected"),
+    (
+        "an int or a float",
+        "Field 'price': 150 is greater than 100",
+        "Field 'price': 150.5 is greater than 100",
+    ),
+    ("an exponent", "ratio 1e-5 too small", "ratio 2.5E+3 too small"),
+    ("a unit glued on", "took 3001ms", "took 0.5s"),
+    ("a unit apart", "estimated size 93.0 B, free 317.1 KB", "estimated size 5.2 KB, free 5.2 KB"),
+    ("hex", "bad pointer 0xDEADBEEF", "bad pointer 0x1f"),
+    ("a hex run", "mask ffffffff set", "mask 8f3a9c21 set"),
+    (
+        "a UUID",
         "no customer 123e4567-e89b-12d3-a456-426614174000",
         "no customer 9F1C2D3E-4B5A-6C7D-8E9F-0A1B2C3D4E5F",
     ),
-    ("<uuid>", "trace 123e4567e89b12d3a456426614174000", "trace 0a1b2c3d4e5f60718293a4b5c6d7e8f9"),
-    ("<hex>", "order 8f3a9c21 missing", "order 11b2e4f7 missing"),
-    ("<hex>", "bad pointer 0xDEADBEEF", "bad pointer 0x1f"),
-    ("<date>", "no rate for 2024-01-31", "no rate for 2023-12-01"),
-    ("<date>", "no rate for 1/31/2024", "no rate for 12/1/23"),
-    ("<time>", "closed at 23:59:59", "closed at 08:00:01.250"),
-    ("<datetime>", "stale since 2024-01-31T23:59:59Z", "stale since 2023-02-01 08:00:00+02:00"),
-    ("<datetime>", "stale since 2024-01-31T23:59:59.123456+00:00", "stale since 2024-05-01T10:00"),
-    ("<ip>", "connection to 10.0.0.1 refused", "connection to 192.168.17.254:5432 refused"),
-    ("<ip>", "connection to 2001:db8::8a2e:370:7334 refused", "connection to ::1 refused"),
     (
-        "<ip>",
-        "connection to fe80:0:0:0:200:f8ff:fe21:67cf refused",
-        "connection to 2001:0db8:85a3:0000:0000:8a2e:0370:7334 refused",
+        "a bare UUID",
+        "trace 123e4567e89b12d3a456426614174000",
+        "trace 0a1b2c3d4e5f60718293a4b5c6d7e8f9",
     ),
-    ("<email>", "unknown user bob@example.com", "unknown user a.b+tag@mail.example.co.uk"),
     (
-        "<url>",
+        "an id glued to a word",
+        "PacketResponder 1 for block blk_-6952295868487656571",
+        "PacketResponder 0 for block blk_38865049064139660",
+    ),
+    ("an id glued with _", "no such customer_8841", "no such customer_12"),
+    ("an id glued with -", "user-48213 is locked", "user-7 is locked"),
+    ("a Stripe id", "cus_NffrFeUfNV2Hib has no card", "cus_Q9xYz2kLmN3pQr has no card"),
+    (
+        "a Stripe id without a digit",
+        "cus_NffrFeUfNVHib has no card",
+        "cus_QxYzkLmNpQrsTu has no card",
+    ),
+    ("a prefixed id", "order ord_1Nv8xK2eZvKb1 failed", "order ord_2Xk9pQ7rT3mZ8 failed"),
+    (
+        "a compound id",
+        "attempt_1445144423722_0020_m_000000_0 done",
+        "attempt_1445144423722_0021_r_000003_1 done",
+    ),
+    ("a version", "Loaded stack v6.1.7601.23505", "Loaded stack v6.1.7601.17592"),
+    ("an ISO date", "no rate for 2024-01-31", "no rate for 2023-12-01"),
+    (
+        "an ISO datetime",
+        "stale since 2024-01-31T23:59:59Z",
+        "stale since 2023-02-01T08:00:00.250+02:00",
+    ),
+    (
+        "a slashed date",
+        "started 2016/9/27:20:30:31.455 here",
+        "started 2016/10/1:08:00:00.001 here",
+    ),
+    (
+        "a syslog date",
+        "connection at Fri Jun 17 07:07:00 2005",
+        "connection at Sun Jul  3 23:16:09 2005",
+    ),
+    ("an Apache date", "[17/Jun/2005:07:07:00] hit", "[3/Jul/2005:23:16:09] hit"),
+    ("a clock", "closed at 23:59:59", "closed at 08:00:01.250"),
+    (
+        "an IPv4 address",
+        "connection to 10.0.0.1 refused",
+        "connection to 192.168.17.254:5432 refused",
+    ),
+    (
+        "an IPv6 address",
+        "connection to 2001:db8::8a2e:370:7334 refused",
+        "connection to ::1 refused",
+    ),
+    (
+        "a host name",
+        "reverse mapping for ns.marryaldkfaczcz.com failed",
+        "reverse mapping for MSRA-SA-39.fareast.corp.microsoft.com failed",
+    ),
+    (
+        "a host or an address",
+        "rhost=218.188.2.4 denied",
+        "rhost=220-135-151-1.hinet-ip.hinet.net denied",
+    ),
+    (
+        "an e-mail address",
+        "unknown user bob@example.com",
+        "unknown user a.b+tag@mail.example.co.uk",
+    ),
+    (
+        "a URL",
         "GET https://api.example.com/v1/orders?id=7 failed",
         "GET http://10.0.0.1:80/x failed",
     ),
+    (
+        "a Unix path",
+        "cannot open /var/www/html/index.html",
+        "cannot open /etc/httpd/conf/workers2.properties",
+    ),
+    ("a Windows path", r"missing C:\Windows\winsxs\cbscore.dll", r"missing D:\apps\x\y.dll"),
+    (
+        "a file name",
+        "chrome.exe - proxy.example.com:5070 close",
+        "Dropbox.exe - proxy.example.com:5070 close",
+    ),
+    (
+        "a quoted value",
+        "Field 'price': 'N/A' is not of type 'number'",
+        "Field 'price': 'abc' is not of type 'number'",
+    ),
+    ("a quoted text", "unknown option '2 apples'", "unknown option 'pears and plums'"),
+    (
+        "a key=value value",
+        "authentication failure; tty=NODEVssh ruser=x",
+        "authentication failure; tty=ssh ruser=bob",
+    ),
+    ("a bracketed value", "ws=WorkSource{10113} held", "ws=null held"),
+    (
+        "an empty value",
+        "connection from 10.0.0.1 () at noon",
+        "connection from 10.0.0.1 (ns.example.com) at noon",
+    ),
+    ("a user name", "session closed for user cyrus", "session closed for user news"),
+    ("a quoted user name", "no such user 'bob'", "no such user 'alice'"),
+    ("a list of any length", "called (stack @0x7fed806eb5d @0x7fef9fb9b6d)", "called (stack @0x1)"),
+    (
+        "blanks",
+        "Failed password for invalid user  0101 from 1.2.3.4",
+        "Failed password for invalid user admin from 1.2.3.4",
+    ),
+    ("an HTTP status in its class", "GET /v1/orders returned 503", "GET /v1/orders returned 502"),
+]
+
+# (what tells them apart, one message, another)
+KEPT_APART = [
+    (
+        "the field",
+        "Field 'price': 'N/A' is not of type 'number'",
+        "Field 'qty': 'N/A' is not of type 'number'",
+    ),
+    (
+        "the type",
+        "Field 'price': 'N/A' is not of type 'number'",
+        "Field 'price': 'N/A' is not of type 'string'",
+    ),
+    ("the column", "Missing required column 'symbol'", "Missing required column 'price'"),
+    ("the words", "session opened for user root", "session closed for user root"),
+    (
+        "true or false",
+        "interceptKeyTq interactive=true down",
+        "interceptKeyTq interactive=false down",
+    ),
+    ("a protocol's name", "MDNS: IPV4 Addr: 10.0.0.1", "MDNS: IPV6 Addr: fe80::1"),
+    ("the status class", "GET /v1/orders returned 404", "GET /v1/orders returned 503"),
+    ("the method", "setLightsOn(true)", "setLightsOff(true)"),
+    ("a constant", "does not hold REAL_GET_TASKS", "does not hold REAL_GET_USERS"),
+    ("an unknown user", "check pass; user unknown", "check pass; user root"),
 ]
 
 
-@pytest.mark.parametrize(("placeholder", "one", "other"), SAME_TEMPLATE)
+@pytest.mark.parametrize(("what", "one", "other"), SAME_TEMPLATE, ids=[c[0] for c in SAME_TEMPLATE])
 def test_messages_differing_only_in_a_variable_part_share_template_and_fingerprint(
-    placeholder, one, other
+    what, one, other
 ):
     assert normalize(one) == normalize(other)
-    assert placeholder in normalize(one)
+    assert "<*>" in normalize(one) or "xx" in normalize(one)
     assert fingerprint("orders", "ValueError", normalize(one)) == fingerprint(
         "orders", "ValueError", normalize(other)
     )
 
 
-def test_the_spec_example_reads_as_expected():
-    assert (
-        normalize("Timeout after 3001 ms on order 8f3a9c21")
-        == "Timeout after <int> ms on order <hex>"
-    )
+@pytest.mark.parametrize(("what", "one", "other"), KEPT_APART, ids=[c[0] for c in KEPT_APART])
+def test_messages_that_say_different_things_stay_apart(what, one, other):
+    assert normalize(one) != normalize(other)
 
 
-def test_wide_patterns_swallow_their_digits_whole():
-    """A URL's or a timestamp's numbers must not turn into a string of <int>s."""
-    assert normalize("see https://x.io/a/1?b=2 at 2024-01-31 10:00:00 from 10.0.0.1:99") == (
-        "see <url> at <datetime> from <ip>"
-    )
+@pytest.mark.parametrize(
+    ("message", "template"),
+    [
+        ("Timeout after 3001 ms on order 8f3a9c21", "Timeout after <*> on order <*>"),
+        (
+            "Field 'price': 'N/A' is not of type 'number'",
+            "Field 'price': '<*>' is not of type 'number'",
+        ),
+        ("Missing required column 'symbol'", "Missing required column 'symbol'"),
+        ("Invalid JSON in 'price' field", "Invalid JSON in 'price' field"),
+        ("Transient failure (attempt 3)", "Transient failure (attempt <*>)"),
+        (
+            "see https://x.io/a/1?b=2 at 2024-01-31 10:00:00 from 10.0.0.1:99",
+            "see <*> at <*> from <*>",
+        ),
+        (
+            "Failed password for root from 5.36.59.76 port 42393 ssh2",
+            "Failed password for root from <*> port <*> ssh2",
+        ),
+        (
+            "logname= uid=0 euid=0 tty=ssh ruser= rhost=1.2.3.4",
+            "logname= uid=<*> euid=<*> tty=<*> ruser= rhost=<*>",
+        ),
+    ],
+)
+def test_templates_read_as_the_readme_says(message, template):
+    assert normalize(message) == template
 
 
-def test_different_templates_are_kept_apart():
-    one, other = normalize("Missing required column 'symbol'"), normalize("Missing column 'price'")
-    assert one != other
-    assert fingerprint("orders", "KeyError", one) != fingerprint("orders", "KeyError", other)
-
-
-def test_different_error_types_are_kept_apart():
+def test_different_error_types_and_jobs_are_kept_apart():
     template = normalize("Timeout after 3001 ms")
     assert fingerprint("orders", "TimeoutError", template) != fingerprint(
         "orders", "ValueError", template
     )
-
-
-def test_different_jobs_are_kept_apart():
-    template = normalize("Timeout after 3001 ms")
-    assert fingerprint("orders", "TimeoutError", template) != fingerprint(
-        "trades", "TimeoutError", template
+    assert fingerprint("orders", "ValueError", template) != fingerprint(
+        "payments", "ValueError", template
     )
 
 
-def test_the_separator_keeps_shifted_fields_apart():
-    """("ab", "c") and ("a", "bc") must not hash the same key."""
-    assert fingerprint("ab", "c", "t") != fingerprint("a", "bc", "t")
-
-
-def test_fingerprint_is_a_stable_sha256_hex_digest():
-    value = fingerprint("orders", "ValueError", "Row <int> rejected")
-    assert value == fingerprint("orders", "ValueError", "Row <int> rejected")
-    assert len(value) == 64
-    assert set(value) <= set("0123456789abcdef")
+def test_a_huge_message_is_cut_before_normalising():
+    huge = "Timeout " + "x" * (MAX_MESSAGE_CHARS * 10)
+    assert len(normalize(huge)) <= MAX_MESSAGE_CHARS
 
 
 @pytest.mark.parametrize(
-    "message",
+    "hostile",
     [
-        "deadbeef facade cafe",
-        "Cannot decode the facade of cafe Added",
-        "Missing required column 'symbol'",
-        "Invalid JSON in 'price' field",
+        "a." * 2048,
+        "a-" * 2048,
+        "1." * 2048,
+        "a.b-" * 1024,
+        ".1" * 2048,
+        "a@" * 2048,
+        "a:" * 2048,
+        "/a" * 2048,
+        "a=" * 2048,
+        "'" + "a" * 4000,
+        "()" * 2048,
+        "user " * 800,
+        "Jan 1 " * 600,
+        ("a" * 60 + "-") * 60,
     ],
+    ids=lambda text: repr(text[:8]),
 )
-def test_words_that_look_like_hex_are_left_alone(message):
-    assert normalize(message) == message
+def test_hostile_messages_are_normalised_whole(hostile):
+    """Patterns that backtrack would take seconds on these; every pattern with an open run is
+    anchored where such a run starts. (`make bench` figure 8 times the worst of them.)"""
+    template = normalize(hostile)
+    assert isinstance(template, str)
+    assert len(template) <= 3 * len(hostile)
 
 
-def test_a_hex_id_needs_a_digit_and_seven_characters():
-    assert normalize("ids abc1234 and ab12") == "ids <hex> and ab12"
+def test_the_partition_does_not_depend_on_the_order_of_arrival():
+    messages = [a for a, _b in [(one, other) for _, one, other in SAME_TEMPLATE]] + [
+        other for _, _one, other in SAME_TEMPLATE
+    ]
+    shuffled = messages[:]
+    random.Random(7).shuffle(shuffled)
+    by_message = dict(zip(messages, group_keys(messages), strict=True))
+    assert dict(zip(shuffled, group_keys(shuffled), strict=True)) == by_message
 
 
-def test_a_one_megabyte_message_is_cut_before_normalising():
-    """A worker must not spend its time normalising megabytes: only the head counts."""
-    message = "Timeout after 3001 ms on order 8f3a9c21 for bob@example.com; " * 20_000
-    assert len(message) > 1_000_000
-    template = normalize(message)
-    assert len(template) <= MAX_MESSAGE_CHARS
-    assert template == normalize(message[:MAX_MESSAGE_CHARS])
+def test_group_keys_are_the_engines_fingerprints():
+    messages = ["Timeout after 3001 ms", "Timeout after 2950 ms", "Missing column 'x'"]
+    keys = group_keys(messages, error_type="TimeoutError", job="orders")
+    assert keys[0] == keys[1] != keys[2]
+    assert keys[0] == fingerprint("orders", "TimeoutError", normalize(messages[0]))
 
 
-def test_a_one_megabyte_message_of_numbers_stays_bounded():
-    """Placeholders may be longer than what they replace ("1" -> "<int>"), but only five-fold."""
-    template = normalize("1 " * 600_000)
-    assert len(template) <= len("<int>") * MAX_MESSAGE_CHARS
-    assert set(template.split()) == {"<int>"}
-
-
-def test_an_empty_message_has_an_empty_template():
-    assert normalize("") == ""
-
-
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [("Timeout after 3001ms", "Timeout after 2950ms"), ("took 0.5s", "took 12.25s")],
-)
-def test_a_number_written_against_its_unit_is_still_replaced(first, second):
-    assert normalize(first) == normalize(second)
-    assert not any(ch.isdigit() for ch in normalize(first))
+def test_group_keys_run_without_django():
+    code = (
+        "import sys; from errors.fingerprint import group_keys;"
+        "keys = group_keys(['a 1', 'a 2', 'b']);"
+        "assert keys[0] == keys[1] != keys[2];"
+        "assert 'django' not in sys.modules, sorted(m for m in sys.modules if 'django' in m)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env, timeout=60)

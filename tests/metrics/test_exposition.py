@@ -306,7 +306,7 @@ def test_message_labels_are_templates_cut_at_200_characters_without_duplicate_se
     _, families = scrape()
     series = error_series(families)
     assert series == {
-        ("feed", ("Timeout after <int> ms on " + long)[:200]): 2,
+        ("feed", ("Timeout after <*> on " + long)[:200]): 2,
         ("feed", "y" * 200): 2,
     }
     assert all(len(message) <= 200 for _, message in series)
@@ -314,11 +314,12 @@ def test_message_labels_are_templates_cut_at_200_characters_without_duplicate_se
     assert gauge(families, "velo_unique_error_types") == 3
 
 
-def test_quotes_backslashes_and_newlines_in_a_message_are_escaped_and_parse_back(clock, scrape):
-    message = 'Bad "quote" in C:\\data\\in.csv\nsecond line\\n (not a newline)'
+def test_quotes_and_backslashes_in_a_message_are_escaped_and_parse_back(clock, scrape):
+    # A template folds blanks (a newline too), so only quotes and backslashes reach a label.
+    message = 'Bad "quote" in a\\b, not \\n a newline'
     fail_with(feed_job(), message)
     text, families = scrape()
-    escaped = 'Bad \\"quote\\" in C:\\\\data\\\\in.csv\\nsecond line\\\\n (not a newline)'
+    escaped = 'Bad \\"quote\\" in a\\\\b, not \\\\n a newline'
     assert f'velo_error_message{{job_name="feed",message="{escaped}"}} 1.0' in text.splitlines()
     assert error_series(families) == {("feed", message): 1}
 

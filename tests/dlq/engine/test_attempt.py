@@ -123,7 +123,7 @@ def test_errors_are_grouped_by_fingerprint_and_totals_stored(make_job, run_batch
     job = make_job(processor="test.fails_on", failure_strategy="send_to_dlq")
     run_batch(job, [{"fail": True, "ms": 3001}, {"fail": True, "ms": 2950}, {"ok": 1}])
     group = ErrorGroup.objects.get()
-    assert (group.template, group.count, group.job_name) == ("Timeout after <int> ms", 2, "orders")
+    assert (group.template, group.count, group.job_name) == ("Timeout after <*>", 2, "orders")
     assert group.last_message == "Timeout after 2950 ms"
     assert set(DLQEntry.objects.values_list("error_group", flat=True)) == {group.pk}
     assert ErrorTotal.objects.get(job_name="orders").occurrences == 2
@@ -208,7 +208,7 @@ def test_retry_with_backoff_recovers_transient_failures(make_job, run_batch):
     batch = run_batch(job, [{"n": i} for i in range(5)])
     assert (batch.status, batch.attempts, batch.processed, batch.failed) == ("succeeded", 3, 15, 10)
     assert not DLQEntry.objects.exists()
-    assert ErrorGroup.objects.get().template == "Transient failure (attempt <int>)"
+    assert ErrorGroup.objects.get().template == "Transient failure (attempt <*>)"
 
 
 def test_retry_with_backoff_dead_letters_what_outlasts_max_retries(make_job, run_batch):
