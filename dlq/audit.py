@@ -17,6 +17,7 @@ def record(
     outcome="",
     details=None,
     requeue_run=None,
+    regroup_run=None,
 ):
     """Store what `actor` did (a dlq.actors.Actor) to `target`, in words and in ids."""
     return OperatorAction.objects.create(
@@ -32,4 +33,5 @@ def record(
         outcome=outcome,
         details=details or {},
         requeue_run=requeue_run,
+        regroup_run=regroup_run,
     )

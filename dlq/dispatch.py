@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
-from .models import Batch, RequeueRun
+from .models import Batch, RegroupRun, RequeueRun
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,12 @@ log = logging.getLogger(__name__)
 # under these names, and this module publishes by name, never importing the tasks.
 PROCESS_BATCH = "dlq.process_batch"
 EXECUTE_REQUEUE_RUN = "dlq.execute_requeue_run"
-TASK_NAMES = {Batch: PROCESS_BATCH, RequeueRun: EXECUTE_REQUEUE_RUN}
+EXECUTE_REGROUP_RUN = "dlq.execute_regroup_run"
+TASK_NAMES = {
+    Batch: PROCESS_BATCH,
+    RequeueRun: EXECUTE_REQUEUE_RUN,
+    RegroupRun: EXECUTE_REGROUP_RUN,
+}
 # After a failed send, requests stop trying the broker for this long: a dead
 # Redis takes seconds to refuse (redis-py retries the connect), and the
 # dispatcher sends the waiting work once it is back.
@@ -120,3 +125,7 @@ def send_on_commit(batch_id, stamp=None):
 
 def send_run_on_commit(run_id):
     _send_on_commit(RequeueRun, run_id)
+
+
+def send_regroup_run_on_commit(run_id):
+    _send_on_commit(RegroupRun, run_id)

@@ -6,6 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from errors import rules as grouping_rules
 from errors.models import ErrorGroup
 
 from . import processors
@@ -30,6 +31,11 @@ class Job(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     processor = models.CharField(max_length=200, help_text="A registered processor name.")
     config = models.JSONField(default=dict, blank=True, help_text="The processor's options.")
+    grouping = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The job's own grouping rules in force; a regroup run changes them.",
+    )
     failure_strategy = models.CharField(
         max_length=32, choices=FailureStrategy.choices, default=FailureStrategy.SEND_TO_DLQ
     )
@@ -78,6 +84,15 @@ class Job(models.Model):
             processors.resolve(self.processor).check_config(self.config)
         except ValueError as exc:
             raise ValidationError({"config": str(exc)}) from None
+        try:
+            grouping_rules.Rules.parse(self.grouping)
+        except grouping_rules.InvalidRules as exc:
+            raise ValidationError({"grouping": str(exc)}) from None
+
+    @property
+    def grouping_rules(self):
+        """The job's grouping rules, compiled (errors.rules.Rules)."""
+        return grouping_rules.of(self.grouping)
 
 
 class JobCounters(models.Model):
@@ -450,6 +465,63 @@ class RequeueRun(models.Model):
         return f"{kind} {self.pk} ({self.status}, {self.done}/{self.total})"
 
 
+class RegroupRun(models.Model):
+    """A job's error history regrouped under new grouping rules (or a preview of it).
+
+    A preview (dry run) only plans: its report says which groups would merge or
+    split and what would move. Applying plans again, puts the rules in force,
+    then moves occurrences and DLQ entries a chunk at a time behind a cursor,
+    so a run whose worker died resumes where it stopped.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        FINISHED = "finished", "Finished"
+        FAILED = "failed", "Failed"
+
+    class Phase(models.TextChoices):
+        PLAN = "plan", "Planning"
+        OCCURRENCES = "occurrences", "Moving occurrences"
+        ENTRIES = "entries", "Moving DLQ entries"
+        FINISH = "finish", "Folding merged groups"
+        DONE = "done", "Done"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="regroup_runs")
+    rules = models.JSONField(default=list, blank=True, help_text="The grouping rules it applies.")
+    dry_run = models.BooleanField(default=False, help_text="A preview: plan and report only.")
+    groups = models.JSONField(
+        null=True, blank=True, help_text="Only these error groups (split back into their parts)."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    phase = models.CharField(max_length=16, choices=Phase.choices, default=Phase.PLAN)
+    cursor = models.BigIntegerField(default=0, help_text="Rows up to this id are done.")
+    plan = models.JSONField(null=True, blank=True)
+    report = models.JSONField(null=True, blank=True)
+    moved_occurrences = models.PositiveIntegerField(default=0)
+    moved_entries = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "regroup run"
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="regrouprun_status_beat_idx"),
+            models.Index(fields=["job", "created_at"], name="regrouprun_job_created_idx"),
+        ]
+
+    def __str__(self):
+        kind = "preview" if self.dry_run else "regroup"
+        return f"{kind} {self.pk} of {self.job_id} ({self.status})"
+
+
 class OperatorAction(models.Model):
     """The audit trail: every operator action, who, when, on what, and how it ended."""
 
@@ -461,6 +533,8 @@ class OperatorAction(models.Model):
         IGNORE = "ignore", "Ignore error group"
         CANCEL = "cancel", "Cancel requeue run"
         EXPORT = "export", "Export"
+        REGROUP = "regroup", "Regroup error history"
+        MERGE = "merge", "Merge error groups"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(
@@ -478,6 +552,9 @@ class OperatorAction(models.Model):
     details = models.JSONField(default=dict, blank=True)
     requeue_run = models.ForeignKey(
         RequeueRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
+    )
+    regroup_run = models.ForeignKey(
+        RegroupRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
     )
 
     class Meta:

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from . import dispatch, requeue
+from . import dispatch, regroup, requeue
 from .engine.lease import recover_stalled
-from .models import Batch, RequeueRun
+from .models import Batch, RegroupRun, RequeueRun
 
 DISPATCH_LIMIT = 1000
 
@@ -25,8 +25,14 @@ def tick(now=None):
     recover_stalled(now)
     requeue.recover_expired_claims(now)
     requeue.recover_stalled_runs(now)
-    return len(dispatch.send_rows(Batch, due_batch_ids(now))) + len(
-        dispatch.send_rows(RequeueRun, due_run_ids(now))
+    regroup.recover_stalled_runs(now)
+    return sum(
+        len(dispatch.send_rows(model, ids))
+        for model, ids in (
+            (Batch, due_batch_ids(now)),
+            (RequeueRun, due_run_ids(now)),
+            (RegroupRun, due_run_ids(now, RegroupRun)),
+        )
     )
 
 
@@ -47,9 +53,10 @@ def due_batch_ids(now, limit=DISPATCH_LIMIT):
     )
 
 
-def due_run_ids(now, limit=DISPATCH_LIMIT):
+def due_run_ids(now, model=RequeueRun, limit=DISPATCH_LIMIT):
+    """Queued runs (requeue or regroup) with no message on its way."""
     return list(
-        RequeueRun.objects.filter(_not_on_its_way(now), status=RequeueRun.Status.QUEUED)
+        model.objects.filter(_not_on_its_way(now), status=model.Status.QUEUED)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

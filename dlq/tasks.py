@@ -5,7 +5,7 @@ dlq.dispatch publishes them by name, and the beat schedule names them too.
 
 from celery import shared_task
 
-from . import dispatch, engine, requeue, retention, sweep
+from . import dispatch, engine, regroup, requeue, retention, sweep
 
 
 @shared_task(name=dispatch.PROCESS_BATCH)
@@ -16,6 +16,12 @@ def process_batch_task(batch_id):
 @shared_task(name=dispatch.EXECUTE_REQUEUE_RUN)
 def execute_requeue_run(run_id):
     run = requeue.execute_run(run_id)
+    return run.status if run else None
+
+
+@shared_task(name=dispatch.EXECUTE_REGROUP_RUN)
+def execute_regroup_run(run_id):
+    run = regroup.execute_run(run_id)
     return run.status if run else None
 
 

@@ -254,10 +254,13 @@ def fingerprint(job_name, error_type, template):
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def group_keys(messages, error_type="Error", job="bench"):
+def group_keys(messages, error_type="Error", job="bench", rules=None):
     """The group key each message gets, in order, at a fresh job: exactly the engine's grouping.
 
     Needs no Django and no database: a fingerprint is a function of the
-    message alone, so the key of each message is its fingerprint.
+    message alone (and of the job's rules, an errors.rules.Rules, if any), so
+    the key of each message is its fingerprint.
     """
+    if rules is not None:
+        return [rules.key(job, error_type, message)[0] for message in messages]
     return [fingerprint(job, error_type, normalize(message)) for message in messages]

@@ -15,7 +15,7 @@ from common import bulk
 
 from . import fingerprint_v1 as v1
 from .context import current as current_context
-from .fingerprint import GROUPING_VERSION, fingerprint, normalize
+from .fingerprint import GROUPING_VERSION
 from .models import (
     ROLLUP_KEY,
     VOLUME_KEY,
@@ -28,6 +28,7 @@ from .models import (
     Grain,
     GroupKey,
 )
+from .rules import NONE as NO_RULES
 
 
 @dataclass(frozen=True)
@@ -50,19 +51,19 @@ class _Key:
     last: int = 0  # the position of the latest in the batch
 
 
-def group_failures(job_name, failures, *, now):
+def group_failures(job_name, failures, *, now, rules=NO_RULES):
     """Count each failure into its group (creating or reopening it); return the groups in order.
 
-    A failure's group is the one its fingerprint leads to (a GroupKey). A
-    fingerprint that leads nowhere is tried under the rules of version 1 (a
-    group made before this version keeps its errors), else it makes a group.
+    A failure's group is the one its fingerprint (under the built-in rules and
+    the job's own, `rules`) leads to: a GroupKey. A fingerprint that leads
+    nowhere is tried under the rules of version 1 (a group made before this
+    version keeps its errors), else it makes a group.
     """
     if not failures:
         return []
     fingerprints, keys = [], {}
     for position, failure in enumerate(failures):
-        template = normalize(failure.message)
-        fp = fingerprint(job_name, failure.error_type, template)
+        fp, template = rules.key(job_name, failure.error_type, failure.message)
         key = keys.setdefault(fp, _Key(fp, template, failure.error_type, failure.message))
         key.message, key.last = failure.message, position
         key.count += 1

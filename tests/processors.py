@@ -26,3 +26,11 @@ def cancels_run(record, ctx):
     """Asks every running requeue run to stop when the record says so: for cancel tests."""
     if record.get("cancel"):
         RequeueRun.objects.filter(status=RequeueRun.Status.RUNNING).update(cancel_requested=True)
+
+
+@processor("test.fails_with", transactional=False)
+def fails_with(record, ctx):
+    """Fails with the record's own message (and error type, when it names one)."""
+    if "message" in record:
+        error = type(record.get("type", "ValueError"), (Exception,), {})
+        raise error(record["message"])

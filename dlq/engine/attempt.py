@@ -130,7 +130,12 @@ def _finish(claim, attempt, result, *, give_up=False):
     context = current_context()
     failures = result.failures
     delta = Counter()
-    groups = group_failures(job.name, [Failure(f.error_type, f.message) for f in failures], now=now)
+    groups = group_failures(
+        job.name,
+        [Failure(f.error_type, f.message) for f in failures],
+        now=now,
+        rules=job.grouping_rules,
+    )
     next_step = plan(
         job.failure_strategy,
         failed=len(failures),

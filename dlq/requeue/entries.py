@@ -200,6 +200,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
         job.name,
         [Failure(failures[e.pk].error_type, failures[e.pk].message) for e in failed],
         now=now,
+        rules=job.grouping_rules,
     )
     context = current_context()
     for entry, group in zip(failed, groups, strict=True):

@@ -1,0 +1,222 @@
+"""Regroup runs: a preview says what applying will do, applying does exactly that, puts the rules
+in force, moves DLQ entries with their history, and resumes after its worker dies."""
+
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError
+from django.db.models import Sum
+from django.utils import timezone
+
+from dlq import regroup
+from dlq.actors import Actor
+from dlq.engine import process_batch
+from dlq.ingest import submit_batch
+from dlq.models import DLQEntry, Job, OperatorAction, RegroupRun
+from errors import regroup as history
+from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup
+
+pytestmark = pytest.mark.django_db
+OPS = Actor("ops", "admin")
+USERS = ["root", "git", "ftp", "oracle"]
+RULES = [{"variables": [r"for (\S+) from"]}]
+
+
+def auth_job():
+    return Job.objects.create(
+        name="auth", processor="test.fails_with", failure_strategy="send_to_dlq"
+    )
+
+
+def fail(job, messages):
+    batch, _ = submit_batch(job, [{"message": m} for m in messages])
+    process_batch(batch.pk)
+
+
+def attacks(job, rounds=3):
+    fail(
+        job,
+        [f"Failed password for {u} from 10.0.0.{i} port 22" for i, u in enumerate(USERS * rounds)],
+    )
+    fail(job, ["Connection closed by 10.0.0.9"])
+
+
+def snapshot():
+    """Counts that a regroup must keep: per group, per grain, and in all."""
+    return (
+        ErrorGroup.objects.aggregate(n=Sum("count"))["n"],
+        ErrorRollup.objects.filter(grain="h").aggregate(n=Sum("count"))["n"],
+        ErrorOccurrence.objects.count(),
+        DLQEntry.objects.count(),
+    )
+
+
+def assert_exact():
+    held = Counter(ErrorOccurrence.objects.values_list("group_id", flat=True))
+    for group in ErrorGroup.objects.all():
+        assert group.count == held[group.pk], group
+        hours = ErrorRollup.objects.filter(group=group, grain="h").aggregate(n=Sum("count"))
+        assert (hours["n"] or 0) == held[group.pk]
+    entries = Counter(DLQEntry.objects.values_list("error_group_id", flat=True))
+    assert entries == held  # send_to_dlq: one entry per occurrence, in the same group
+
+
+def run_here(job, rules, **kwargs):
+    run = regroup.create_run(job, rules, actor=OPS, **kwargs)
+    regroup.execute_run(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_a_preview_changes_nothing_and_applying_does_what_it_said():
+    job = auth_job()
+    attacks(job)
+    before = snapshot()
+    groups = set(ErrorGroup.objects.values_list("pk", flat=True))
+
+    preview = run_here(job, RULES, dry_run=True)
+    assert (preview.status, preview.phase) == ("finished", "done")
+    report = preview.report
+    assert (report["groups_before"], report["groups_after"]) == (5, 2)
+    assert report["moved_occurrences"] == report["moved_pending_entries"] == 9
+    assert set(ErrorGroup.objects.values_list("pk", flat=True)) == groups  # nothing changed
+    job.refresh_from_db()
+    assert job.grouping == []
+
+    applied = run_here(job, RULES)
+    assert applied.status == "finished"
+    assert applied.report == report  # the preview's numbers are the apply's
+    assert (applied.moved_occurrences, applied.moved_entries) == (9, 9)
+    job.refresh_from_db()
+    assert job.grouping == RULES
+    assert ErrorGroup.objects.count() == 2
+    assert snapshot() == before
+    assert_exact()
+    actions = OperatorAction.objects.filter(action="regroup").order_by("pk")
+    assert [a.dry_run for a in actions] == [True, False]
+    assert "5 groups → 2" in actions[1].outcome
+
+
+def test_after_applying_new_failures_land_in_the_regrouped_group():
+    job = auth_job()
+    attacks(job, rounds=1)
+    run_here(job, RULES)
+    [group] = ErrorGroup.objects.filter(template__startswith="Failed password")
+    fail(job, ["Failed password for nobody from 10.9.9.9 port 22"])
+    assert ErrorGroup.objects.filter(template__startswith="Failed password").get() == group
+
+
+def test_applying_twice_moves_nothing_the_second_time():
+    job = auth_job()
+    attacks(job)
+    run_here(job, RULES)
+    again = run_here(job, RULES)
+    assert (again.moved_occurrences, again.moved_entries) == (0, 0)
+    assert again.report["merges"] == again.report["splits"] == []
+
+
+@pytest.mark.parametrize(
+    ("rules", "words"),
+    [
+        ([{"variables": ["(unclosed"]}], "not a pattern RE2 takes"),
+        ([{"variables": [r"(a)\1"]}], "not a pattern RE2 takes"),
+        ([{"variables": ["no such text anywhere"]}], "matches none of the"),
+        ([{"group": "x"}], "matches an 'error_type', a 'message', or both"),
+        ([{"sometimes": 1}], "unknown key"),
+        ("not a list", "a list of rules"),
+    ],
+)
+def test_rules_that_cannot_work_are_refused_and_start_nothing(rules, words):
+    job = auth_job()
+    attacks(job, rounds=1)
+    with pytest.raises(regroup.InvalidRegroup, match=words):
+        regroup.create_run(job, rules, actor=OPS)
+    assert not RegroupRun.objects.exists()
+
+
+def test_only_one_regroup_of_a_job_is_applied_at_a_time():
+    job = auth_job()
+    attacks(job, rounds=1)
+    regroup.create_run(job, RULES, actor=OPS)
+    with pytest.raises(regroup.InvalidRegroup, match="still queued"):
+        regroup.create_run(job, RULES, actor=OPS)
+    regroup.create_run(job, RULES, actor=OPS, dry_run=True)  # a preview may run beside it
+
+
+def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
+    job = auth_job()
+    attacks(job, rounds=5)
+    before = snapshot()
+    real = history.move_occurrences
+    calls = []
+
+    def dies_on_the_second_chunk(plan, rules, after):
+        calls.append(after)
+        if len(calls) == 2:
+            raise DatabaseError("the worker's connection is gone")
+        return real(plan, rules, after, size=4)
+
+    monkeypatch.setattr(history, "move_occurrences", dies_on_the_second_chunk)
+    run = regroup.create_run(job, RULES, actor=OPS)
+    with pytest.raises(DatabaseError):
+        regroup.execute_run(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.phase, run.cursor > 0) == ("running", "occurrences", True)
+
+    RegroupRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert regroup.recover_stalled_runs() == 1
+    monkeypatch.setattr(history, "move_occurrences", lambda p, r, a: real(p, r, a, size=4))
+    regroup.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "finished"
+    assert run.moved_occurrences == run.report["moved_occurrences"]
+    assert snapshot() == before
+    assert_exact()
+
+
+def test_merging_groups_moves_their_history_and_entries_into_the_biggest():
+    job = auth_job()
+    fail(job, ["Disk full on /var"] * 3)
+    fail(job, ["No space left on device"] * 2)
+    big = ErrorGroup.objects.get(template__startswith="Disk full")
+    small = ErrorGroup.objects.get(template__startswith="No space")
+    ErrorGroup.objects.filter(pk=big.pk).update(status="resolved")
+    into = regroup.merge_groups(ErrorGroup.objects.all(), actor=OPS)
+    assert into.pk == big.pk
+    assert (into.count, into.status) == (5, "unresolved")  # resolved only if all parts were
+    assert not ErrorGroup.objects.filter(pk=small.pk).exists()
+    assert_exact()
+    assert OperatorAction.objects.get(action="merge").details == {
+        "into": big.pk,
+        "groups": [small.pk],
+    }
+    # New failures of the merged group's kind follow its key into the merge.
+    fail(job, ["No space left on device"])
+    assert ErrorGroup.objects.get().pk == big.pk
+
+
+def test_a_merged_group_splits_back_into_its_parts_by_template():
+    job = auth_job()
+    fail(job, ["Disk full on /var"] * 3)
+    fail(job, ["No space left on device"] * 2)
+    into = regroup.merge_groups(ErrorGroup.objects.all(), actor=OPS)
+    run = regroup.unmerge(into, actor=OPS)
+    regroup.execute_run(run.pk)
+    templates = sorted(ErrorGroup.objects.values_list("template", "count"))
+    assert templates == [("Disk full on /var", 3), ("No space left on device", 2)]
+    assert ErrorGroup.objects.filter(pk=into.pk).exists()  # the larger part kept the group
+    assert_exact()
+    fail(job, ["No space left on device"])
+    assert ErrorGroup.objects.get(template="No space left on device").count == 3
+
+
+def test_merging_needs_two_groups_of_one_job():
+    job = auth_job()
+    other = Job.objects.create(name="other", processor="test.fails_with")
+    fail(job, ["a problem"])
+    fail(other, ["another problem"])
+    with pytest.raises(regroup.InvalidRegroup, match="two groups or more"):
+        regroup.merge_groups(ErrorGroup.objects.filter(job_name="auth"), actor=OPS)
+    with pytest.raises(regroup.InvalidRegroup, match="different jobs"):
+        regroup.merge_groups(ErrorGroup.objects.all(), actor=OPS)
