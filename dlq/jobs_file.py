@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models, transaction
 
+from errors.rules import InvalidRules, Rules
+
+from . import regroup
 from .models import Job
 
 # TOML has no null: for these fields 0 stands for "unbounded" (None).
 ZERO_MEANS_NONE = frozenset({"dlq_max_size"})
+# Grouping rules ([[jobs.grouping]] tables) are not written like a field: on a
+# job with history they take effect by a regroup run, which moves the history
+# with them.
+GROUPING = "grouping"
 
 
 class JobsFileError(ValueError):
@@ -35,6 +42,7 @@ class SyncResult:
     name: str
     action: str  # "created", "updated" or "unchanged"
     changes: dict = field(default_factory=dict)  # field -> (old, new), for an update
+    regroup: list | None = None  # new grouping rules, to apply with a regroup run
 
 
 def syncable_fields():
@@ -42,7 +50,7 @@ def syncable_fields():
     return {
         f.name: f
         for f in Job._meta.concrete_fields
-        if f.editable and not f.primary_key and not f.is_relation
+        if f.editable and not f.primary_key and not f.is_relation and f.name != GROUPING
     }
 
 
@@ -90,21 +98,22 @@ def apply(declared, *, dry_run=False):
         raise JobsFileError(problems)
     if not dry_run:
         with transaction.atomic():
-            for job, action, changes in plans:
+            for job, action, changes, _ in plans:
                 if action == "created":
                     job.save()
                 elif action == "updated":
                     # Only the keys that changed: a concurrent admin edit of another field survives.
                     job.save(update_fields=[*changes, "updated_at"])
-    return [SyncResult(job.name, action, changes) for job, action, changes in plans]
+    return [SyncResult(job.name, action, changes, rules) for job, action, changes, rules in plans]
 
 
 def _plan(number, values, fields, existing, seen, problems):
     """(job, action, changes) for one table, or None; its problems are appended to `problems`."""
     name = values.get("name")
     label = f'job "{name}"' if isinstance(name, str) and name else f"job #{number}"
-    for key in sorted(set(values) - set(fields)):
-        problems.append(f'{label}, field "{key}": unknown field; known fields: {", ".join(fields)}')
+    for key in sorted(set(values) - set(fields) - {GROUPING}):
+        known = ", ".join([*fields, GROUPING])
+        problems.append(f'{label}, field "{key}": unknown field; known fields: {known}')
     if "name" not in values:
         problems.append(f'{label}: the field "name" is required')
         return None
@@ -142,9 +151,35 @@ def _plan(number, values, fields, existing, seen, problems):
         for key, errors in exc.error_dict.items():
             where = label if key == NON_FIELD_ERRORS else f'{label}, field "{key}"'
             problems.extend(f"{where}: {_message(fields.get(key), error)}" for error in errors)
+    rules = _grouping(job, created, values, label, problems)
     if created:
-        return job, "created", changes
-    return job, ("updated" if changes else "unchanged"), changes
+        return job, "created", changes, None
+    return job, ("updated" if changes else "unchanged"), changes, rules
+
+
+def _grouping(job, created, values, label, problems):
+    """New grouping rules for an existing job (to regroup with), or None; a new job gets its
+    rules at once, having no history to move."""
+    if GROUPING not in values:
+        return None
+    rules = values[GROUPING]
+    where = f'{label}, field "{GROUPING}"'
+    try:
+        Rules.parse(rules)
+    except InvalidRules as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    if created:
+        job.grouping = rules
+        return None
+    if Rules.parse(rules).source == Rules.parse(job.grouping).source:
+        return None
+    try:
+        regroup.checked_rules(job, rules)
+    except regroup.InvalidRegroup as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+    return rules
 
 
 def _checked(model_field, value):

@@ -185,6 +185,8 @@ VELO_MAX_LOST_ATTEMPTS = env.int("VELO_MAX_LOST_ATTEMPTS", default=5)
 VELO_REQUEUE_CLAIM_SECONDS = env.float("VELO_REQUEUE_CLAIM_SECONDS", default=300.0)
 # Entries a requeue run claims and commits at a time, at most (runs start at 50).
 VELO_REQUEUE_CHUNK = env.int("VELO_REQUEUE_CHUNK", default=2000)
+# Occurrences or DLQ entries a regroup run moves and commits at a time.
+VELO_REGROUP_CHUNK = env.int("VELO_REGROUP_CHUNK", default=2000)
 # Retention: error occurrences, and rollups and volumes, older than this many days are
 # purged daily (a DLQ entry's retention is its job's dlq_retention_days).
 VELO_OCCURRENCE_RETENTION_DAYS = env.int("VELO_OCCURRENCE_RETENTION_DAYS", default=30)

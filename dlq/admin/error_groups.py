@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from errors.admin import ErrorGroupAdmin as BaseErrorGroupAdmin
 from errors.models import ErrorGroup
 
-from .. import requeue, triage
+from .. import regroup, requeue, triage
 from ..actors import Actor
 from ..models import DLQEntry
 from .permissions import OperatorPermissions
@@ -21,7 +21,7 @@ from .runs import run_started_message
 
 
 class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
-    actions = ["resolve", "ignore", "requeue_group"]
+    actions = ["resolve", "ignore", "requeue_group", "merge_groups", "unmerge_group"]
     fields = (*BaseErrorGroupAdmin.fields, "pending_entries")
 
     @admin.action(description="Mark the selected groups resolved", permissions=["triage"])
@@ -70,6 +70,34 @@ class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
             request, format_html("Started {} requeue runs: {}.", len(runs), links), messages.SUCCESS
         )
         return None
+
+    @admin.action(description="Merge the selected groups into one", permissions=["triage"])
+    def merge_groups(self, request, queryset):
+        """The group most errors were counted in keeps its id; the others' history follows."""
+        try:
+            into = regroup.merge_groups(queryset, actor=Actor.from_request(request))
+        except regroup.InvalidRegroup as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        self.message_user(request, f"Merged into group {into.pk}.", messages.SUCCESS)
+        return redirect("admin:errors_errorgroup_change", into.pk)
+
+    @admin.action(
+        description="Split the selected group back into its parts (by template)",
+        permissions=["triage"],
+    )
+    def unmerge_group(self, request, queryset):
+        groups = list(queryset[:2])
+        if len(groups) != 1:
+            self.message_user(request, "Select one group to split.", messages.ERROR)
+            return None
+        try:
+            run = regroup.unmerge(groups[0], actor=Actor.from_request(request))
+        except regroup.InvalidRegroup as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return None
+        self.message_user(request, f"Splitting group {groups[0].pk} (regroup run {run.pk}).")
+        return redirect("admin:dlq_regrouprun_change", run.pk)
 
     @admin.display(description="DLQ entries")
     def pending_entries(self, group):

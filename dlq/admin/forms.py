@@ -135,3 +135,24 @@ class EditPayloadForm(forms.Form):
             return json.loads(self.cleaned_data["payload"])
         except (ValueError, RecursionError) as exc:
             raise ValidationError("This is not valid JSON: %(why)s", params={"why": exc}) from None
+
+
+class GroupingRulesForm(forms.Form):
+    rules = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(
+            attrs={"rows": 16, "cols": 100, "spellcheck": "false", "class": "vLargeTextField"}
+        ),
+        help_text='A JSON list of rules: {"variables": ["pattern", ...]} turns what the patterns '
+        'match (or their capture groups) into <*>; {"error_type": ..., "message": "pattern", '
+        '"group": "name"} puts what matches into one group. Patterns are RE2\'s.',
+    )
+
+    def clean_rules(self):
+        try:
+            rules = json.loads(self.cleaned_data["rules"])
+        except (ValueError, RecursionError) as exc:
+            raise ValidationError("This is not valid JSON: %(why)s", params={"why": exc}) from None
+        if not isinstance(rules, list):
+            raise ValidationError("The rules are a JSON list.")
+        return rules

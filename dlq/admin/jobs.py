@@ -1,13 +1,24 @@
 """Admin for jobs (their configuration, live counters and DLQ health) and their batches."""
 
-from django.contrib import admin
-from django.contrib.admin.utils import display_for_value
+import json
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin, pre, pretty_json
 
+from .. import regroup
+from ..actors import Actor
 from ..health import health_status
 from ..models import Batch, Job, JobCounters
+from .forms import GroupingRulesForm
+from .regroup import can_change_rules
 
 # Where every job's DLQ health is shown at once (a URL of the product contract).
 HEALTH_PAGE = "/dlq/health/"
@@ -49,21 +60,77 @@ class JobAdmin(admin.ModelAdmin):
         ),
     ]
     live_fieldset = ("Live counters", {"fields": ("dlq_health", "counters_table")})
+    grouping_fieldset = ("Grouping rules", {"fields": ("grouping_block",)})
 
     def changelist_view(self, request, extra_context=None):
         context = {"dlq_health_url": HEALTH_PAGE, **(extra_context or {})}
         return super().changelist_view(request, context)
 
+    def get_urls(self):
+        name = f"{self.opts.app_label}_{self.opts.model_name}_grouping"
+        view = self.admin_site.admin_view(self.grouping_view)
+        return [path("<path:object_id>/grouping/", view, name=name), *super().get_urls()]
+
+    def grouping_view(self, request, object_id):
+        """New grouping rules for a job: checked, then previewed by a regroup run (a dry run)."""
+        if not can_change_rules(request):
+            raise PermissionDenied
+        job = self.get_object(request, unquote(object_id))
+        if job is None:
+            raise Http404(f"There is no job {object_id}.")
+        form = GroupingRulesForm(
+            request.POST if request.method == "POST" else None,
+            initial={"rules": json.dumps(job.grouping, indent=2)},
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                run = regroup.start_run(
+                    job, form.cleaned_data["rules"], actor=Actor.from_request(request), dry_run=True
+                )
+            except regroup.InvalidRegroup as exc:
+                form.add_error("rules", str(exc))
+            else:
+                self.message_user(
+                    request,
+                    f"Previewing the rules (run {run.pk}); nothing changes until you apply.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:dlq_regrouprun_change", run.pk)
+        return TemplateResponse(
+            request,
+            "admin/dlq/job/grouping.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "original": job,
+                "title": f"Grouping rules of {job.name}",
+                "form": form,
+                "runs": job.regroup_runs.order_by("-pk")[:10],
+            },
+        )
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        context = {"dlq_health_url": HEALTH_PAGE, **(extra_context or {})}
+        context = {
+            "dlq_health_url": HEALTH_PAGE,
+            "can_change_rules": can_change_rules(request),
+            **(extra_context or {}),
+        }
         return super().change_view(request, object_id, form_url, context)
 
     def get_fieldsets(self, request, obj=None):
         # Counters exist once the job does; the add page has none to show.
-        return [*self.fieldsets, self.live_fieldset] if obj else self.fieldsets
+        if obj is None:
+            return self.fieldsets
+        return [*self.fieldsets, self.grouping_fieldset, self.live_fieldset]
 
     def get_readonly_fields(self, request, obj=None):
-        return self.live_fieldset[1]["fields"] if obj else ()
+        if obj is None:
+            return ()
+        return (*self.live_fieldset[1]["fields"], *self.grouping_fieldset[1]["fields"])
+
+    @admin.display(description="rules in force")
+    def grouping_block(self, job):
+        return pretty_json(job.grouping) if job.grouping else "None: the built-in rules only."
 
     @admin.display(description="processed")
     def records_processed(self, job):

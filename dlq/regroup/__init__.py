@@ -11,19 +11,23 @@
 from .merge import merge_groups
 from .runs import (
     InvalidRegroup,
+    checked_rules,
     create_run,
     execute_run,
     recover_stalled_runs,
+    report_lines,
     start_run,
     unmerge,
 )
 
 __all__ = [
     "InvalidRegroup",
+    "checked_rules",
     "create_run",
     "execute_run",
     "merge_groups",
     "recover_stalled_runs",
+    "report_lines",
     "start_run",
     "unmerge",
 ]

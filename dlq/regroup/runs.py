@@ -174,11 +174,16 @@ def _work(run, progress):
             _save(run, "plan", "report", "phase", "cursor")
         progress(run)
 
+    size = settings.VELO_REGROUP_CHUNK
+
+    def move_occurrences(plan, rules, after):
+        return history.move_occurrences(plan, rules, after, size=size)
+
     def move_entries(plan, rules, after):
-        return entries.move(plan, rules, job, after)
+        return entries.move(plan, rules, job, after, size=size)
 
     for phase, move, counter, following in (
-        (Phase.OCCURRENCES, history.move_occurrences, "moved_occurrences", Phase.ENTRIES),
+        (Phase.OCCURRENCES, move_occurrences, "moved_occurrences", Phase.ENTRIES),
         (Phase.ENTRIES, move_entries, "moved_entries", Phase.FINISH),
     ):
         while run.phase == phase:
@@ -243,3 +248,30 @@ def recover_stalled_runs(now=None):
     return RegroupRun.objects.filter(
         status=RegroupRun.Status.RUNNING, heartbeat_at__lt=stale
     ).update(status=RegroupRun.Status.QUEUED, dispatched_at=None)
+
+
+def report_lines(run):
+    """A finished run's report in words, a line a merge or a split part (for the shell)."""
+    report = run.report
+    head = "Would regroup" if run.dry_run else "Regrouped"
+    lines = [
+        f"{head} job {run.job.name} (run {run.pk}): {report['groups_before']} groups → "
+        f"{report['groups_after']}; {report['moved_occurrences']} occurrences and "
+        f"{report['moved_pending_entries']} pending DLQ entries "
+        f"{'would move' if run.dry_run else 'moved'}."
+    ]
+    for merge in report["merges"]:
+        groups = ", ".join(f"#{g}" for g in merge["groups"])
+        lines.append(f"  merge {groups} → {_where(merge['into'])}")
+    for split in report["splits"]:
+        lines.append(f"  split #{split['group']} {split['template'][:80]}")
+        lines += [
+            f"    {part['occurrences']:>8} occurrences, {part['pending_entries']} pending → "
+            f"{_where(part['to'])}: {part['template'][:80]}"
+            for part in split["parts"]
+        ]
+    return lines
+
+
+def _where(target):
+    return "a new group" if target == "new" else f"#{target}"

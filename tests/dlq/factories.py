@@ -40,3 +40,32 @@ def failing_entries(count, name="orders"):
 
 def counters(job):
     return JobCounters.objects.get(job=job)
+
+
+AUTH_USERS = ["root", "git", "ftp", "oracle"]
+
+
+def auth_job(name="auth"):
+    """A job whose records fail with their own message ({"message": ...})."""
+    return Job.objects.create(
+        name=name, processor="test.fails_with", failure_strategy="send_to_dlq"
+    )
+
+
+def fail_with(job, messages):
+    """Each message a failed record of `job`, stored by the engine."""
+    batch, _ = submit_batch(job, [{"message": m} for m in messages])
+    process_batch(batch.pk)
+
+
+def attacks(job, rounds=3):
+    """Failed logins of four users (four groups until a rule makes the user a variable), and one
+    other error."""
+    fail_with(
+        job,
+        [
+            f"Failed password for {u} from 10.0.0.{i} port 22"
+            for i, u in enumerate(AUTH_USERS * rounds)
+        ],
+    )
+    fail_with(job, ["Connection closed by 10.0.0.9"])

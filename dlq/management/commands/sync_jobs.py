@@ -1,8 +1,15 @@
-"""`sync_jobs FILE.toml`: create or update jobs from a jobs file, all or nothing."""
+"""`sync_jobs FILE.toml`: create or update jobs from a jobs file, all or nothing.
+
+A job's new grouping rules (`[[jobs.grouping]]`) are applied by a regroup run
+in this process, which moves the job's history with them; with --dry-run the
+run only previews what would merge, split and move.
+"""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dlq import jobs_file
+from dlq import jobs_file, regroup
+from dlq.actors import Actor
+from dlq.models import Job, RegroupRun
 
 
 class Command(BaseCommand):
@@ -40,6 +47,24 @@ class Command(BaseCommand):
         }
         summary = ", ".join(f"{n} {would}{action}" for action, n in counts.items())
         self.stdout.write(f"{len(results)} job(s) in {file}: {summary}.")
+        for result in results:
+            if result.regroup is not None:
+                self._regroup(result.name, result.regroup, dry_run)
+
+    def _regroup(self, name, rules, dry_run):
+        """Apply (or preview) a job's new grouping rules with a regroup run, here and now."""
+        job = Job.objects.get(name=name)
+        try:
+            run = regroup.create_run(job, rules, actor=Actor.shell(), dry_run=dry_run)
+        except regroup.InvalidRegroup as exc:
+            raise CommandError(
+                f"job {name!r}: the grouping rules were not applied: {exc}"
+            ) from None
+        regroup.execute_run(run.pk)
+        run.refresh_from_db()
+        if run.status != RegroupRun.Status.FINISHED:
+            raise CommandError(f"job {name!r}: regroup run {run.pk} {run.status}: {run.error}")
+        self.stdout.write("\n".join(regroup.report_lines(run)))
 
 
 def _describe(changes):

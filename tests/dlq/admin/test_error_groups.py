@@ -81,7 +81,12 @@ def test_group_actions_need_their_permissions(login, fail):
     assert ErrorGroup.objects.get(pk=group.pk).status == ErrorGroup.Status.UNRESOLVED
     triager = login("errors.view_errorgroup", "errors.change_errorgroup")
     actions = triager.get("/admin/errors/errorgroup/").context["action_form"].fields["action"]
-    assert [name for name, _ in actions.choices if name] == ["resolve", "ignore"]
+    assert [name for name, _ in actions.choices if name] == [
+        "resolve",
+        "ignore",
+        "merge_groups",
+        "unmerge_group",
+    ]
 
 
 def test_group_page_links_its_history_and_its_pending_entries(admin_client_, fail):

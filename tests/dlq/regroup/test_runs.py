@@ -11,35 +11,15 @@ from django.utils import timezone
 
 from dlq import regroup
 from dlq.actors import Actor
-from dlq.engine import process_batch
-from dlq.ingest import submit_batch
 from dlq.models import DLQEntry, Job, OperatorAction, RegroupRun
 from errors import regroup as history
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup
+from tests.dlq.factories import attacks, auth_job
+from tests.dlq.factories import fail_with as fail
 
 pytestmark = pytest.mark.django_db
 OPS = Actor("ops", "admin")
-USERS = ["root", "git", "ftp", "oracle"]
 RULES = [{"variables": [r"for (\S+) from"]}]
-
-
-def auth_job():
-    return Job.objects.create(
-        name="auth", processor="test.fails_with", failure_strategy="send_to_dlq"
-    )
-
-
-def fail(job, messages):
-    batch, _ = submit_batch(job, [{"message": m} for m in messages])
-    process_batch(batch.pk)
-
-
-def attacks(job, rounds=3):
-    fail(
-        job,
-        [f"Failed password for {u} from 10.0.0.{i} port 22" for i, u in enumerate(USERS * rounds)],
-    )
-    fail(job, ["Connection closed by 10.0.0.9"])
 
 
 def snapshot():
@@ -151,7 +131,7 @@ def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
     real = history.move_occurrences
     calls = []
 
-    def dies_on_the_second_chunk(plan, rules, after):
+    def dies_on_the_second_chunk(plan, rules, after, size):
         calls.append(after)
         if len(calls) == 2:
             raise DatabaseError("the worker's connection is gone")
@@ -166,7 +146,7 @@ def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
 
     RegroupRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
     assert regroup.recover_stalled_runs() == 1
-    monkeypatch.setattr(history, "move_occurrences", lambda p, r, a: real(p, r, a, size=4))
+    monkeypatch.setattr(history, "move_occurrences", lambda p, r, a, size: real(p, r, a, size=4))
     regroup.execute_run(run.pk)
     run.refresh_from_db()
     assert run.status == "finished"
