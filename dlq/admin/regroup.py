@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
-from django.urls import path
+from django.urls import path, reverse
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin, pretty_json
 
@@ -69,12 +69,21 @@ class RegroupRunAdmin(ReadOnlyAdmin, BigTableAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = self.get_object(request, unquote(object_id))
-        context = {
-            "run_active": run is not None and run.status in RegroupRun.ACTIVE,
-            "can_apply": run is not None
+        can_apply = (
+            run is not None
             and run.dry_run
             and run.status == RegroupRun.Status.FINISHED
-            and can_change_rules(request),
+            and can_change_rules(request)
+        )
+        context = {
+            "run_active": run is not None and run.status in RegroupRun.ACTIVE,
+            "run_button": {
+                "url": reverse("admin:dlq_regrouprun_apply", args=[run.pk]),
+                "id": "apply-rules",
+                "label": "Apply these rules",
+            }
+            if can_apply
+            else None,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)

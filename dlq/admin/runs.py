@@ -77,7 +77,13 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         active = run is not None and run.status in RequeueRun.ACTIVE
         context = {
             "run_active": active,
-            "can_cancel": active and self.has_requeue_permission(request),
+            "run_button": {
+                "url": reverse("admin:dlq_requeuerun_cancel", args=[run.pk]),
+                "id": "cancel-run",
+                "label": "Cancel the run",
+            }
+            if active and self.has_requeue_permission(request)
+            else None,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
