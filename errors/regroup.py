@@ -165,17 +165,20 @@ def _report(info, by_group, targets, absorbed, templates):
                     ],
                 }
             )
-    folded = defaultdict(list)  # where a group that ends goes
+    folded = defaultdict(list)  # where a group that ends goes: (its id, the key it goes with)
     for group_id, fp in sorted(absorbed.items()):
-        folded[where(fp)].append(group_id)
-    merges = [
-        {
-            "into": into,
-            "groups": sorted({*groups, *([into] if into != "new" else [])}),
-        }
-        for into, groups in sorted(folded.items(), key=lambda i: str(i[0]))
-        if len(groups) + (into != "new") > 1
-    ]
+        folded[where(fp)].append((group_id, fp))
+    merges = []
+    for into, groups in sorted(folded.items(), key=lambda item: str(item[0])):
+        members = sorted({g for g, _ in groups} | ({into} if into != "new" else set()))
+        if len(members) > 1:
+            merges.append(
+                {
+                    "into": into,
+                    "template": templates[groups[0][1]],
+                    "groups": [{"id": g, "template": info[g]["template"]} for g in members],
+                }
+            )
     new_groups = sum(1 for t in targets.values() if t is None)
     return {
         "groups_before": len(info),

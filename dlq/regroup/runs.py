@@ -261,8 +261,8 @@ def report_lines(run):
         f"{'would move' if run.dry_run else 'moved'}."
     ]
     for merge in report["merges"]:
-        groups = ", ".join(f"#{g}" for g in merge["groups"])
-        lines.append(f"  merge {groups} → {_where(merge['into'])}")
+        lines.append(f"  merge into {_where(merge['into'])}: {merge['template'][:80]}")
+        lines += [f"    #{group['id']} {group['template'][:80]}" for group in merge["groups"]]
     for split in report["splits"]:
         lines.append(f"  split #{split['group']} {split['template'][:80]}")
         lines += [

@@ -151,3 +151,39 @@ def test_an_operator_fixes_and_requeues_failed_records_in_a_real_browser(
     assert samples[("velo_dlq_entries_requeued_total", job_label)] == 4
     assert samples[("velo_dlq_entries_resolved_total", job_label)] == 4
     assert samples[("velo_dlq_size", job_label)] == 0
+
+
+def test_an_operator_previews_then_applies_grouping_rules_in_a_real_browser(
+    worker, page, django_user_model
+):
+    from tests.dlq.factories import attacks, auth_job
+
+    django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    job = auth_job()
+    attacks(job)
+    assert ErrorGroup.objects.count() == 5
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+    page.goto(f"/admin/dlq/job/{job.pk}/change/")
+    page.click("#grouping-rules")
+    page.fill("textarea", '[{"variables": ["for (\\\\S+) from"]}]')
+    shot(page, "grouping-1-rules")
+    page.click("input[value=Preview]")
+    page.wait_for_selector("#regroup-summary", timeout=30_000)  # the page refreshes until done
+    shot(page, "grouping-2-preview")
+    assert "5 groups → 2" in page.inner_text("#regroup-summary")
+    assert page.locator("#regroup-merges tr").count() == 2  # a header and one merge
+    assert ErrorGroup.objects.count() == 5
+
+    page.click("#apply-rules")
+    wait_for(lambda: ErrorGroup.objects.count() == 2 or None, timeout=30, what="the rules applied")
+    page.reload()
+    page.wait_for_selector("text=Finished", timeout=30_000)
+    shot(page, "grouping-3-applied")
+    assert Job.objects.get(pk=job.pk).grouping == [{"variables": [r"for (\S+) from"]}]
+    page.goto("/admin/errors/errorgroup/")
+    shot(page, "grouping-4-groups")
+    assert "Failed password for &lt;*&gt; from" in page.content()

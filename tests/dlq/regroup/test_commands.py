@@ -31,7 +31,9 @@ def test_a_dry_run_says_what_would_merge_and_changes_nothing(tmp_path):
     out, _ = run("regroup", "--job", "auth", "--rules", str(rules), "--dry-run")
     assert "Would regroup job auth" in out
     assert "5 groups → 2" in out
-    assert "merge #" in out
+    assert "merge into #" in out
+    for user in ("root", "git", "ftp", "oracle"):  # each group that merges, with its template
+        assert f"Failed password for {user} from <*> port <*>" in out
     assert ErrorGroup.objects.count() == 5
     assert Job.objects.get(name="auth").grouping == []
 
