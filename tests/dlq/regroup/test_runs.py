@@ -200,3 +200,24 @@ def test_merging_needs_two_groups_of_one_job():
         regroup.merge_groups(ErrorGroup.objects.filter(job_name="auth"), actor=OPS)
     with pytest.raises(regroup.InvalidRegroup, match="different jobs"):
         regroup.merge_groups(ErrorGroup.objects.all(), actor=OPS)
+
+
+def test_velo_unique_error_types_counts_the_groups_after_a_merge():
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from dlq.metrics import VeloCollector
+
+    def unique_error_types():
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(VeloCollector())
+        text = generate_latest(registry).decode()
+        [family] = [
+            f for f in text_string_to_metric_families(text) if f.name == "velo_unique_error_types"
+        ]
+        return family.samples[0].value
+
+    attacks(auth_job())
+    assert unique_error_types() == 5
+    regroup.merge_groups(ErrorGroup.objects.filter(template__startswith="Failed"), actor=OPS)
+    assert unique_error_types() == 2
