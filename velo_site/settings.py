@@ -122,12 +122,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = None
 BROKER_DIR = Path(env.str("VELO_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
+    for sub in ("queue", "processed", "rejected", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    # kombu's own filesystem transport can hand a consumer a half-written file
+    # and kill the worker; Velo's subclass writes whole files and claims by rename.
+    CELERY_BROKER_TRANSPORT = "velo_site.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "rejected_folder": str(BROKER_DIR / "rejected"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": 0.2,

@@ -1,5 +1,6 @@
 """Crashes, redeliveries and broker outages: nothing lost, nothing counted twice."""
 
+import os
 import shutil
 import subprocess
 import threading
@@ -72,14 +73,7 @@ def test_a_broker_outage_loses_no_accepted_batch(transactional_db, tmp_path):
     try:
         batch_ids = []
         for _ in range(2):  # the second one finds the broker already known to be down
-            response = requests.post(
-                f"{web.url}/api/v1/jobs/outage/batches",
-                json=[GOOD, BAD],
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=30,
-            )
-            assert response.status_code == 202, response.text
-            batch_ids.append(response.json()["batch_id"])
+            batch_ids.append(_submit(web, "outage", token, [GOOD, BAD]))
         assert set(Batch.objects.values_list("status", flat=True)) == {"queued"}
 
         redis = subprocess.Popen(
@@ -109,6 +103,18 @@ def test_a_broker_outage_loses_no_accepted_batch(transactional_db, tmp_path):
         if redis:
             redis.terminate()
             redis.wait(10)
+
+
+def _submit(web, job, token, records):
+    """A batch sent over HTTP to a web server of the test's own; its id."""
+    response = requests.post(
+        f"{web.url}/api/v1/jobs/{job}/batches",
+        json=records,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["batch_id"]
 
 
 def _redis_answers(port):
@@ -153,3 +159,31 @@ def test_a_worker_reuses_its_connections_and_survives_them_being_cut(transaction
         worker.stop()
     assert (batch.attempts, batch.lost_attempts, batch.processed, batch.dlq_added) == (1, 0, 2, 1)
     assert "OperationalError" not in after_cut and "InterfaceError" not in after_cut, after_cut
+
+
+def test_an_unreadable_message_on_the_embedded_broker_does_not_stop_the_worker(
+    transactional_db, tmp_path
+):
+    """A torn or stray message file once killed the worker (kombu #1551); now it is set aside."""
+    Job.objects.create(name="embedded", processor="demo.trades", failure_strategy="send_to_dlq")
+    _, token = create_token("embedded broker")
+    broker_dir = tmp_path / "broker"
+    embedded = {"CELERY_BROKER_URL": "filesystem://", "VELO_BROKER_DIR": broker_dir}
+    web = WebServer(tmp_path, **embedded).start()
+    worker = None
+    try:
+        queue = os.environ["VELO_QUEUE"]
+        garbage = broker_dir / "queue" / f"0_torn.{queue}.msg"
+        garbage.write_text("")  # what a consumer saw of a message still being written
+        worker = Worker(tmp_path, name="embedded-worker", **embedded).start()
+        set_aside = broker_dir / "rejected" / garbage.name
+        wait_for(set_aside.exists, what="the unreadable file to be set aside")
+        batch_id = _submit(web, "embedded", token, [GOOD, BAD])
+        batch = wait_for_status(batch_id, ["partial"], timeout=60)
+        assert (batch.processed, batch.failed, batch.dlq_added) == (2, 1, 1)
+        assert worker.proc.poll() is None
+        assert "unreadable message file set aside" in worker.log()
+    finally:
+        if worker:
+            worker.stop()
+        web.stop()
