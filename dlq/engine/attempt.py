@@ -281,11 +281,12 @@ def _letters(dead_letters, batch, failures, groups, attempt):
 
 def _whole_batch_letters(batch, cause, group, attempt):
     """fail_batch exhausted: every record goes, all in the failing record's group."""
+    follower_message = store.batch_failed_message(cause.message)
     return [
         DeadLetter(
             index=i,
             error_type=cause.error_type,
-            message=cause.message if i == cause.index else f"Batch failed: {cause.message}",
+            message=cause.message if i == cause.index else follower_message,
             traceback=cause.traceback if i == cause.index else "",
             group_id=group.pk,
             attempts=attempt,

@@ -12,6 +12,19 @@ from common import bulk
 from ..health import room_left
 from ..models import DLQAttempt, DLQEntry
 
+# A record dead-lettered with its failing batch (fail_batch) carries the failing
+# record's message after this, and sits in that record's group.
+BATCH_FAILED = "Batch failed: "
+
+
+def batch_failed_message(cause_message):
+    return f"{BATCH_FAILED}{cause_message}"
+
+
+def grouping_message(message):
+    """The message an entry was grouped by: its cause's, when it went with a failed batch."""
+    return message.removeprefix(BATCH_FAILED)
+
 
 @dataclass(frozen=True)
 class DeadLetter:

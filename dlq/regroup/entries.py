@@ -5,6 +5,7 @@ from django.db import transaction
 
 from errors import regroup as history
 
+from ..engine.store import grouping_message
 from ..models import DLQEntry
 
 CHUNK = 2000
@@ -23,7 +24,7 @@ def stored_messages(job):
         if not rows:
             return
         for _, group_id, error_type, message, status in rows:
-            yield group_id, error_type, message, status == DLQEntry.Status.PENDING
+            yield group_id, error_type, grouping_message(message), status == DLQEntry.Status.PENDING
         last = rows[-1][0]
 
 
@@ -40,7 +41,7 @@ def move(plan, rules, job, after, *, size=CHUNK):
         return 0, None
     moves = {}
     for pk, group_id, error_type, message in rows:
-        target = history.target_of(plan, rules, error_type, message, group_id)
+        target = history.target_of(plan, rules, error_type, grouping_message(message), group_id)
         if target != group_id:
             moves.setdefault(target, []).append(pk)
     for target, ids in sorted(moves.items()):

@@ -14,6 +14,7 @@ from dlq.actors import Actor
 from dlq.models import DLQEntry, Job, OperatorAction, RegroupRun
 from errors import regroup as history
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup
+from tests.conftest import BAD, GOOD
 from tests.dlq.factories import attacks, auth_job
 from tests.dlq.factories import fail_with as fail
 
@@ -221,3 +222,23 @@ def test_velo_unique_error_types_counts_the_groups_after_a_merge():
     assert unique_error_types() == 5
     regroup.merge_groups(ErrorGroup.objects.filter(template__startswith="Failed"), actor=OPS)
     assert unique_error_types() == 2
+
+
+def test_records_dead_lettered_with_their_batch_stay_with_the_record_that_failed_it(
+    make_job, run_batch
+):
+    """fail_batch's bystanders ("Batch failed: <cause>") are grouped by their cause's message."""
+    job = make_job(failure_strategy="fail_batch", max_retries=1)
+    run_batch(job, [GOOD, BAD, GOOD])
+    run_batch(job, [GOOD, {"symbol": "X", "price": True}])
+    assert DLQEntry.objects.filter(error_message__startswith="Batch failed: ").count() == 3
+
+    unchanged = run_here(job, [], dry_run=True)
+    assert unchanged.report["groups_before"] == unchanged.report["groups_after"] == 2
+    assert unchanged.report["moved_occurrences"] == unchanged.report["moved_pending_entries"] == 0
+
+    run_here(job, [{"message": "^Missing required", "group": "Schema drift"}])
+    by_batch = set(DLQEntry.objects.values_list("batch_id", "error_group_id"))
+    assert len(by_batch) == 2  # each batch's entries still share one group
+    drift = ErrorGroup.objects.get(template="Schema drift")
+    assert DLQEntry.objects.filter(error_group=drift).count() == 3
