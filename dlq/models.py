@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -56,6 +56,11 @@ class Job(models.Model):
     retry_multiplier = models.FloatField(default=2.0, validators=[MinValueValidator(1)])
     retry_max_delay = models.FloatField(default=60.0, validators=[MinValueValidator(0)])
     dlq_retention_days = models.PositiveIntegerField(default=14)
+    failure_rate_warning_percent = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="The DLQ health page warns when the last hour's failure rate reaches this.",
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -135,6 +140,31 @@ class JobCounters(models.Model):
         if not self.records_processed:
             return 0.0
         return self.records_failed / self.records_processed * 100
+
+
+class JobActivity(models.Model):
+    """Records attempted and failed by a job in one minute: the rates of the last hour.
+
+    The counters above are totals since the start; "is it failing now?" needs
+    a window. One row per job and minute is added to (INSERT ... ON CONFLICT)
+    in the transaction of the attempt it counts; retention drops old rows.
+    """
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="activity")
+    minute = models.DateTimeField(help_text="The start of the minute, in UTC.")
+    records_processed = models.BigIntegerField(default=0)
+    records_failed = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "job activity"
+        constraints = [
+            models.UniqueConstraint(fields=["job", "minute"], name="jobactivity_job_minute_uniq"),
+        ]
+        indexes = [models.Index(fields=["minute"], name="jobactivity_minute_idx")]
+
+    def __str__(self):
+        failed, processed = self.records_failed, self.records_processed
+        return f"{self.job_id} {self.minute:%Y-%m-%d %H:%M}: {failed}/{processed} failed"
 
 
 class BatchDurationBucket(models.Model):

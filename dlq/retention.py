@@ -17,6 +17,7 @@ from django.utils import timezone
 from common.chunks import delete_in_chunks
 from errors import retention as error_retention
 
+from . import activity
 from .models import DLQEntry, Job
 
 log = logging.getLogger(__name__)
@@ -26,12 +27,13 @@ PURGED_STATUSES = (DLQEntry.Status.RESOLVED, DLQEntry.Status.DISCARDED)
 
 
 def purge_expired(now=None, chunk=CHUNK):
-    """Purge every kind; return {"dlq_entries": n, "occurrences": n, "rollups": n}."""
+    """Purge every kind; return {"dlq_entries": n, "occurrences": n, "rollups": n, ...}."""
     now = now or timezone.now()
     counts = {
         "dlq_entries": purge_dlq_entries(now, chunk),
         "occurrences": error_retention.purge_occurrences(now, chunk),
         "rollups": error_retention.purge_rollups(now, chunk),
+        "job_activity": activity.purge(now),
     }
     log.info("purged expired rows: %s", counts)
     return counts

@@ -5,6 +5,8 @@ from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
+from errors.models import ErrorGroup
+
 from .models import ApiToken, Job, JobCounters
 
 
@@ -12,6 +14,12 @@ from .models import ApiToken, Job, JobCounters
 def create_counters(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
         JobCounters.objects.get_or_create(job=instance)
+
+
+@receiver(pre_delete, sender=Job)
+def empty_backlogs_of(sender, instance, **kwargs):
+    """The job's DLQ entries go with it (a cascade); its error groups, kept, wait for none."""
+    ErrorGroup.objects.filter(job_name=instance.name).update(dlq_pending=0)
 
 
 @receiver(pre_delete, sender=Job)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from common.chunks import iter_id_chunks
 from errors.models import ErrorGroup
 
-from . import audit, requeue
+from . import audit, backlog, requeue
 from .actors import Actor
 from .ingest import records
 from .models import DLQEntry, JobCounters, OperatorAction, RequeueRun
@@ -51,16 +51,17 @@ def _discard_chunk(ids):
             DLQEntry.objects.select_for_update(skip_locked=True)
             .filter(pk__in=ids, status=DLQEntry.Status.PENDING)
             .order_by("pk")
-            .values_list("pk", "job_id")
+            .values_list("pk", "job_id", "error_group_id")
         )
-        DLQEntry.objects.filter(pk__in=[pk for pk, _ in locked]).update(
+        DLQEntry.objects.filter(pk__in=[pk for pk, _, _ in locked]).update(
             status=DLQEntry.Status.DISCARDED, resolved_at=now
         )
-        for job_id, count in sorted(Counter(job_id for _, job_id in locked).items()):
+        for job_id, count in sorted(Counter(job_id for _, job_id, _ in locked).items()):
             JobCounters.objects.filter(job_id=job_id).update(
                 dlq_pending=F("dlq_pending") - count, dlq_discarded=F("dlq_discarded") + count
             )
-    return [pk for pk, _ in locked]
+        backlog.add({group_id: -n for group_id, n in Counter(g for _, _, g in locked).items()})
+    return [pk for pk, _, _ in locked]
 
 
 class EditRefused(ValueError):

@@ -1,4 +1,12 @@
-"""The DLQ health page, /dlq/health/: every job's DLQ at a glance, coloured by status."""
+"""The DLQ health page, /dlq/health/: every job's DLQ at a glance, worst first.
+
+Rows are ordered by severity: the DLQ status (SPEC §5's four strings, about
+capacity), then the last hour's failure rate, so a job failing most of its
+records now comes before a quiet one even when both DLQs have room; a row
+whose last hour passes its job's threshold says so beside the status. Top
+errors are the groups with the most records waiting in the DLQ, then the
+largest. The page reloads itself every REFRESH_SECONDS.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,10 +18,11 @@ from django.db.models.functions import Left
 from errors.models import ErrorGroup
 from errors.views import page
 
-from . import health
+from . import activity, health
 from .models import DLQEntry, Job
 
 TOP_ERRORS = 3
+REFRESH_SECONDS = 30
 STATUS_CLASSES = {
     health.HEALTHY: "healthy",
     health.CAUTION: "caution",
@@ -30,8 +39,27 @@ class JobRow:
     records_processed: int
     records_failed: int
     failure_rate_percent: float
+    last_hour_processed: int
+    last_hour_failed: int
     oldest_pending_at: datetime | None
     top_errors: list
+
+    @property
+    def last_hour_rate_percent(self):
+        if not self.last_hour_processed:
+            return 0.0
+        return self.last_hour_failed / self.last_hour_processed * 100
+
+    @property
+    def failing_now(self):
+        """The last hour's failure rate reached the job's warning threshold."""
+        threshold = self.job.failure_rate_warning_percent
+        return bool(self.last_hour_failed) and self.last_hour_rate_percent >= threshold
+
+    @property
+    def severity(self):
+        """Sort key: the worst status first, then the highest failure rate of the last hour."""
+        return (-health.LEVELS[self.summary.status], -self.last_hour_rate_percent, self.job.name)
 
 
 @staff_member_required
@@ -43,15 +71,18 @@ def health_page(request):
         "DLQ health",
         rows=rows,
         at_risk=sum(row.status_class in ("warning", "critical") for row in rows),
+        failing_now=sum(row.failing_now for row in rows),
+        refresh_seconds=REFRESH_SECONDS,
     )
 
 
 def job_rows():
-    """One row per job: the counters (never a COUNT over the DLQ) and a few index reads.
+    """One row per job, worst first: the counters (never a COUNT over the DLQ), the last
+    hour's activity (at most 60 rows a job) and a few index reads.
 
     The oldest pending entry is a correlated subquery, one index probe per job
-    inside the single jobs query; the top errors are one (job_name, last_seen)
-    index read per job.
+    inside the single jobs query; the top errors are one (job_name,
+    dlq_pending, count) index read per job.
     """
     oldest = DLQEntry.oldest_pending_of(OuterRef("pk"))
     jobs = (
@@ -60,10 +91,11 @@ def job_rows():
         .annotate(oldest_pending_at=Subquery(oldest))
         .order_by("name")
     )
-    return [_row(job) for job in jobs]
+    recent = activity.last_hour()
+    return sorted((_row(job, recent.get(job.pk, (0, 0))) for job in jobs), key=lambda r: r.severity)
 
 
-def _row(job):
+def _row(job, last_hour):
     counters = job.counters_or_zeros()
     summary = health.job_health(job, counters)
     processed, failed = counters.records_processed, counters.records_failed
@@ -74,11 +106,13 @@ def _row(job):
         records_processed=processed,
         records_failed=failed,
         failure_rate_percent=counters.failure_rate_percent,
+        last_hour_processed=last_hour[0],
+        last_hour_failed=last_hour[1],
         oldest_pending_at=job.oldest_pending_at,
         top_errors=list(
             ErrorGroup.objects.filter(job_name=job.name)
-            .only("id", "error_type", "count", "last_seen", "status")
+            .only("id", "error_type", "count", "dlq_pending", "status")
             .annotate(template_head=Left("template", 200))
-            .order_by("-last_seen")[:TOP_ERRORS]
+            .order_by("-dlq_pending", "-count")[:TOP_ERRORS]
         ),
     )

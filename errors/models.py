@@ -30,10 +30,18 @@ class ErrorGroup(models.Model):
     grouping_version = models.PositiveSmallIntegerField(
         default=GROUPING_VERSION, help_text="The version of the grouping rules that made it."
     )
+    dlq_pending = models.BigIntegerField(
+        default=0,
+        help_text="Its DLQ entries not resolved or discarded yet (kept by the DLQ as they change).",
+    )
 
     class Meta:
         verbose_name = "error group"
         indexes = [
+            # The DLQ health page's top errors of a job: the largest backlog first.
+            models.Index(
+                fields=["job_name", "dlq_pending", "count"], name="errgroup_job_backlog_idx"
+            ),
             models.Index(fields=["last_seen"], name="errgroup_last_seen_idx"),
             models.Index(fields=["job_name", "last_seen"], name="errgroup_job_seen_idx"),
             models.Index(fields=["status", "last_seen"], name="errgroup_status_seen_idx"),

@@ -58,6 +58,7 @@ class JobAdmin(admin.ModelAdmin):
             "Dead letter queue",
             {"fields": ("dlq_enabled", "dlq_max_size", "dlq_full_policy", "dlq_retention_days")},
         ),
+        ("Health", {"fields": ("failure_rate_warning_percent",)}),
     ]
     live_fieldset = ("Live counters", {"fields": ("dlq_health", "counters_table")})
     grouping_fieldset = ("Grouping rules", {"fields": ("grouping_block",)})

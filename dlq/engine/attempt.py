@@ -23,7 +23,7 @@ from common import bulk
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, link_occurrences, save_occurrences
 
-from .. import processors
+from .. import activity, processors
 from ..models import (
     Batch,
     BatchDurationBucket,
@@ -385,4 +385,7 @@ def _save(batch, counters, delta):
         **{field: F(field) + amount for field, amount in delta.items() if amount},
         last_entry_at=counters.last_entry_at,
         last_capacity_exceeded_at=counters.last_capacity_exceeded_at,
+    )
+    activity.record(
+        batch.job_id, delta["records_processed"], delta["records_failed"], timezone.now()
     )

@@ -5,10 +5,12 @@ PostgreSQL; SQLite's IMMEDIATE transaction holds the write lock), so the room
 it reads cannot be taken by another writer before this insert commits.
 """
 
+from collections import Counter
 from dataclasses import asdict, dataclass
 
 from common import bulk
 
+from .. import backlog
 from ..health import room_left
 from ..models import DLQAttempt, DLQEntry
 
@@ -94,5 +96,6 @@ def store(job, batch, letters, counters, *, now, context):
             for pk, letter in zip(ids, fits, strict=True)
         ],
     )
+    backlog.add(Counter(letter.group_id for letter in fits))
     entries = [StoredEntry(letter.index, pk) for letter, pk in zip(fits, ids, strict=True)]
     return entries, overflow

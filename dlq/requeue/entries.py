@@ -11,7 +11,7 @@ ran out (its worker died) went back to pending and is left alone.
 import functools
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,6 +25,7 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
+from .. import backlog
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters
 from ..processors.runner import run_records, run_then_commit
 
@@ -244,6 +245,13 @@ def _commit(job, entries, failures, *, run, started_by, result):
             for entry in entries
         ],
     )
+    backlogs = Counter()
+    for entry in succeeded:
+        backlogs[entry.error_group_id] -= 1
+    for entry, group in zip(failed, groups, strict=True):
+        backlogs[entry.error_group_id] -= 1
+        backlogs[group.pk] += 1
+    backlog.add(backlogs)
     JobCounters.objects.filter(job=job).update(
         dlq_requeued=F("dlq_requeued") + len(entries),
         dlq_resolved=F("dlq_resolved") + len(succeeded),

@@ -69,3 +69,18 @@ def attacks(job, rounds=3):
         ],
     )
     fail_with(job, ["Connection closed by 10.0.0.9"])
+
+
+def assert_backlogs_exact():
+    """Every error group's stored DLQ backlog equals its open entries, counted."""
+    from collections import Counter
+
+    from dlq.backlog import OPEN
+    from errors.models import ErrorGroup
+
+    held = Counter(
+        DLQEntry.objects.filter(status__in=OPEN).values_list("error_group_id", flat=True)
+    )
+    stored = dict(ErrorGroup.objects.values_list("pk", "dlq_pending"))
+    assert stored == {pk: held[pk] for pk in stored}
+    assert set(held) <= set(stored)

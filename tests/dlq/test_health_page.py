@@ -73,10 +73,11 @@ def test_failure_rate_oldest_pending_and_top_errors_come_from_real_runs(staff, m
 
     body = response.content.decode()
     row = row_of(body, "orders")
-    assert "20.00%" in row
+    assert "20.00%" in row  # all time
+    assert "20.0%" in row  # the last hour
     assert "4 / 20" in row
     assert "3\xa0hours" in row  # the oldest pending entry's age
-    top = response.context["rows"][1].top_errors
+    top = next(r for r in response.context["rows"] if r.job == job).top_errors
     assert len(top) == 3
     for group in top:
         assert f'href="/errors/{group.pk}/"' in row
@@ -128,3 +129,80 @@ def test_queries_grow_with_jobs_only_not_with_entries(
     make_job("fx")
     # One top-errors read per job; size, rate and oldest entry ride on the jobs query.
     assert _queries(staff) == two_jobs + 2
+
+
+def _order(client):
+    return [row.job.name for row in client.get("/dlq/health/").context["rows"]]
+
+
+def test_the_worst_job_comes_first_then_the_one_failing_most_now(staff, make_job, run_batch):
+    quiet, failing, full = make_job("a-quiet"), make_job("b-failing"), make_job("c-full")
+    run_batch(quiet, [GOOD] * 10)
+    run_batch(failing, [BAD] * 7 + [GOOD] * 3)
+    JobCounters.objects.filter(job=full).update(dlq_pending=100_000)  # at capacity, not failing
+    assert _order(staff) == ["c-full", "b-failing", "a-quiet"]
+
+
+def test_a_job_failing_past_its_threshold_in_the_last_hour_is_flagged(staff, make_job, run_batch):
+    strict = make_job("strict", failure_rate_warning_percent=5)
+    lenient = make_job("lenient", failure_rate_warning_percent=50)
+    for job in (strict, lenient):
+        run_batch(job, [BAD] + [GOOD] * 9)  # 10 % of the last hour failed
+
+    body = staff.get("/dlq/health/").content.decode()
+
+    assert "FAILING 10% NOW" in row_of(body, "strict")
+    assert "FAILING" not in row_of(body, "lenient")
+    assert "1 failing more than its threshold in the last hour" in body
+    assert '<span class="velo-status healthy">HEALTHY</span>' in row_of(body, "strict")
+
+
+def test_failures_older_than_an_hour_no_longer_flag_the_job(staff, make_job, run_batch):
+    from dlq.models import JobActivity
+
+    job = make_job("orders")
+    run_batch(job, [BAD] * 5)
+    JobActivity.objects.update(minute=timezone.now() - timedelta(minutes=61))
+
+    row = row_of(staff.get("/dlq/health/").content.decode(), "orders")
+
+    assert "FAILING" not in row
+    assert "no records" in row  # nothing in the last hour
+    assert "100.00%" in row  # all time still says what happened
+
+
+def test_top_errors_are_the_groups_with_most_records_waiting(staff, make_job, run_batch):
+    job = make_job("orders", dlq_max_size=None)
+    run_batch(job, [{"symbol": "A"}] * 6)  # 6 waiting: "Missing required column 'price'"
+    run_batch(job, [BAD] * 2)  # 2 waiting, seen last
+    big = ErrorGroup.objects.get(template__contains="'price'")
+    from dlq import triage
+    from dlq.actors import Actor
+
+    # The most-seen group once all its entries are discarded waits for nothing.
+    run_batch(job, [{"symbol": "A", "price": "x"}] * 9)
+    drained = ErrorGroup.objects.get(template__contains="Invalid JSON")
+    triage.discard(DLQEntry.objects.filter(error_group=drained), actor=Actor("ops", "admin"))
+
+    top = next(r for r in staff.get("/dlq/health/").context["rows"]).top_errors
+
+    assert [g.pk for g in top][:2] == [
+        big.pk,
+        ErrorGroup.objects.get(template__contains="'symbol'").pk,
+    ]
+    assert [g.dlq_pending for g in top] == [6, 2, 0]
+    assert top[2].pk == drained.pk
+
+
+def test_rejected_records_read_as_lost(staff, make_job, run_batch):
+    job = make_job("orders", dlq_max_size=1, dlq_full_policy="reject")
+    run_batch(job, [BAD] * 4)
+
+    row = row_of(staff.get("/dlq/health/").content.decode(), "orders")
+
+    assert "3 lost" in row
+
+
+def test_the_page_reloads_itself(staff, make_job):
+    make_job("orders")
+    assert '<meta http-equiv="refresh" content="30">' in staff.get("/dlq/health/").content.decode()

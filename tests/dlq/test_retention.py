@@ -132,7 +132,7 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):
         counts = retention.purge_expired(now=now)
 
-    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 5}
+    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 5, "job_activity": 0}
     assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
     assert set(ErrorRollup.objects.values_list("pk", flat=True)) == current
     assert set(ErrorVolume.objects.values_list("pk", flat=True)) == current_volumes

@@ -15,7 +15,7 @@ from dlq.models import DLQEntry, Job, OperatorAction, RegroupRun
 from errors import regroup as history
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup
 from tests.conftest import BAD, GOOD
-from tests.dlq.factories import attacks, auth_job
+from tests.dlq.factories import assert_backlogs_exact, attacks, auth_job
 from tests.dlq.factories import fail_with as fail
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +41,7 @@ def assert_exact():
         assert (hours["n"] or 0) == held[group.pk]
     entries = Counter(DLQEntry.objects.values_list("error_group_id", flat=True))
     assert entries == held  # send_to_dlq: one entry per occurrence, in the same group
+    assert_backlogs_exact()
 
 
 def run_here(job, rules, **kwargs):

@@ -16,7 +16,7 @@ from dlq.models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
 from dlq.requeue import RequeueOptions, RequeueScope, entries, scope
 from dlq.requeue import runs as lifecycle
 from errors.models import ErrorGroup, ErrorOccurrence
-from tests.dlq.factories import counters, failing_entries, relax, schema_job
+from tests.dlq.factories import assert_backlogs_exact, counters, failing_entries, relax, schema_job
 
 OPS = Actor("ops", "admin")
 
@@ -32,6 +32,7 @@ def test_a_fixed_cause_resolves_entries_and_their_group():
     c = counters(job)
     assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (0, 3, 3)
     assert ErrorGroup.objects.get().status == "resolved"
+    assert ErrorGroup.objects.get().dlq_pending == 0
     history = DLQAttempt.objects.filter(kind="requeue")
     assert {(a.outcome, a.started_by, a.requeue_run_id) for a in history} == {
         ("succeeded", "ops", run.pk)
@@ -49,6 +50,7 @@ def test_a_cause_that_is_not_fixed_sends_entries_back_to_pending_with_a_new_occu
     c = counters(job)
     assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (2, 2, 0)
     assert ErrorOccurrence.objects.filter(dlq_entry_id__isnull=False).count() == 4
+    assert_backlogs_exact()
 
 
 @pytest.mark.django_db

@@ -1,0 +1,43 @@
+"""Each error group's DLQ backlog (ErrorGroup.dlq_pending), kept as the entries change.
+
+The health page ranks a job's errors by how many of its records wait in the
+DLQ; counting them per visit would read every pending entry of the job. So
+every change to an entry's openness or group adds to its groups' counts in
+the same transaction, as JobCounters.dlq_pending is kept for the job. Open
+means what dlq_pending counts: pending, or requeued and not resolved yet.
+Regrouping moves entries in bulk; it recounts the groups it touched instead.
+"""
+
+from collections import Counter
+
+from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from errors.models import ErrorGroup
+
+from .models import DLQEntry
+
+OPEN = (DLQEntry.Status.PENDING, DLQEntry.Status.REQUEUED)
+
+
+def add(changes):
+    """Add `changes` ({group id: n}, n may be negative) to the groups' backlogs."""
+    for group_id, n in sorted(Counter(changes).items()):  # group-id order: no lock cycles
+        if group_id is not None and n:
+            ErrorGroup.objects.filter(pk=group_id).update(dlq_pending=F("dlq_pending") + n)
+
+
+def recount(group_ids):
+    """Set the groups' backlogs from their entries (an index range per group)."""
+    if not group_ids:
+        return
+    open_entries = (
+        DLQEntry.objects.filter(error_group=OuterRef("pk"), status__in=OPEN)
+        .order_by()
+        .values("error_group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    ErrorGroup.objects.filter(pk__in=sorted(group_ids)).update(
+        dlq_pending=Coalesce(Subquery(open_entries), 0)
+    )
