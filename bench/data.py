@@ -113,7 +113,8 @@ def create_groups(jobs, per_job, now):
     execute(
         "INSERT INTO errors_groupkey"
         " (fingerprint, group_id, grouping_version, template, created_at)"
-        " SELECT fingerprint, id, grouping_version, template, first_seen FROM errors_errorgroup"
+        " SELECT fingerprint, id, grouping_version, template, first_seen FROM errors_errorgroup g"
+        " WHERE NOT EXISTS (SELECT 1 FROM errors_groupkey k WHERE k.group_id = g.id)"
     )
     by_job = {}
     for pk, job_name in ErrorGroup.objects.order_by("pk").values_list("pk", "job_name"):

@@ -58,6 +58,7 @@ class Job(models.Model):
     dlq_retention_days = models.PositiveIntegerField(default=14)
     failure_rate_warning_percent = models.FloatField(
         default=5.0,
+        db_default=5.0,
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="The DLQ health page warns when the last hour's failure rate reaches this.",
     )

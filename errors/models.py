@@ -32,6 +32,7 @@ class ErrorGroup(models.Model):
     )
     dlq_pending = models.BigIntegerField(
         default=0,
+        db_default=0,  # rows written by raw SQL or COPY (bench, imports) start at 0 too
         help_text="Its DLQ entries not resolved or discarded yet (kept by the DLQ as they change).",
     )
 

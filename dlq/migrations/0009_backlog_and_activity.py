@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='job',
             name='failure_rate_warning_percent',
-            field=models.FloatField(default=5.0, help_text="The DLQ health page warns when the last hour's failure rate reaches this.", validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)]),
+            field=models.FloatField(db_default=5.0, default=5.0, help_text="The DLQ health page warns when the last hour's failure rate reaches this.", validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(100)]),
         ),
         migrations.CreateModel(
             name='JobActivity',
