@@ -18,8 +18,9 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	mkdir -p var
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_superuser
+	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_superuser --password-file var/admin-password
 	DJANGO_DEBUG=1 $(BIN)/python manage.py velo_demo --records 2000
+	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_superuser --password-file var/admin-password
 	DJANGO_DEBUG=1 PATH="$(BIN):$$PATH" $(BIN)/honcho start -f Procfile.dev
 
 test: $(INSTALLED)

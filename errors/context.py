@@ -4,6 +4,7 @@ Settings build it once from the environment with `from_environ`; the rest of
 the code asks `current()`, which reads settings at call time.
 """
 
+import socket
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -41,7 +42,9 @@ def _first_set(names, environ):
 
 def from_environ(environ, *, default_version):
     return DeploymentContext(
-        node_id=_first_set(NODE_ID_VARS, environ),
+        # bash sets HOSTNAME without exporting it: a worker started from a shell
+        # (make run) sees none of the variables, and the host's name is the node.
+        node_id=_first_set(NODE_ID_VARS, environ) or socket.gethostname(),
         node_name=_first_set(NODE_NAME_VARS, environ),
         region=_first_set(REGION_VARS, environ),
         version=environ.get("APP_VERSION", "").strip() or default_version,

@@ -112,6 +112,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "velo_site" / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 # The API reads request bodies itself, against VELO_MAX_BODY_BYTES.

@@ -159,3 +159,22 @@ def test_ensure_superuser_does_not_promote_an_existing_ordinary_user(db):
         run("ensure_superuser")
 
     assert not get_user_model().objects.get(username="admin").is_superuser
+
+
+def test_ensure_superuser_keeps_the_password_for_its_owner_and_shows_the_login_again(db, tmp_path):
+    kept = tmp_path / "var" / "admin-password"
+    first, _ = run("ensure_superuser", "--password-file", str(kept))
+    password = kept.read_text().strip()
+    assert f"password: {password}" in first
+    assert kept.stat().st_mode & 0o777 == 0o600
+
+    again, _ = run("ensure_superuser", "--password-file", str(kept))
+    assert f"password: {password}" in again  # the set-up's last lines say how to log in
+    assert "Log in to Velo" in again
+
+    admin = get_user_model().objects.get(username="admin")
+    admin.set_password("changed-by-the-operator")
+    admin.save()
+    after_change, _ = run("ensure_superuser", "--password-file", str(kept))
+    assert password not in after_change  # a stale file is not shown as the login
+    assert "changepassword admin" in after_change

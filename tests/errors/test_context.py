@@ -1,5 +1,7 @@
 """The deployment context: which environment variable names the node, region and version."""
 
+import socket
+
 import pytest
 
 from errors.context import DeploymentContext, from_environ
@@ -15,10 +17,11 @@ def context(**environ):
         ({"NODE_ID": "n1", "HOSTNAME": "h1", "POD_NAME": "p1"}, "n1"),
         ({"HOSTNAME": "h1", "POD_NAME": "p1"}, "h1"),
         ({"POD_NAME": "p1"}, "p1"),
-        ({}, ""),
+        ({"NODE_ID": "  "}, socket.gethostname()),
+        ({}, socket.gethostname()),
     ],
 )
-def test_node_id_comes_from_node_id_then_hostname_then_pod_name(environ, expected):
+def test_node_id_comes_from_node_id_then_hostname_then_pod_name_then_the_host(environ, expected):
     assert context(**environ).node_id == expected
 
 
@@ -78,7 +81,9 @@ def test_values_are_stripped():
 
 
 def test_unrelated_variables_are_ignored():
-    assert context(PATH="/usr/bin", HOME="/root") == DeploymentContext(version="9.9.9")
+    assert context(PATH="/usr/bin", HOME="/root") == DeploymentContext(
+        node_id=socket.gethostname(), version="9.9.9"
+    )
 
 
 def test_as_dict_has_the_four_fields_the_models_store():

@@ -66,6 +66,7 @@ def test_saving_a_job_never_writes_its_counters(admin_client_, job):
             "dlq_max_size": 100,
             "dlq_full_policy": job.dlq_full_policy,
             "dlq_retention_days": 14,
+            "failure_rate_warning_percent": 5,
             # What a form holding counters would post back, read before the engine moved on.
             "records_processed": 0,
             "dlq_pending": 0,
