@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from errors import rules as grouping_rules
 from errors.models import ErrorGroup
@@ -453,6 +454,8 @@ class RequeueRun(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
+    # How a canary's stop_reason starts: the run is cancelled (SPEC's status) by its canary.
+    CANARY_STOP = "canary stopped the run"
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # What it acts on: explicit ids, or a filter (job, error_group, batch) cut
@@ -494,6 +497,51 @@ class RequeueRun(models.Model):
     def __str__(self):
         kind = "dry run" if self.dry_run else "requeue run"
         return f"{kind} {self.pk} ({self.status}, {self.done}/{self.total})"
+
+    @property
+    def stopped_by_canary(self):
+        return self.status == self.Status.CANCELLED and self.stop_reason.startswith(
+            self.CANARY_STOP
+        )
+
+    @property
+    def outcome(self):
+        """What an operator asks of a run, "did it work?", in a few words; `status` stays
+        the API's four values."""
+        if self.status in self.ACTIVE:
+            return self.get_status_display()
+        if self.stopped_by_canary:
+            return f"Stopped by the canary: {self.failed} of {self.done} failed again"
+        if self.status == self.Status.CANCELLED:
+            return f"Cancelled after {self.done} of {self.total}"
+        if self.dry_run:
+            return f"Dry run: {self.total} would be requeued"
+        if not self.done:
+            text = "Finished: nothing to requeue"
+        elif not self.failed:
+            text = f"Finished: all {self.succeeded} resolved"
+        elif not self.succeeded:
+            text = f"Finished: none resolved, all {self.failed} failed again"
+        else:
+            text = f"Finished: {self.succeeded} resolved, {self.failed} failed again"
+        return f"{text}, {self.skipped} skipped" if self.skipped else text
+
+    @property
+    def outcome_class(self):
+        """The health page's colours: how worried the outcome should make the reader."""
+        if self.status in self.ACTIVE or self.dry_run:
+            return "caution"
+        if self.stopped_by_canary or (self.done and not self.succeeded):
+            return "critical"
+        if self.failed or self.status == self.Status.CANCELLED:
+            return "warning"
+        return "healthy"
+
+    @property
+    def duration(self):
+        if not self.started_at:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
 
 
 class RegroupRun(models.Model):

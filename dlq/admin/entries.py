@@ -3,7 +3,7 @@ attempt history, and the operator's actions on both. The extra pages live in ent
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models.functions import Substr
+from django.db.models.functions import Left, Substr
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -220,12 +220,29 @@ def _selection(request):
 
 @admin.register(DLQAttempt)
 class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
-    list_display = ("id", "entry_link", "kind", "outcome", "started_by", "node_id", "at")
+    list_display = (
+        "id",
+        "entry_link",
+        "kind",
+        "outcome",
+        "error_head",
+        "started_by",
+        "node_id",
+        "at",
+    )
     list_defer = ("error_message",)
     list_filter = ("kind", "outcome", "at")
     ordering = ("-id",)
     sortable_by = ("id",)
     fields = ("entry", "kind", "outcome", "started_by", "node_id", "at", "error_block")
+
+    def get_queryset(self, request):
+        # The list shows the error's start; the whole text stays deferred.
+        return super().get_queryset(request).annotate(error_head=Left("error_message", 120))
+
+    @admin.display(description="error")
+    def error_head(self, attempt):
+        return getattr(attempt, "error_head", None) or "-"
 
     @admin.display(description="DLQ entry")
     def entry_link(self, attempt):

@@ -1,4 +1,8 @@
-"""Admin for requeue runs: progress, what a run acts on, and cancel."""
+"""Admin for requeue runs: did it work, progress, what a run acts on, and cancel.
+
+A run's counts lead to the attempts behind them (resolved, failed again), so
+"6 failed" is six links away from nothing: one click to the six.
+"""
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -24,11 +28,11 @@ SHOWN_IDS = 50
 class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
     list_display = (
         "id",
-        "status",
+        "outcome_badge",
         "total",
         "done",
-        "succeeded",
-        "failed",
+        "succeeded_link",
+        "failed_link",
         "skipped",
         "dry_run",
         "rate_limit",
@@ -42,6 +46,7 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
     sortable_by = ("id", "created_at")
     actions = None
     fields = (
+        "outcome_badge",
         "status",
         "progress",
         "stop_reason",
@@ -51,9 +56,10 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         "canary",
         "total",
         "done",
-        "succeeded",
-        "failed",
+        "succeeded_link",
+        "failed_link",
         "skipped",
+        "pace",
         "created_by",
         "created_at",
         "started_at",
@@ -62,6 +68,9 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         "cancel_requested",
         "attempts_link",
     )
+
+    class Media:
+        css = {"all": ["errors/pages.css"]}  # the outcome's colours
 
     def has_view_permission(self, request, obj=None):
         # Whoever may start a run is sent to its page, and may watch it.
@@ -129,12 +138,44 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
             f"{run.canary_max_failure_ratio:.0%} failures"
         )
 
+    @admin.display(description="outcome")
+    def outcome_badge(self, run):
+        return format_html(
+            '<span class="velo-status {}" id="run-outcome">{}</span>',
+            run.outcome_class,
+            run.outcome,
+        )
+
+    @admin.display(description="resolved")
+    def succeeded_link(self, run):
+        return _attempts_link(run, run.succeeded, "succeeded")
+
+    @admin.display(description="failed again")
+    def failed_link(self, run):
+        return _attempts_link(run, run.failed, "failed")
+
+    @admin.display(description="duration and rate")
+    def pace(self, run):
+        if run.duration is None:
+            return "-"
+        seconds = run.duration.total_seconds()
+        rate = f", {run.done / seconds:,.1f} entries/s" if seconds > 0 and run.done else ""
+        return f"{seconds:,.1f} s{rate}"
+
     @admin.display(description="attempts")
     def attempts_link(self, run):
-        url = reverse("admin:dlq_dlqattempt_changelist")
-        return format_html(
-            '<a href="{}?requeue_run__id__exact={}">This run’s attempts</a>', url, run.pk
-        )
+        return _attempts_link(run, None, None, "This run’s attempts")
+
+
+def _attempts_link(run, count, outcome, label=None):
+    """The run's attempts (of one outcome), or the bare count when there are none to show."""
+    if count == 0:
+        return "0"
+    query = f"requeue_run__id__exact={run.pk}"
+    if outcome:
+        query += f"&outcome__exact={outcome}"
+    url = reverse("admin:dlq_dlqattempt_changelist")
+    return format_html('<a href="{}?{}">{}</a>', url, query, label or count)
 
 
 def run_started_message(run):

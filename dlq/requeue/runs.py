@@ -184,7 +184,7 @@ def _work_chunks(run, scope, ahead):
                     run,
                     RequeueRun.Status.CANCELLED,
                     (
-                        f"canary stopped the run: {run.failed} of the first {run.done} entries "
+                        f"{RequeueRun.CANARY_STOP}: {run.failed} of the first {run.done} entries "
                         f"failed ({ratio:.0%} > {run.canary_max_failure_ratio:.0%})"
                     ),
                 )

@@ -54,7 +54,44 @@ def test_run_list_shows_progress_columns_and_is_read_only(admin_client_, fail):
     response = admin_client_.get("/admin/dlq/requeuerun/")
     assert list(response.context["cl"].result_list) == [run]
     content = response.content.decode()
-    for header in ("Total", "Done", "Succeeded", "Failed", "Skipped", "Dry run", "Rate limit"):
+    for header in ("Outcome", "Total", "Done", "Resolved", "Failed again", "Skipped", "Dry run"):
         assert header in content
     assert admin_client_.get("/admin/dlq/requeuerun/add/").status_code == 403
     assert admin_client_.post(f"/admin/dlq/requeuerun/{run.pk}/delete/").status_code == 403
+
+
+def _run_page(client, run):
+    return client.get(f"/admin/dlq/requeuerun/{run.pk}/change/").content.decode()
+
+
+def test_a_run_that_resolved_nothing_does_not_read_like_a_success(admin_client_, fail):
+    entries = fail(3)  # the cause is not fixed: every entry fails again
+    run = requeue.run_here(
+        RequeueScope.of_ids([e.pk for e in entries]), RequeueOptions(), Actor("ops", "admin")
+    )
+    page = _run_page(admin_client_, run)
+    assert (
+        '<span class="velo-status critical" id="run-outcome">'
+        "Finished: none resolved, all 3 failed again</span>"
+    ) in page
+    failed_url = f"/admin/dlq/dlqattempt/?requeue_run__id__exact={run.pk}&amp;outcome__exact=failed"
+    assert f'<a href="{failed_url}">3</a>' in page
+    attempts = admin_client_.get(failed_url.replace("&amp;", "&"))
+    assert attempts.status_code == 200
+    listed = list(attempts.context["cl"].result_list)
+    assert len(listed) == 3 and {a.outcome for a in listed} == {"failed"}
+    assert "is a required property" in attempts.content.decode()  # the error column
+    assert "entries/s" in page
+
+
+def test_a_canary_stop_says_so(admin_client_, fail, settings):
+    entries = fail(6)
+    run = requeue.run_here(
+        RequeueScope.of_ids([e.pk for e in entries]),
+        RequeueOptions(canary_size=2),
+        Actor("ops", "admin"),
+    )
+    assert run.status == RequeueRun.Status.CANCELLED  # the API's status stays SPEC's
+    listing = admin_client_.get("/admin/dlq/requeuerun/").content.decode()
+    assert "Stopped by the canary: 2 of 2 failed again" in listing
+    assert ">Cancelled</span>" not in listing  # (the status filter still offers "Cancelled")
