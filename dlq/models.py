@@ -256,7 +256,8 @@ class Batch(models.Model):
         ]
 
     def __str__(self):
-        return f"batch {self.pk} of {self.job_id} ({self.status})"
+        # Titles and links name the job; lists that show batches select_related it.
+        return f"batch {self.pk} of {self.job.name} ({self.get_status_display().lower()})"
 
 
 class DLQEntry(models.Model):
@@ -355,7 +356,7 @@ class DLQEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"DLQ entry {self.pk} ({self.job_id}, {self.status})"
+        return f"DLQ entry {self.pk} of {self.job.name} ({self.get_status_display().lower()})"
 
     @classmethod
     def oldest_pending_of(cls, job):

@@ -10,6 +10,20 @@ from common.admin import BigTableAdmin, ReadOnlyAdmin, pre
 from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
 
+class JobNameFilter(admin.SimpleListFilter):
+    """The jobs that have errors, from the per-job totals: one row a job, not a scan of groups."""
+
+    title = "job"
+    parameter_name = "job_name"
+
+    def lookups(self, request, model_admin):
+        names = ErrorTotal.objects.order_by("job_name").values_list("job_name", flat=True)
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(job_name=self.value()) if self.value() else queryset
+
+
 @admin.register(ErrorGroup)
 class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_display = (
@@ -18,21 +32,26 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
         "job_name",
         "error_type",
         "count",
+        "dlq_pending",
         "first_seen",
         "last_seen",
         "status",
     )
     list_display_links = ("id", "short_template")
-    list_filter = ("status",)
+    list_filter = ("status", JobNameFilter)
+    # Groups are few next to entries (one per kind of failure): a scan of templates is cheap.
+    search_fields = ("template",)
+    search_help_text = "Finds groups whose template contains the text."
     list_defer = ("last_message",)
     ordering = ("-last_seen",)
-    sortable_by = ("id", "count", "first_seen", "last_seen")
+    sortable_by = ("id", "count", "dlq_pending", "first_seen", "last_seen")
     fields = (
         "job_name",
         "error_type",
         "template_block",
         "last_message_block",
         "count",
+        "dlq_pending",
         "first_seen",
         "last_seen",
         "status",

@@ -31,6 +31,7 @@ class ErrorGroup(models.Model):
         default=GROUPING_VERSION, help_text="The version of the grouping rules that made it."
     )
     dlq_pending = models.BigIntegerField(
+        "waiting in the DLQ",
         default=0,
         db_default=0,  # rows written by raw SQL or COPY (bench, imports) start at 0 too
         help_text="Its DLQ entries not resolved or discarded yet (kept by the DLQ as they change).",

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='errorgroup',
             name='dlq_pending',
-            field=models.BigIntegerField(db_default=0, default=0, help_text='Its DLQ entries not resolved or discarded yet (kept by the DLQ as they change).'),
+            field=models.BigIntegerField(db_default=0, default=0, verbose_name='waiting in the DLQ', help_text='Its DLQ entries not resolved or discarded yet (kept by the DLQ as they change).'),
         ),
         migrations.AddIndex(
             model_name='errorgroup',

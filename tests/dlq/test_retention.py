@@ -126,7 +126,7 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
         ErrorVolume.objects.create(
             grain=grain, bucket=now - timedelta(days=3), job_name="orders", count=5, node_id="x"
         )
-    current_volumes = set(ErrorVolume.objects.filter(node_id="").values_list("pk", flat=True))
+    current_volumes = set(ErrorVolume.objects.exclude(node_id="x").values_list("pk", flat=True))
     assert len(current_volumes) == 2
 
     with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):

@@ -230,3 +230,12 @@ def test_entry_pages_are_csrf_protected(login, fail):
     for url in ("requeue/", "edit-payload/", "discard/"):
         assert client.post(f"{LIST}{entry.pk}/{url}", {"payload": "{}"}).status_code == 403
     assert statuses([entry]) == [Status.PENDING]
+
+
+def test_entry_and_batch_pages_are_titled_with_their_job(admin_client_, fail):
+    entry = fail(1)[0]
+    page = admin_client_.get(f"/admin/dlq/dlqentry/{entry.pk}/change/").content.decode()
+    assert f"DLQ entry {entry.pk} of orders (pending)" in page
+    page = admin_client_.get(f"/admin/dlq/batch/{entry.batch_id}/change/").content.decode()
+    status = entry.batch.get_status_display().lower()
+    assert f"batch {entry.batch_id} of orders ({status})" in page

@@ -107,6 +107,23 @@ def test_error_group_list_filters_by_status(admin_client_, group):
     assert list(response.context["cl"].result_list) == []
 
 
+def test_error_group_list_searches_templates_and_filters_by_job(
+    admin_client_, fail, make_job, run_batch
+):
+    fail(2)  # orders: "Field 'symbol': ... is a required property"
+    payments = make_job("payments")
+    run_batch(payments, [{"symbol": "A"}])  # "Missing required column 'price'"
+    orders_group = ErrorGroup.objects.get(job_name="orders")
+
+    listing = admin_client_.get("/admin/errors/errorgroup/?job_name=orders")
+    assert list(listing.context["cl"].result_list) == [orders_group]
+    assert "?job_name=payments" in listing.content.decode()  # the sidebar offers each job
+
+    found = admin_client_.get("/admin/errors/errorgroup/", {"q": "column 'price'"})
+    assert [g.job_name for g in found.context["cl"].result_list] == ["payments"]
+    assert "Waiting in the DLQ" in listing.content.decode()
+
+
 def test_error_occurrences_filter_by_group(admin_client_, occurrence):
     response = admin_client_.get(
         f"/admin/errors/erroroccurrence/?group__id__exact={occurrence.group_id}"
