@@ -1,15 +1,38 @@
-"""The DLQ panel on an error group's page (errors.panels): its pending entries, newest first."""
+"""The DLQ panel on an error group's page (errors.panels), and the actions it offers.
 
+The panel shows what an operator needs next to the chart: the newest pending
+record with its traceback (the offending field in sight), the latest entries,
+links to the group's entries, occurrences and requeue runs, and the buttons
+to act: Resolve and Ignore post here; Requeue opens the same confirmation
+page as "Requeue all matching" on the DLQ list, with a canary filled in. Each
+button shows only to whoever holds the permission its action checks again.
+"""
+
+import json
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.db.models.functions import Left
+from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
+from errors.models import ErrorGroup
+
+from . import triage
+from .actors import Actor
 from .models import DLQEntry
+from .permissions import REQUEUE, TRIAGE
+from .requeue.scope import newest_entry_id
 
 SHOWN = 50
-# Counting stops here: an exact count of a million-entry group is a long index
-# scan for a number nobody reads digit by digit.
-COUNT_CAP = 10_000
+# What Resolve and Ignore may set, and what the message says.
+STATUSES = {
+    ErrorGroup.Status.RESOLVED: "resolved",
+    ErrorGroup.Status.IGNORED: "ignored",
+}
 
 
 def pending_entries(request, group):
@@ -20,17 +43,59 @@ def pending_entries(request, group):
         .annotate(message_head=Left("error_message", 300))
         .order_by("-id")[:SHOWN]
     )
-    count = len(entries)
-    if count == SHOWN:
-        count = pending.order_by().values("id")[: COUNT_CAP + 1].count()
-    changelist = reverse("admin:dlq_dlqentry_changelist")
+    sample = (
+        pending.only("id", "payload", "traceback", "error_message").order_by("-id").first()
+        if entries
+        else None
+    )
+    entry_list = reverse("admin:dlq_dlqentry_changelist")
+    user = request.user
     return render_to_string(
         "dlq/group_panel.html",
         {
+            "group": group,
             "entries": entries,
-            "count": min(count, COUNT_CAP),
-            "capped": count > COUNT_CAP,
-            "list_url": f"{changelist}?error_group__id__exact={group.pk}&status__exact=pending",
+            "sample": sample,
+            "sample_payload": json.dumps(sample.payload, indent=2, sort_keys=True)
+            if sample
+            else "",
+            "list_url": f"{entry_list}?error_group__id__exact={group.pk}&status__exact=pending",
+            "occurrences_url": reverse("admin:errors_erroroccurrence_changelist")
+            + f"?group__id__exact={group.pk}",
+            "runs_url": reverse("admin:dlq_requeuerun_changelist") + f"?error_group={group.pk}",
+            "requeue_url": _requeue_url(group) if user.has_perm(REQUEUE) and entries else None,
+            "can_triage": user.has_perm(TRIAGE),
+            "statuses": STATUSES,
         },
         request=request,
     )
+
+
+def _requeue_url(group):
+    """The confirmation page over the group's pending entries, cut at the newest one now."""
+    url = reverse("admin:dlq_dlqentry_requeue_matching")
+    return (
+        f"{url}?error_group__id__exact={group.pk}&status__exact=pending"
+        f"&max_id={newest_entry_id() or 0}"
+    )
+
+
+@require_POST
+@staff_member_required
+def set_group_status(request, group_id):
+    """Resolve or ignore one group from its page, audited like the admin action."""
+    if not request.user.has_perm(TRIAGE):
+        raise PermissionDenied
+    group = get_object_or_404(ErrorGroup, pk=group_id)
+    status = request.POST.get("status", "")
+    if status not in STATUSES:
+        messages.error(request, f"Unknown status {status!r}; use resolved or ignored.")
+        return redirect("errors:group", group.pk)
+    changed = triage.set_group_status(
+        ErrorGroup.objects.filter(pk=group.pk), status, actor=Actor.from_request(request)
+    )
+    if changed:
+        messages.success(request, f"Error group #{group.pk} marked {STATUSES[status]}.")
+    else:
+        messages.info(request, f"Error group #{group.pk} was already {STATUSES[status]}.")
+    return redirect("errors:group", group.pk)

@@ -2,9 +2,10 @@
 
 from django.urls import path
 
-from . import views
+from . import panels, views
 
 app_name = "dlq"
 urlpatterns = [
     path("health/", views.health_page, name="health"),
+    path("groups/<int:group_id>/status/", panels.set_group_status, name="group_status"),
 ]

@@ -6,6 +6,7 @@ requeue_group and the link to a group's pending entries.
 """
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -13,7 +14,7 @@ from django.utils.html import format_html, format_html_join
 from errors.admin import ErrorGroupAdmin as BaseErrorGroupAdmin
 from errors.models import ErrorGroup
 
-from .. import regroup, requeue, triage
+from .. import panels, regroup, requeue, triage
 from ..actors import Actor
 from ..models import DLQEntry
 from .permissions import OperatorPermissions
@@ -23,6 +24,18 @@ from .runs import run_started_message
 class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
     actions = ["resolve", "ignore", "requeue_group", "merge_groups", "unmerge_group"]
     fields = (*BaseErrorGroupAdmin.fields, "pending_entries")
+    change_form_template = "admin/errors/errorgroup/change_form.html"
+
+    class Media:
+        css = {"all": ["errors/pages.css"]}  # the panel's layout
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The group's page acts as /errors/<id>/ does: the same panel, the same buttons."""
+        group = self.get_object(request, unquote(object_id))
+        context = {"group_panel": panels.pending_entries(request, group) if group else ""}
+        return super().change_view(
+            request, object_id, form_url, {**context, **(extra_context or {})}
+        )
 
     @admin.action(description="Mark the selected groups resolved", permissions=["triage"])
     def resolve(self, request, queryset):

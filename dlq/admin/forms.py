@@ -19,6 +19,10 @@ def _id_field():
     return forms.IntegerField(required=False, min_value=1, max_value=MAX_ID)
 
 
+# The canary a confirmation page starts with: a bad fix costs ten records, not all.
+CANARY_DEFAULT = 10
+
+
 class RequeueScopeForm(forms.Form):
     """The list's filters (as its URL carries them) and the newest id it showed.
 
@@ -101,7 +105,9 @@ class RequeueOptionsForm(forms.Form):
         required=False,
         min_value=1,
         max_value=MAX_ID,
-        help_text="Requeue this many entries first, and stop by itself if too many of them fail.",
+        initial=CANARY_DEFAULT,
+        help_text="Requeue this many entries first, and stop by itself if too many of them fail "
+        "(on by default; empty: no canary).",
     )
     canary_max_failure_ratio = forms.FloatField(
         required=False,

@@ -4,9 +4,9 @@
 extra pages ask the same methods, so a button and the page behind it agree.
 """
 
-REQUEUE = "dlq.requeue_dlqentry"
-DISCARD = "dlq.discard_dlqentry"
-TRIAGE = "errors.change_errorgroup"  # resolve and ignore error groups
+from ..permissions import DISCARD, REQUEUE, TRIAGE
+
+__all__ = ["DISCARD", "REQUEUE", "TRIAGE", "OperatorPermissions"]
 
 
 class OperatorPermissions:

@@ -20,6 +20,25 @@ from ..models import RequeueRun
 from ..requeue import RequeueScope
 from .permissions import OperatorPermissions
 
+
+class ErrorGroupRunsFilter(admin.SimpleListFilter):
+    """The runs over one error group's entries (a group page links here)."""
+
+    title = "error group"
+    parameter_name = "error_group"
+
+    def lookups(self, request, model_admin):
+        return [(self.value(), f"#{self.value()}")] if self.value() else []
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(filters__error_group=int(self.value()))
+        except ValueError:
+            return queryset.none()
+
+
 # Ids shown on a run's page; the rest are counted.
 SHOWN_IDS = 50
 
@@ -40,7 +59,7 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         "created_at",
         "finished_at",
     )
-    list_filter = ("status", "dry_run")
+    list_filter = ("status", "dry_run", ErrorGroupRunsFilter)
     list_defer = ("entry_ids",)
     ordering = ("-id",)
     sortable_by = ("id", "created_at")
