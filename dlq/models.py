@@ -497,7 +497,7 @@ class RequeueRun(models.Model):
 
     def __str__(self):
         kind = "dry run" if self.dry_run else "requeue run"
-        return f"{kind} {self.pk} ({self.status}, {self.done}/{self.total})"
+        return f"{kind} {self.pk}: {self.outcome[0].lower()}{self.outcome[1:]}"
 
     @property
     def stopped_by_canary(self):

@@ -92,6 +92,7 @@ def test_a_canary_stop_says_so(admin_client_, fail, settings):
         Actor("ops", "admin"),
     )
     assert run.status == RequeueRun.Status.CANCELLED  # the API's status stays SPEC's
+    assert str(run) == f"requeue run {run.pk}: stopped by the canary: 2 of 2 failed again"
     listing = admin_client_.get("/admin/dlq/requeuerun/").content.decode()
     assert "Stopped by the canary: 2 of 2 failed again" in listing
     assert ">Cancelled</span>" not in listing  # (the status filter still offers "Cancelled")
