@@ -3,9 +3,12 @@ attempt history, and the operator's actions on both. The extra pages live in ent
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models.functions import Left, Substr
+from django.contrib.admin.utils import unquote
+from django.db.models import TextField
+from django.db.models.functions import Cast, Left, Substr
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
@@ -22,8 +25,9 @@ from .filters import BatchFilter, CreatedFilter, ErrorGroupFilter, search, searc
 from .permissions import OperatorPermissions
 from .runs import run_started_message
 
-# Enough of a message for a list cell; a message can be megabytes long.
+# Enough of a message, or of a record, for a list cell; either can be megabytes long.
 ERROR_EXCERPT_CHARS = 200
+PAYLOAD_EXCERPT_CHARS = 120
 # The list's query parameters a requeue run can act on, and those that do not narrow it.
 SCOPE_PARAMS = ("job__id__exact", "error_group__id__exact", "batch__id__exact", "status__exact")
 VIEW_PARAMS = ("o", "p")
@@ -46,7 +50,17 @@ class DLQAttemptInline(admin.TabularInline):
 
 @admin.register(DLQEntry)
 class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
-    list_display = ("id", "job", "status", "error", "attempts", "node", "created_at")
+    list_display = (
+        "id",
+        "job",
+        "status",
+        "group_link",
+        "error",
+        "record",
+        "attempts",
+        "node",
+        "created_at",
+    )
     list_select_related = ("job",)
     list_defer = ("payload", "original_payload", "traceback", "error_message")
     # Status is a choices filter and job lists the Job rows: neither scans the entries.
@@ -74,8 +88,36 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         return (
             super()
             .get_queryset(request)
-            .annotate(error_excerpt=Substr("error_message", 1, ERROR_EXCERPT_CHARS))
+            .annotate(
+                error_excerpt=Substr("error_message", 1, ERROR_EXCERPT_CHARS),
+                # The record's first characters: which trade, which field, at a glance.
+                payload_excerpt=Substr(Cast("payload", TextField()), 1, PAYLOAD_EXCERPT_CHARS),
+            )
         )
+
+    def _group_neighbours(self, entry_id):
+        """The group's page and its next pending entry (older: the list runs newest first),
+        one probe each on (error_group, status, id)."""
+        if entry_id is None:
+            return {}
+        group_id = DLQEntry.objects.filter(pk=entry_id).values_list("error_group_id", flat=True)
+        group_id = group_id.first()
+        if group_id is None:
+            return {}
+        following = (
+            DLQEntry.objects.filter(
+                error_group_id=group_id, status=DLQEntry.Status.PENDING, pk__lt=entry_id
+            )
+            .order_by("-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return {
+            "group_page_url": reverse("errors:group", args=[group_id]),
+            "next_in_group_url": reverse("admin:dlq_dlqentry_change", args=[following])
+            if following
+            else None,
+        }
 
     def get_search_results(self, request, queryset, search_term):
         return search(queryset, search_term), False
@@ -89,6 +131,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         context = {
             "can_requeue": self.has_requeue_permission(request),
             "can_discard": self.has_discard_permission(request),
+            **self._group_neighbours(parse_id(unquote(object_id))),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
@@ -106,6 +149,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
                     f"Error group #{group.pk} of {group.job_name}: {group.error_type}: "
                     + Truncator(group.template).chars(200)
                 )
+                context["group_page_url"] = reverse("errors:group", args=[group.pk])
             if self.has_requeue_permission(request):
                 context.update(self.requeue_matching(request, cl))
         return response
@@ -185,6 +229,22 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
     @admin.display(description="error")
     def error(self, entry):
         return Truncator(f"{entry.error_type}: {entry.error_excerpt}").chars(120)
+
+    @admin.display(description="group")
+    def group_link(self, entry):
+        # By id, to the group's page: joining the groups would cost every row a lookup.
+        if entry.error_group_id is None:
+            return "-"
+        return format_html(
+            '<a href="{}">#{}</a>',
+            reverse("errors:group", args=[entry.error_group_id]),
+            entry.error_group_id,
+        )
+
+    @admin.display(description="record")
+    def record(self, entry):
+        excerpt = entry.payload_excerpt or ""
+        return Truncator(excerpt).chars(PAYLOAD_EXCERPT_CHARS - 1) if excerpt else "-"
 
     @admin.display(description="node")
     def node(self, entry):

@@ -212,8 +212,12 @@ def test_dlq_list_leaves_big_columns_out_and_runs_no_distinct(admin_client_, mak
     assert not any("DISTINCT" in sql for sql in sqls)
     rows = [sql for sql in sqls if 'FROM "dlq_dlqentry"' in sql and "COUNT" not in sql]
     assert rows
-    # Only an excerpt of the message is read, through SUBSTR (SUBSTRING on PostgreSQL).
-    rows = [re.sub(r'SUBSTR\w*\("dlq_dlqentry"\."error_message"', "", sql) for sql in rows]
+    # Only excerpts of the message and the record are read, through SUBSTR (SUBSTRING on
+    # PostgreSQL).
+    rows = [
+        re.sub(r'SUBSTR\w*\(\(?(CAST\()?"dlq_dlqentry"\."(error_message|payload)"', "", sql)
+        for sql in rows
+    ]
     for column in ("payload", "traceback", "error_message"):
         assert all(f'"dlq_dlqentry"."{column}"' not in sql for sql in rows)
 
@@ -286,3 +290,22 @@ def test_dlq_entries_cannot_be_added_edited_or_deleted_in_bulk(admin_client_, en
     assert response.status_code == 403
     entry.refresh_from_db()
     assert entry.status == DLQEntry.Status.PENDING
+
+
+def test_the_list_shows_each_entry_group_and_record_and_leads_to_the_group(admin_client_, fail):
+    entries = fail(2)
+    group_id = entries[0].error_group_id
+    listing = admin_client_.get(f"/admin/dlq/dlqentry/?error_group__id__exact={group_id}")
+    body = listing.content.decode()
+    assert f'<a href="/errors/{group_id}/">#{group_id}</a>' in body  # the group column
+    assert "{&quot;price&quot;: 1}" in body  # the record's excerpt
+    assert f'href="/errors/{group_id}/" id="group-page"' in body  # back to the group's page
+
+
+def test_an_entry_page_leads_to_the_next_pending_entry_of_its_group(admin_client_, fail):
+    first, second, third = fail(3)
+    page = admin_client_.get(f"/admin/dlq/dlqentry/{third.pk}/change/").content.decode()
+    assert f'href="/admin/dlq/dlqentry/{second.pk}/change/" id="next-in-group"' in page
+    assert f'href="/errors/{third.error_group_id}/" id="group-page"' in page
+    last = admin_client_.get(f"/admin/dlq/dlqentry/{first.pk}/change/").content.decode()
+    assert 'id="next-in-group"' not in last  # the oldest has none after it
