@@ -187,3 +187,55 @@ def test_an_operator_previews_then_applies_grouping_rules_in_a_real_browser(
     page.goto("/admin/errors/errorgroup/")
     shot(page, "grouping-4-groups")
     assert "Failed password for &lt;*&gt; from" in page.content()
+
+
+def test_from_the_health_page_an_operator_acts_on_the_biggest_group_in_a_real_browser(
+    worker, api, page, django_user_model
+):
+    """Health → the job's biggest group → its newest record → requeue with a canary → the
+    run's outcome, all by clicking (issue 11 items 2, 3 and 7)."""
+    django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    Job.objects.create(
+        name="orders",
+        processor="json_schema",
+        config={"schema": STRICT},
+        failure_strategy="send_to_dlq",
+    )
+    Job.objects.create(name="quiet", processor="json_schema", config={"schema": STRICT})
+    records = [{"price": n} for n in range(12)] + [{"symbol": 5}] * 2 + [{"symbol": "OK"}]
+    api.wait_until_final(api.submit("orders", records)["batch_id"])
+    big = ErrorGroup.objects.get(template__contains="required property")
+
+    page.goto("/")  # the front door: log in, land on DLQ health
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#dlq-health")
+    shot(page, "story-1-health")
+    first_row = page.locator("#dlq-health tbody tr").first
+    assert first_row.get_attribute("data-job") == "orders"  # the job in trouble comes first
+    assert "FAILING 93% NOW" in first_row.inner_text()
+
+    first_row.locator(".velo-top-errors li a").first.click()  # its biggest group
+    page.wait_for_selector("#group-actions")
+    shot(page, "story-2-group")
+    assert page.url.endswith(f"/errors/{big.pk}/")
+    assert '"price": 11' in page.inner_text("#sample-payload")  # the newest record, inline
+
+    page.click("#group-requeue")
+    assert page.input_value("input[name=canary_size]") == "10"
+    shot(page, "story-3-confirm")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#run-outcome:has-text('Stopped by the canary')", timeout=30_000)
+    shot(page, "story-4-run")
+    assert "10 of 10 failed again" in page.inner_text("#run-outcome")
+    page.click("a[href*='outcome__exact=failed']")  # the failed-again count → those attempts
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 10
+    shot(page, "story-5-attempts")
+
+    page.goto(f"/errors/{big.pk}/")
+    page.click("#group-ignored")
+    page.wait_for_selector(f"text=Error group #{big.pk} marked ignored.")
+    big.refresh_from_db()
+    assert big.status == "ignored"
