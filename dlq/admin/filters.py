@@ -1,8 +1,10 @@
 """Narrowing the DLQ list without scanning it: sidebar filters and the search box.
 
 No filter here runs SELECT DISTINCT over the entries: the periods are fixed,
-and a group or a batch is named only when the URL already carries its id
-(listing every group in a sidebar would be a table of thousands).
+a batch is named only when the URL already carries its id, and the groups
+offered are the few with the most entries waiting (of the job filtered on),
+read from the groups' own backlog counts (ErrorGroup.dlq_pending), never from
+the entries.
 """
 
 import re
@@ -17,6 +19,8 @@ from django.utils.text import Truncator
 
 from common.ids import parse_id
 from errors.models import ErrorGroup
+
+from ..models import Job
 
 BATCH_TERM = re.compile(r"batch:\s*([0-9]+)", re.IGNORECASE)
 
@@ -48,10 +52,29 @@ class _OneIdFilter(admin.SimpleListFilter):
 
 
 class ErrorGroupFilter(_OneIdFilter):
+    """The selected group, or the groups with the biggest backlog (of the job filtered on)."""
+
     title = "error group"
     parameter_name = "error_group__id__exact"
     field = "error_group_id"
     group = None
+    OFFERED = 10
+
+    def has_output(self):
+        return True
+
+    def lookups(self, request, model_admin):
+        if self.value() is not None:
+            return super().lookups(request, model_admin)
+        groups = ErrorGroup.objects.filter(dlq_pending__gt=0)
+        job_id = parse_id(request.GET.get("job__id__exact", ""))
+        if job_id is not None:
+            # The job's groups by backlog: one (job_name, dlq_pending, count) index range.
+            groups = groups.filter(job_name__in=Job.objects.filter(pk=job_id).values("name"))
+        top = groups.only("error_type", "template", "dlq_pending").order_by(
+            "-dlq_pending", "-count"
+        )[: self.OFFERED]
+        return [(str(g.pk), f"{Truncator(g.template).chars(60)} ({g.dlq_pending})") for g in top]
 
     def label(self, pk):
         self.group = (

@@ -196,9 +196,10 @@ def test_dlq_list_filters_by_job_listing_job_rows(admin_client_, make_job, job, 
 def test_dlq_list_runs_a_bounded_number_of_queries(
     admin_client_, make_entries, django_assert_max_num_queries, rows
 ):
-    """Session, user, the job filter's choices, the count and the page: never one per row."""
+    """Session, user, the job filter's and the group filter's choices, the count and the page:
+    never one per row."""
     make_entries(rows)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         response = admin_client_.get("/admin/dlq/dlqentry/")
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == rows
@@ -309,3 +310,23 @@ def test_an_entry_page_leads_to_the_next_pending_entry_of_its_group(admin_client
     assert f'href="/errors/{third.error_group_id}/" id="group-page"' in page
     last = admin_client_.get(f"/admin/dlq/dlqentry/{first.pk}/change/").content.decode()
     assert 'id="next-in-group"' not in last  # the oldest has none after it
+
+
+def test_the_sidebar_offers_the_groups_with_most_waiting_of_the_job(
+    admin_client_, job, fail, make_job, run_batch
+):
+    fail(3)
+    other = make_job("payments")
+    run_batch(other, [{"price": 1}] * 5)
+    mine = DLQEntry.objects.filter(job=job).first().error_group_id
+    theirs = DLQEntry.objects.filter(job=other).first().error_group_id
+
+    everything = admin_client_.get("/admin/dlq/dlqentry/").content.decode()
+    assert everything.index(f"error_group__id__exact={theirs}") < everything.index(
+        f"error_group__id__exact={mine}"
+    )  # the bigger backlog first
+    assert "(5)" in everything and "(3)" in everything
+
+    of_job = admin_client_.get(f"/admin/dlq/dlqentry/?job__id__exact={job.pk}").content.decode()
+    assert f"error_group__id__exact={mine}" in of_job
+    assert f"error_group__id__exact={theirs}" not in of_job
