@@ -228,23 +228,23 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="error")
     def error(self, entry):
-        return Truncator(f"{entry.error_type}: {entry.error_excerpt}").chars(120)
+        return _cut(f"{entry.error_type}: {entry.error_excerpt}", 120)
 
     @admin.display(description="group")
     def group_link(self, entry):
         # By id, to the group's page: joining the groups would cost every row a lookup.
+        # The page is /errors/<id>/ by contract; no reverse() per row of a 100-row page.
         if entry.error_group_id is None:
             return "-"
         return format_html(
-            '<a href="{}">#{}</a>',
-            reverse("errors:group", args=[entry.error_group_id]),
-            entry.error_group_id,
+            '<a href="/errors/{}/">#{}</a>', entry.error_group_id, entry.error_group_id
         )
 
     @admin.display(description="record")
     def record(self, entry):
-        excerpt = entry.payload_excerpt or ""
-        return Truncator(excerpt).chars(PAYLOAD_EXCERPT_CHARS - 1) if excerpt else "-"
+        return (
+            _cut(entry.payload_excerpt, PAYLOAD_EXCERPT_CHARS - 1) if entry.payload_excerpt else "-"
+        )
 
     @admin.display(description="node")
     def node(self, entry):
@@ -312,3 +312,9 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="error message")
     def error_block(self, attempt):
         return pre(attempt.error_message) if attempt.error_message else "-"
+
+
+def _cut(text, limit):
+    """`text` in at most `limit` characters, with an ellipsis when cut: a list cell's
+    worth, without Truncator's cost on every row."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
