@@ -279,6 +279,17 @@ def sync_counters():
             WHERE c.job_id = s.job_id
             """
         )
+        # And each group's backlog, as dlq.backlog keeps it.
+        cursor.execute(
+            """
+            UPDATE errors_errorgroup g SET dlq_pending = coalesce(s.open, 0)
+            FROM errors_errorgroup g2 LEFT JOIN (
+              SELECT error_group_id, count(*) AS open FROM dlq_dlqentry
+              WHERE status IN ('pending', 'requeued') GROUP BY error_group_id
+            ) s ON s.error_group_id = g2.id
+            WHERE g.id = g2.id
+            """
+        )
 
 
 def now():

@@ -28,9 +28,21 @@ def add(changes):
 
 
 def recount(group_ids):
-    """Set the groups' backlogs from their entries (an index range per group)."""
+    """Set the groups' backlogs from their entries (an index range per group).
+
+    The group rows are locked first, in a statement of their own: a writer
+    holding one has committed by then, and the UPDATE's snapshot (taken when it
+    starts, on PostgreSQL) counts its entries instead of overwriting its change.
+    Run it in a transaction.
+    """
     if not group_ids:
         return
+    list(
+        ErrorGroup.objects.select_for_update()
+        .filter(pk__in=sorted(group_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     open_entries = (
         DLQEntry.objects.filter(error_group=OuterRef("pk"), status__in=OPEN)
         .order_by()

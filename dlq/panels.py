@@ -24,7 +24,7 @@ from errors.models import ErrorGroup
 from . import triage
 from .actors import Actor
 from .models import DLQEntry
-from .permissions import REQUEUE, TRIAGE
+from .permissions import REQUEUE, TRIAGE, VIEW_ENTRIES
 from .requeue.scope import newest_entry_id
 
 SHOWN = 50
@@ -36,6 +36,9 @@ STATUSES = {
 
 
 def pending_entries(request, group):
+    """The panel; records and tracebacks only for whoever may view DLQ entries (fail closed)."""
+    if not request.user.has_perm(VIEW_ENTRIES):
+        return render_to_string("dlq/group_panel_closed.html", {"group": group}, request=request)
     pending = DLQEntry.objects.filter(error_group=group, status=DLQEntry.Status.PENDING)
     entries = list(
         pending.select_related("job")

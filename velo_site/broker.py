@@ -57,10 +57,15 @@ class Channel(filesystem.Channel):
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.partition(".")[2] != wanted:
                 continue
+            source = os.path.join(self.data_folder_in, name)
             claimed = os.path.join(self.processed_folder, name)
             try:
-                os.rename(os.path.join(self.data_folder_in, name), claimed)
+                os.rename(source, claimed)
             except FileNotFoundError:
+                if not os.path.isdir(self.processed_folder):
+                    raise ChannelError(
+                        f"The broker's processed_folder {self.processed_folder!r} is missing"
+                    ) from None
                 continue  # another consumer claimed it first
             except OSError as exc:
                 if exc.errno == errno.EXDEV:
@@ -70,8 +75,14 @@ class Channel(filesystem.Channel):
                 raise ChannelError(f"Cannot claim {name!r} from the queue folder: {exc}") from exc
             try:
                 with open(claimed, "rb") as file:
-                    payload = loads(bytes_to_str(file.read()))
-            except (OSError, ValueError) as exc:
+                    data = file.read()
+            except OSError as exc:
+                # The file is whole but could not be read now (EMFILE, EIO): put it back.
+                os.replace(claimed, source)
+                raise ChannelError(f"Cannot read {name!r} from the queue: {exc}") from exc
+            try:
+                payload = loads(bytes_to_str(data))
+            except ValueError as exc:
                 self._set_aside(claimed, exc)
                 continue
             if not self.store_processed:

@@ -175,11 +175,15 @@ def _run(job, entries, *, savepoints):
 
 def _commit(job, entries, failures, *, run, started_by, result):
     now = timezone.now()
-    held = set(
+    # Each held entry's group as it is now: a regroup may have moved it since its claim.
+    held = dict(
         DLQEntry.objects.select_for_update()
         .filter(pk__in=[e.pk for e in entries], status=DLQEntry.Status.REQUEUED, requeue_run=run)
-        .values_list("pk", flat=True)
+        .values_list("pk", "error_group_id")
     )
+    # Lock order as the engine and discard take it: entries, the job's counters, then
+    # groups (group_failures and the backlogs below), so no two of them wait in a cycle.
+    list(JobCounters.objects.select_for_update().filter(job=job).values_list("pk", flat=True))
     lost = [e for e in entries if e.pk not in held]
     if lost:
         log.warning(
@@ -247,9 +251,9 @@ def _commit(job, entries, failures, *, run, started_by, result):
     )
     backlogs = Counter()
     for entry in succeeded:
-        backlogs[entry.error_group_id] -= 1
+        backlogs[held[entry.pk]] -= 1
     for entry, group in zip(failed, groups, strict=True):
-        backlogs[entry.error_group_id] -= 1
+        backlogs[held[entry.pk]] -= 1
         backlogs[group.pk] += 1
     backlog.add(backlogs)
     JobCounters.objects.filter(job=job).update(
@@ -257,7 +261,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
         dlq_resolved=F("dlq_resolved") + len(succeeded),
         dlq_pending=F("dlq_pending") - len(succeeded),
     )
-    _resolve_groups_left_without_entries({e.error_group_id for e in succeeded})
+    _resolve_groups_left_without_entries({held[e.pk] for e in succeeded})
     result.succeeded += len(succeeded)
     result.failed += len(failed)
     result.skipped += len(lost)

@@ -65,3 +65,37 @@ def test_the_migration_counts_existing_entries_into_their_groups():
         ("payments", 0),
     ]
     assert_backlogs_exact()
+
+
+def test_an_entry_merged_away_while_it_is_requeued_is_counted_in_its_new_group():
+    """A merge folds a claimed entry into another group before its requeue commits."""
+    from dlq import regroup
+    from dlq.models import RequeueRun
+    from dlq.requeue import entries
+    from tests.dlq.factories import auth_job, fail_with
+
+    job = auth_job()
+    fail_with(job, ["Disk full on /var"] * 2)
+    fail_with(job, ["No space left on device"])
+    small = ErrorGroup.objects.get(template__startswith="No space")
+    run = RequeueRun.objects.create(created_by="ops", filters={"job": job.name})
+    claimed = entries.claim(
+        list(DLQEntry.objects.filter(error_group=small).values_list("pk", flat=True)), run
+    )
+    into = regroup.merge_groups(ErrorGroup.objects.all(), actor=OPS)  # folds "No space" away
+    result = entries.reprocess(claimed, run, started_by="ops")  # it fails again
+    assert (result.failed, result.succeeded) == (1, 0)
+    into.refresh_from_db()
+    assert into.dlq_pending == 3
+    assert_backlogs_exact()
+
+
+def test_recount_backlogs_repairs_counts_left_wrong():
+    from tests.commands import run
+
+    failing_entries(4)
+    ErrorGroup.objects.update(dlq_pending=-7)  # as if old workers had not counted
+    out, _ = run("recount_backlogs")
+    assert "Recounted the DLQ backlog of 1 error groups." in out
+    assert list(backlog().values()) == [4]
+    assert_backlogs_exact()

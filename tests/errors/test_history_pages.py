@@ -30,6 +30,16 @@ def staff(client, django_user_model):
 
 
 @pytest.fixture
+def dlq_viewer(staff, django_user_model):
+    """The staff user, also allowed to read DLQ entries (the group page's DLQ panel)."""
+    from django.contrib.auth.models import Permission
+
+    user = django_user_model.objects.get(username="ops")
+    user.user_permissions.add(Permission.objects.get(codename="view_dlqentry"))
+    return staff
+
+
+@pytest.fixture
 def fail(make_job, run_batch):
     """Run a batch of `records` on a job as if on the given node/region/version."""
     jobs = {}
@@ -193,7 +203,8 @@ def test_group_page_breaks_failures_down_by_node_version_and_region(staff, fail)
     assert "version 1.0 (3)" in body  # the timeline's legend, stacked by version
 
 
-def test_group_page_lists_recent_occurrences_and_pending_dlq_entries(staff, fail):
+def test_group_page_lists_recent_occurrences_and_pending_dlq_entries(dlq_viewer, fail):
+    staff = dlq_viewer
     fail([NO_SYMBOL] * 3)
     group = group_of("'symbol'")
     entries = list(DLQEntry.objects.filter(error_group=group).order_by("-id"))
@@ -214,7 +225,8 @@ def test_group_page_lists_recent_occurrences_and_pending_dlq_entries(staff, fail
     )
 
 
-def test_dlq_panel_counts_the_whole_backlog_and_lists_the_latest(staff, fail, monkeypatch):
+def test_dlq_panel_counts_the_whole_backlog_and_lists_the_latest(dlq_viewer, fail, monkeypatch):
+    staff = dlq_viewer
     monkeypatch.setattr(dlq_panels, "SHOWN", 2)
     fail([NO_SYMBOL] * 5)
 
@@ -223,6 +235,14 @@ def test_dlq_panel_counts_the_whole_backlog_and_lists_the_latest(staff, fail, mo
     assert '<span class="dlq-pending-count">5</span>' in body
     # Two listed entries, the newest as the sample, and the list link twice.
     assert body.count('href="/admin/dlq/dlqentry/') == 5
+
+
+def test_staff_without_the_dlq_permission_see_no_record_on_the_group_page(staff, fail):
+    fail([{"price": 1, "card_number": "4111111111111111"}])
+    body = staff.get(f"/errors/{group_of('symbol').pk}/").content.decode()
+    assert 'id="dlq-closed"' in body
+    assert "4111111111111111" not in body
+    assert 'id="sample-payload"' not in body
 
 
 def test_unknown_group_is_a_404(staff, db):

@@ -140,3 +140,18 @@ def test_two_consumers_never_get_the_same_message(tmp_path):
     for consumer in consumers:
         consumer.join(timeout=10)
     assert sorted(taken[0] + taken[1]) == list(range(count))
+
+
+def test_a_missing_processed_folder_is_an_error_not_an_empty_queue(tmp_path):
+    import shutil
+
+    from kombu.exceptions import ChannelError
+
+    with connect(tmp_path) as conn:
+        queue = conn.SimpleQueue(queue_name(tmp_path))
+        queue.put({"n": 1})
+        shutil.rmtree(tmp_path / "processed")
+        with pytest.raises(ChannelError, match="processed_folder"):
+            queue.get(block=False)
+        queue.close()
+    assert len(os.listdir(tmp_path / "queue")) == 1  # the message still waits
