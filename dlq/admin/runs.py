@@ -10,13 +10,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin
 
 from .. import requeue
 from ..actors import Actor
-from ..models import RequeueRun
+from ..models import Job, RequeueRun
 from ..requeue import RequeueScope
 from .permissions import OperatorPermissions
 
@@ -146,7 +147,40 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
 
     @admin.display(description="acts on")
     def selection(self, run):
-        return RequeueScope.of_run(run).describe(shown_ids=SHOWN_IDS)
+        """The scope in words, and what it names as links: the entries it reaches (pending
+        or not), the group's page, the job, the batch."""
+        scope = RequeueScope.of_run(run)
+        text = scope.describe(shown_ids=SHOWN_IDS)
+        if scope.entry_ids is not None:
+            return text
+        job_id = (
+            Job.objects.filter(name=scope.job).values_list("pk", flat=True).first()
+            if scope.job
+            else None
+        )
+        params = {
+            "job__id__exact": job_id,
+            "error_group__id__exact": scope.error_group,
+            "batch__id__exact": scope.batch,
+        }
+        entries = reverse("admin:dlq_dlqentry_changelist")
+        query = urlencode({k: v for k, v in params.items() if v is not None})
+        links = [format_html('<a href="{}?{}" id="run-entries">its entries</a>', entries, query)]
+        if scope.error_group is not None:
+            links.append(
+                format_html(
+                    '<a href="/errors/{}/">error group #{}</a>',
+                    scope.error_group,
+                    scope.error_group,
+                )
+            )
+        if job_id is not None:
+            url = reverse("admin:dlq_job_change", args=[job_id])
+            links.append(format_html('<a href="{}">job {}</a>', url, scope.job))
+        if scope.batch is not None:
+            url = reverse("admin:dlq_batch_change", args=[scope.batch])
+            links.append(format_html('<a href="{}">batch {}</a>', url, scope.batch))
+        return format_html("{} ({})", text, format_html_join(" · ", "{}", ((x,) for x in links)))
 
     @admin.display(description="canary")
     def canary(self, run):

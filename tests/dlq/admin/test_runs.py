@@ -96,3 +96,20 @@ def test_a_canary_stop_says_so(admin_client_, fail, settings):
     listing = admin_client_.get("/admin/dlq/requeuerun/").content.decode()
     assert "Stopped by the canary: 2 of 2 failed again" in listing
     assert ">Cancelled</span>" not in listing  # (the status filter still offers "Cancelled")
+
+
+def test_a_run_page_links_what_its_scope_names(admin_client_, fail, job):
+    entries = fail(2)
+    group_id = entries[0].error_group_id
+    run = requeue.run_here(
+        RequeueScope.matching(job=job.name, error_group=group_id),
+        RequeueOptions(),
+        Actor("ops", "admin"),
+    )
+    page = _run_page(admin_client_, run)
+    assert f'<a href="/errors/{group_id}/">error group #{group_id}</a>' in page
+    assert f'<a href="/admin/dlq/job/{job.pk}/change/">job {job.name}</a>' in page
+    assert (
+        f"/admin/dlq/dlqentry/?job__id__exact={job.pk}&amp;error_group__id__exact={group_id}"
+        in page
+    )
