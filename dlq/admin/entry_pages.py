@@ -4,12 +4,13 @@
 import json
 
 from django.contrib import messages
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.text import Truncator
 
 from .. import requeue, triage
@@ -52,9 +53,21 @@ class EntryPagesMixin:
         return TemplateResponse(
             request,
             template,
-            {**self.admin_site.each_context(request), "opts": self.opts, "title": title, **context},
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": title,
+                "preserved_filters": self.get_preserved_filters(request),
+                **context,
+            },
             status=status,
         )
+
+    def _back_to(self, request, entry):
+        """The entry's page, still carrying the list's filters (its Close returns to them)."""
+        url = reverse("admin:dlq_dlqentry_change", args=[entry.pk])
+        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
+        return redirect(add_preserved_filters(context, url))
 
     def report_run(self, request, entry_id, run):
         """Say how a one-entry run ended, right away: it ran in this request."""
@@ -88,7 +101,7 @@ class EntryPagesMixin:
                 RequeueScope.of_ids([entry.pk]), RequeueOptions(), Actor.from_request(request)
             )
             self.report_run(request, entry.pk, run)
-        return redirect("admin:dlq_dlqentry_change", entry.pk)
+        return self._back_to(request, entry)
 
     def edit_payload_view(self, request, object_id):
         if not self.has_requeue_permission(request):
@@ -105,7 +118,7 @@ class EntryPagesMixin:
                     form.add_error("payload", str(exc))
                 else:
                     self.report_run(request, entry.pk, run)
-                    return redirect("admin:dlq_dlqentry_change", entry.pk)
+                    return self._back_to(request, entry)
         else:
             text = json.dumps(entry.payload, indent=2, ensure_ascii=False)
             form = EditPayloadForm(initial={"payload": text})
@@ -135,7 +148,7 @@ class EntryPagesMixin:
                     f"Entry {entry.pk} is no longer pending; nothing was discarded.",
                     messages.WARNING,
                 )
-            return redirect("admin:dlq_dlqentry_change", entry.pk)
+            return self._back_to(request, entry)
         return self._page(
             request, "admin/dlq/dlqentry/discard.html", f"Discard entry {entry.pk}?", original=entry
         )

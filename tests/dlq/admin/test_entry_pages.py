@@ -239,3 +239,28 @@ def test_entry_and_batch_pages_are_titled_with_their_job(admin_client_, fail):
     page = admin_client_.get(f"/admin/dlq/batch/{entry.batch_id}/change/").content.decode()
     status = entry.batch.get_status_display().lower()
     assert f"batch {entry.batch_id} of orders ({status})" in page
+
+
+def test_the_list_filter_survives_edit_and_requeue_and_discard(admin_client_, fail, job):
+    first, second = fail(2)
+    kept = f"job__id__exact%3D{job.pk}%26status__exact%3Dpending"
+    page = admin_client_.get(
+        f"/admin/dlq/dlqentry/{first.pk}/change/?_changelist_filters={kept}"
+    ).content.decode()
+    assert f"/edit-payload/?_changelist_filters={kept}" in page
+    assert f"/discard/?_changelist_filters={kept}" in page
+
+    edited = admin_client_.post(
+        f"/admin/dlq/dlqentry/{first.pk}/edit-payload/?_changelist_filters={kept}",
+        {"payload": '{"symbol": "ACME", "price": 1}'},
+    )
+    assert (
+        edited["Location"] == f"/admin/dlq/dlqentry/{first.pk}/change/?_changelist_filters={kept}"
+    )
+    discarded = admin_client_.post(
+        f"/admin/dlq/dlqentry/{second.pk}/discard/?_changelist_filters={kept}"
+    )
+    assert discarded["Location"].endswith(f"?_changelist_filters={kept}")
+    back = admin_client_.get(discarded["Location"]).content.decode()
+    # The entry page's Close leads back to the list as it was filtered.
+    assert f"/admin/dlq/dlqentry/?job__id__exact={job.pk}&amp;status__exact=pending" in back
