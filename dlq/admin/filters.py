@@ -71,10 +71,18 @@ class ErrorGroupFilter(_OneIdFilter):
         if job_id is not None:
             # The job's groups by backlog: one (job_name, dlq_pending, count) index range.
             groups = groups.filter(job_name__in=Job.objects.filter(pk=job_id).values("name"))
-        top = groups.only("error_type", "template", "dlq_pending").order_by(
-            "-dlq_pending", "-count"
-        )[: self.OFFERED]
-        return [(str(g.pk), f"{Truncator(g.template).chars(60)} ({g.dlq_pending})") for g in top]
+        top = groups.only("job_name", "template", "dlq_pending").order_by("-dlq_pending", "-count")[
+            : self.OFFERED
+        ]
+        # Two jobs often fail alike: without a job filter, the job tells their groups apart.
+        job = "{}: " if job_id is None else ""
+        return [
+            (
+                str(g.pk),
+                f"{job.format(g.job_name)}{Truncator(g.template).chars(60)} ({g.dlq_pending})",
+            )
+            for g in top
+        ]
 
     def label(self, pk):
         self.group = (

@@ -326,6 +326,7 @@ def test_the_sidebar_offers_the_groups_with_most_waiting_of_the_job(
         f"error_group__id__exact={mine}"
     )  # the bigger backlog first
     assert "(5)" in everything and "(3)" in everything
+    assert "payments: Missing required column" in everything  # whose group, without a job filter
 
     of_job = admin_client_.get(f"/admin/dlq/dlqentry/?job__id__exact={job.pk}").content.decode()
     assert f"error_group__id__exact={mine}" in of_job
