@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin, pre, pretty_json
@@ -196,6 +196,7 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
         "processed",
         "failed",
         "dlq_added",
+        "entries_link",
         "dlq_rejected",
         "held_count",
         "lost_attempts",
@@ -211,6 +212,18 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
         "records_preview",
     )
     preview_records = 20
+
+    @admin.display(description="its DLQ entries")
+    def entries_link(self, batch):
+        if not batch.dlq_added:
+            return "-"
+        url = reverse("admin:dlq_dlqentry_changelist")
+        return format_html(
+            '<a href="{}?batch__id__exact={}" id="batch-entries">its {} DLQ entries</a>',
+            url,
+            batch.pk,
+            batch.dlq_added,
+        )
 
     @admin.display(description="failures held for DLQ room")
     def held_count(self, batch):
