@@ -10,6 +10,12 @@ from common.admin import BigTableAdmin, ReadOnlyAdmin, pre
 from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
 
+def group_page_link(group_id, text):
+    """A link to an error group's page: /errors/<id>/ by contract, whoever serves it, so no
+    reverse() per row of a list."""
+    return format_html('<a href="/errors/{}/">{}</a>', group_id, text)
+
+
 class JobNameFilter(admin.SimpleListFilter):
     """The jobs that have errors, from the per-job totals: one row a job, not a scan of groups."""
 
@@ -76,8 +82,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
 
     @admin.display(description="error history")
     def history(self, group):
-        # The page is /errors/<id>/ by contract, whoever serves it.
-        return format_html('<a href="/errors/{}/">Timeline, occurrences and places</a>', group.pk)
+        return group_page_link(group.pk, "Timeline, occurrences and places")
 
     @admin.display(description="occurrences")
     def occurrences(self, group):

@@ -1,11 +1,11 @@
 """Admin for the audit trail: every operator action, read-only, linked to its requeue run."""
 
 from django.contrib import admin
-from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, pretty_json
+from errors.admin import group_page_link
 
 from ..models import OperatorAction
 
@@ -68,23 +68,19 @@ class OperatorActionAdmin(ReadOnlyAdmin, BigTableAdmin):
         if action.entry_ids is None:
             return "-"
         return format_html_join(
-            ", ", '<a href="{}">{}</a>', ((_entry_url(pk), pk) for pk in action.entry_ids)
+            ", ",
+            "{}",
+            ((admin_link("admin:dlq_dlqentry_change", pk, pk),) for pk in action.entry_ids),
         )
 
     @admin.display(description="details")
     def details_block(self, action):
         if not action.details:
             return "-"
-        groups = (action.details or {}).get("error_groups") or []
+        groups = action.details.get("error_groups") or []
         if "into" in action.details:  # a merge
             groups = [action.details["into"]]
         if not groups:
             return pretty_json(action.details)
-        links = format_html_join(
-            ", ", '<a href="/errors/{}/">group #{}</a>', ((g, g) for g in groups)
-        )
+        links = format_html_join(", ", "{}", ((group_page_link(g, f"group #{g}"),) for g in groups))
         return format_html("{}{}", links, pretty_json(action.details))
-
-
-def _entry_url(pk):
-    return reverse("admin:dlq_dlqentry_change", args=[pk])

@@ -8,12 +8,12 @@ from django.db.models import TextField
 from django.db.models.functions import Cast, Left, Substr
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, pre, pretty_json
 from common.ids import parse_id
+from errors.admin import group_page_link
 
 from .. import requeue, triage
 from ..actors import Actor
@@ -233,12 +233,9 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
     @admin.display(description="group")
     def group_link(self, entry):
         # By id, to the group's page: joining the groups would cost every row a lookup.
-        # The page is /errors/<id>/ by contract; no reverse() per row of a 100-row page.
         if entry.error_group_id is None:
             return "-"
-        return format_html(
-            '<a href="/errors/{}/">#{}</a>', entry.error_group_id, entry.error_group_id
-        )
+        return group_page_link(entry.error_group_id, f"#{entry.error_group_id}")
 
     @admin.display(description="record")
     def record(self, entry):

@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin
+from errors.admin import group_page_link
 
 from .. import requeue
 from ..actors import Actor
@@ -167,13 +168,7 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         query = urlencode({k: v for k, v in params.items() if v is not None})
         links = [format_html('<a href="{}?{}" id="run-entries">its entries</a>', entries, query)]
         if scope.error_group is not None:
-            links.append(
-                format_html(
-                    '<a href="/errors/{}/">error group #{}</a>',
-                    scope.error_group,
-                    scope.error_group,
-                )
-            )
+            links.append(group_page_link(scope.error_group, f"error group #{scope.error_group}"))
         if job_id is not None:
             url = reverse("admin:dlq_job_change", args=[job_id])
             links.append(format_html('<a href="{}">job {}</a>', url, scope.job))
