@@ -3,7 +3,6 @@ attempt history, and the operator's actions on both. The extra pages live in ent
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import unquote
 from django.db.models import TextField
 from django.db.models.functions import Cast, Left, Substr
 from django.shortcuts import redirect
@@ -95,18 +94,15 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             )
         )
 
-    def _group_neighbours(self, entry_id):
+    def _group_neighbours(self, entry):
         """The group's page and its next pending entry (older: the list runs newest first),
-        one probe each on (error_group, status, id)."""
-        if entry_id is None:
-            return {}
-        group_id = DLQEntry.objects.filter(pk=entry_id).values_list("error_group_id", flat=True)
-        group_id = group_id.first()
+        one probe on (error_group, status, id)."""
+        group_id = entry.error_group_id
         if group_id is None:
             return {}
         following = (
             DLQEntry.objects.filter(
-                error_group_id=group_id, status=DLQEntry.Status.PENDING, pk__lt=entry_id
+                error_group_id=group_id, status=DLQEntry.Status.PENDING, pk__lt=entry.pk
             )
             .order_by("-pk")
             .values_list("pk", flat=True)
@@ -131,10 +127,15 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         context = {
             "can_requeue": self.has_requeue_permission(request),
             "can_discard": self.has_discard_permission(request),
-            **self._group_neighbours(parse_id(unquote(object_id))),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # From the entry the page already loaded: no second read of it.
+        if obj is not None:
+            context.update(self._group_neighbours(obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)

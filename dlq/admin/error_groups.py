@@ -6,7 +6,6 @@ requeue_group and the link to a group's pending entries.
 """
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -29,13 +28,11 @@ class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
     class Media:
         css = {"all": ["errors/pages.css"]}  # the panel's layout
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        """The group's page acts as /errors/<id>/ does: the same panel, the same buttons."""
-        group = self.get_object(request, unquote(object_id))
-        context = {"group_panel": panels.pending_entries(request, group) if group else ""}
-        return super().change_view(
-            request, object_id, form_url, {**context, **(extra_context or {})}
-        )
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        """The group's page acts as /errors/<id>/ does: the same panel, the same buttons
+        (rendered from the group the page already loaded)."""
+        context["group_panel"] = panels.pending_entries(request, obj) if obj else ""
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Mark the selected groups resolved", permissions=["triage"])
     def resolve(self, request, queryset):
