@@ -282,12 +282,10 @@ def sync_counters():
         # And each group's backlog, as dlq.backlog keeps it.
         cursor.execute(
             """
-            UPDATE errors_errorgroup g SET dlq_pending = coalesce(s.open, 0)
-            FROM errors_errorgroup g2 LEFT JOIN (
-              SELECT error_group_id, count(*) AS open FROM dlq_dlqentry
-              WHERE status IN ('pending', 'requeued') GROUP BY error_group_id
-            ) s ON s.error_group_id = g2.id
-            WHERE g.id = g2.id
+            UPDATE errors_errorgroup g SET dlq_pending = (
+              SELECT count(*) FROM dlq_dlqentry e
+              WHERE e.error_group_id = g.id AND e.status IN ('pending', 'requeued')
+            )
             """
         )
 
