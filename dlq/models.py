@@ -384,6 +384,7 @@ class DLQAttempt(models.Model):
         FAILED = "failed", "Failed"
         SUCCEEDED = "succeeded", "Succeeded"
         REJECTED = "rejected", "Rejected"
+        NOT_FIXED = "not_fixed", "Fix did not apply"
 
     entry = models.ForeignKey(
         DLQEntry, on_delete=models.CASCADE, related_name="history", db_index=False
@@ -401,6 +402,12 @@ class DLQAttempt(models.Model):
         db_index=False,
     )
     payload_edited = models.BooleanField(default=False)
+    payload_diff = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What a bulk fix changed in the payload for this attempt (RFC 6902, with "
+        '"was" for the old values).',
+    )
     node_id = models.CharField(max_length=200, blank=True)
     at = models.DateTimeField()
 
@@ -468,6 +475,12 @@ class RequeueRun(models.Model):
     rate_limit = models.FloatField(null=True, blank=True, help_text="Entries per second at most.")
     canary_size = models.PositiveIntegerField(null=True, blank=True)
     canary_max_failure_ratio = models.FloatField(null=True, blank=True)
+    fix = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='A fix applied to each payload before it is run again: {"patch": [RFC 6902 '
+        'operations], "convert": [{"path", "to"}]}.',
+    )
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
@@ -475,6 +488,9 @@ class RequeueRun(models.Model):
     skipped = models.PositiveIntegerField(
         default=0,
         help_text="Entries no longer pending when reached (resolved, taken by another run).",
+    )
+    not_fixed = models.PositiveIntegerField(
+        default=0, help_text="Entries the run's fix did not apply to, left pending as they were."
     )
     last_id = models.BigIntegerField(
         default=0, help_text="Progress cursor: entries up to here are done."
@@ -517,7 +533,9 @@ class RequeueRun(models.Model):
             return f"Cancelled after {self.done} of {self.total}"
         if self.dry_run:
             return f"Dry run: {self.total} would be requeued"
-        if not self.done:
+        if not self.done and self.not_fixed:
+            text = f"Finished: the fix applied to none of {self.not_fixed}"
+        elif not self.done:
             text = "Finished: nothing to requeue"
         elif not self.failed:
             text = f"Finished: all {self.succeeded} resolved"
@@ -525,6 +543,8 @@ class RequeueRun(models.Model):
             text = f"Finished: none resolved, all {self.failed} failed again"
         else:
             text = f"Finished: {self.succeeded} resolved, {self.failed} failed again"
+        if self.not_fixed and self.done:
+            text += f", {self.not_fixed} not fixed"
         return f"{text}, {self.skipped} skipped" if self.skipped else text
 
     @property
@@ -534,7 +554,7 @@ class RequeueRun(models.Model):
             return "caution"
         if self.stopped_by_canary or (self.done and not self.succeeded):
             return "critical"
-        if self.failed or self.status == self.Status.CANCELLED:
+        if self.failed or self.not_fixed or self.status == self.Status.CANCELLED:
             return "warning"
         return "healthy"
 
@@ -615,6 +635,7 @@ class OperatorAction(models.Model):
         EXPORT = "export", "Export"
         REGROUP = "regroup", "Regroup error history"
         MERGE = "merge", "Merge error groups"
+        FIX = "fix", "Fix payloads and requeue"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(

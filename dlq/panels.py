@@ -4,7 +4,8 @@ The panel shows what an operator needs next to the chart: the newest pending
 record with its traceback (the offending field in sight), the latest entries,
 links to the group's entries, occurrences and requeue runs, and the buttons
 to act: Resolve and Ignore post here; Requeue opens the same confirmation
-page as "Requeue all matching" on the DLQ list, with a canary filled in. Each
+page as "Requeue all matching" on the DLQ list, with a canary filled in, and
+Fix opens "Fix and requeue all matching" over the group. Each
 button shows only to whoever holds the permission its action checks again.
 """
 
@@ -53,6 +54,7 @@ def pending_entries(request, group):
     )
     entry_list = reverse("admin:dlq_dlqentry_changelist")
     user = request.user
+    may_requeue = user.has_perm(REQUEUE) and bool(entries)
     return render_to_string(
         "dlq/group_panel.html",
         {
@@ -66,7 +68,8 @@ def pending_entries(request, group):
             "occurrences_url": reverse("admin:errors_erroroccurrence_changelist")
             + f"?group__id__exact={group.pk}",
             "runs_url": reverse("admin:dlq_requeuerun_changelist") + f"?error_group={group.pk}",
-            "requeue_url": _requeue_url(group) if user.has_perm(REQUEUE) and entries else None,
+            "requeue_url": _matching_url("requeue", group) if may_requeue else None,
+            "fix_url": _matching_url("fix", group) if may_requeue else None,
             "can_triage": user.has_perm(TRIAGE),
             "statuses": STATUSES,
         },
@@ -74,9 +77,9 @@ def pending_entries(request, group):
     )
 
 
-def _requeue_url(group):
-    """The confirmation page over the group's pending entries, cut at the newest one now."""
-    url = reverse("admin:dlq_dlqentry_requeue_matching")
+def _matching_url(page, group):
+    """The requeue (or fix) page over the group's pending entries, cut at the newest one now."""
+    url = reverse(f"admin:dlq_dlqentry_{page}_matching")
     return (
         f"{url}?error_group__id__exact={group.pk}&status__exact=pending"
         f"&max_id={newest_entry_id() or 0}"

@@ -18,6 +18,7 @@ from .. import requeue, triage
 from ..actors import Actor
 from ..models import DLQAttempt, DLQEntry
 from ..requeue import RequeueOptions, RequeueScope
+from ..requeue.fix import diff_in_words
 from .entry_pages import EntryPagesMixin
 from .export import jsonl_response
 from .filters import BatchFilter, CreatedFilter, ErrorGroupFilter, search, search_batch
@@ -32,9 +33,16 @@ SCOPE_PARAMS = ("job__id__exact", "error_group__id__exact", "batch__id__exact", 
 VIEW_PARAMS = ("o", "p")
 
 
+def payload_change(attempt):
+    """What the attempt ran with: a bulk fix's changes, a payload edited by hand, or as stored."""
+    if attempt.payload_diff:
+        return pre("\n".join(diff_in_words(attempt.payload_diff)))
+    return "edited by hand" if attempt.payload_edited else "-"
+
+
 class DLQAttemptInline(admin.TabularInline):
     model = DLQAttempt
-    fields = ("at", "kind", "started_by", "outcome", "error_message", "node_id")
+    fields = ("at", "kind", "started_by", "outcome", "error_message", "payload_change", "node_id")
     readonly_fields = fields
     ordering = ("at",)
     extra = 0
@@ -45,6 +53,10 @@ class DLQAttemptInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="payload change")
+    def payload_change(self, attempt):
+        return payload_change(attempt)
 
 
 @admin.register(DLQEntry)
@@ -180,8 +192,11 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             return {}
         if term:
             params["q"] = term
-        url = reverse("admin:dlq_dlqentry_requeue_matching")
-        return {"requeue_matching_url": f"{url}?{urlencode({**params, 'max_id': max_id})}"}
+        query = urlencode({**params, "max_id": max_id})
+        return {
+            "requeue_matching_url": f"{reverse('admin:dlq_dlqentry_requeue_matching')}?{query}",
+            "fix_matching_url": f"{reverse('admin:dlq_dlqentry_fix_matching')}?{query}",
+        }
 
     @admin.action(description="Requeue the selected entries", permissions=["requeue"])
     def requeue_selected(self, request, queryset):
@@ -292,7 +307,16 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_filter = ("kind", "outcome", "at")
     ordering = ("-id",)
     sortable_by = ("id",)
-    fields = ("entry", "kind", "outcome", "started_by", "node_id", "at", "error_block")
+    fields = (
+        "entry",
+        "kind",
+        "outcome",
+        "started_by",
+        "node_id",
+        "at",
+        "error_block",
+        "change_block",
+    )
 
     def get_queryset(self, request):
         # The list shows the error's start; the whole text stays deferred.
@@ -310,6 +334,10 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="error message")
     def error_block(self, attempt):
         return pre(attempt.error_message) if attempt.error_message else "-"
+
+    @admin.display(description="payload change")
+    def change_block(self, attempt):
+        return payload_change(attempt)
 
 
 def _cut(text, limit):

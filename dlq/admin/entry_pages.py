@@ -1,7 +1,9 @@
 """The DLQ entry admin's own pages: Requeue, Edit payload and Discard for one entry, and
-"requeue all matching". Each checks its permission, validates, and calls a service."""
+"requeue all matching" and "fix and requeue all matching". Each checks its permission,
+validates, and calls a service."""
 
 import json
+from dataclasses import replace
 
 from django.contrib import messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
@@ -17,7 +19,8 @@ from .. import requeue, triage
 from ..actors import Actor
 from ..models import DLQEntry
 from ..requeue import RequeueOptions, RequeueScope
-from .forms import EditPayloadForm, RequeueOptionsForm, RequeueScopeForm
+from ..requeue.fix import diff_in_words, preview
+from .forms import EditPayloadForm, PayloadFixForm, RequeueOptionsForm, RequeueScopeForm
 from .runs import run_started_message
 
 
@@ -33,6 +36,7 @@ class EntryPagesMixin:
                 wrap(self.requeue_matching_view),
                 name=f"{name}_requeue_matching",
             ),
+            path("fix-matching/", wrap(self.fix_matching_view), name=f"{name}_fix_matching"),
             path("<path:object_id>/requeue/", wrap(self.requeue_view), name=f"{name}_requeue"),
             path(
                 "<path:object_id>/edit-payload/",
@@ -187,3 +191,56 @@ class EntryPagesMixin:
             count=matching.count(),  # counted the way the run will count
             max_id=matching.max_id,
         )
+
+    def fix_matching_view(self, request):
+        """One fix for every payload of the list's filter: preview a sample, then apply and
+        requeue as a run (canary on by default) over the filter cut at the newest id shown."""
+        if not (self.has_requeue_permission(request) and self.has_view_permission(request)):
+            raise PermissionDenied  # the preview shows payloads
+        scope = RequeueScopeForm(request.GET)
+        posted = request.POST if request.method == "POST" else None
+        fix, options = PayloadFixForm(posted), RequeueOptionsForm(posted)
+        page = {"scope": scope, "fix_form": fix, "form": options}
+        if not scope.is_valid():
+            return self._page(
+                request,
+                "admin/dlq/dlqentry/fix_matching.html",
+                "Fix and requeue",
+                status=400,
+                **page,
+            )
+        matching = scope.cleaned_data["scope"]
+        if posted is not None and fix.is_valid():
+            if "apply" in posted and options.is_valid():
+                try:
+                    run = requeue.start_run(
+                        matching,
+                        replace(options.cleaned_data["options"], fix=fix.cleaned_data["fix"]),
+                        Actor.from_request(request),
+                    )
+                except requeue.InvalidRequeue as exc:
+                    options.add_error(None, str(exc))
+                else:
+                    self.message_user(request, run_started_message(run), messages.SUCCESS)
+                    return redirect("admin:dlq_requeuerun_change", run.pk)
+            page["sample"] = [
+                (
+                    item,
+                    _pretty(item.before),
+                    "" if item.error else _pretty(item.after),
+                    diff_in_words(item.diff),
+                )
+                for item in preview(matching, fix.cleaned_data["fix"])
+            ]
+        return self._page(
+            request,
+            "admin/dlq/dlqentry/fix_matching.html",
+            "Fix and requeue all matching",
+            count=matching.count(),
+            max_id=matching.max_id,
+            **page,
+        )
+
+
+def _pretty(payload):
+    return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)

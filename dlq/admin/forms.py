@@ -11,7 +11,8 @@ from common.ids import MAX_ID
 from errors.models import ErrorGroup
 
 from ..models import DLQEntry, Job
-from ..requeue import InvalidRequeue, RequeueOptions, RequeueScope
+from ..requeue import InvalidRequeue, PayloadFix, RequeueOptions, RequeueScope
+from ..requeue.fix import CONVERSIONS
 from .filters import search_batch
 
 
@@ -127,38 +128,109 @@ class RequeueOptionsForm(forms.Form):
         return data
 
 
+def _json_textarea(rows, cols):
+    return forms.Textarea(
+        attrs={"rows": rows, "cols": cols, "spellcheck": "false", "class": "vLargeTextField"}
+    )
+
+
+def _json_text(text, what):
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ValidationError(
+            "%(what)s is not valid JSON: %(why)s", params={"what": what, "why": exc}
+        ) from None
+
+
+class PayloadFixForm(forms.Form):
+    """One change for many payloads: a JSON Patch, and/or one field set or converted.
+
+    The field assignment is a JSON Patch "add" (which replaces a member that
+    exists); a conversion works on each payload's own value. Both become the
+    requeue service's PayloadFix, which does the checking.
+    """
+
+    patch = forms.CharField(
+        required=False,
+        strip=False,
+        label="JSON Patch",
+        widget=_json_textarea(rows=6, cols=80),
+        help_text='RFC 6902 operations, e.g. [{"op": "test", "path": "/price", "value": '
+        '"662,00"}, {"op": "replace", "path": "/price", "value": 662.0}]. A payload whose '
+        "test fails is left as it is.",
+    )
+    field = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Field",
+        help_text="A JSON Pointer such as /price or /order/lines/0/qty.",
+    )
+    value = forms.CharField(
+        required=False,
+        label="Set it to",
+        help_text='A JSON value (662.0, "EUR", null, true); the field is added when missing.',
+    )
+    convert = forms.ChoiceField(
+        required=False,
+        label="Or convert it",
+        choices=[("", "—"), *((name, f"to {name}") for name in CONVERSIONS)],
+        help_text='"to number" reads "662,00", "1.234,56" and "1,234.56"; a value it cannot '
+        "read one way only (such as 1,234) is left as it is.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        patch = _json_text(data["patch"], "The JSON Patch") if data["patch"].strip() else []
+        if not isinstance(patch, list):
+            raise ValidationError("The JSON Patch is a JSON list of operations: [{...}, ...].")
+        convert = []
+        field = data["field"].strip()
+        if field and not field.startswith("/"):
+            raise ValidationError("The field is a JSON Pointer: it starts with /, as in /price.")
+        if data["value"] != "" and data["convert"]:
+            raise ValidationError("Set the field to a value, or convert it; not both.")
+        if (data["value"] != "" or data["convert"]) and not field:
+            raise ValidationError("Name the field to set or convert (a JSON Pointer, /price).")
+        if field and data["value"] != "":
+            patch.append(
+                {"op": "add", "path": field, "value": _json_text(data["value"], "The value")}
+            )
+        elif field and data["convert"]:
+            convert.append({"path": field, "to": data["convert"]})
+        elif field:
+            raise ValidationError("Give the field a value to set, or a conversion.")
+        try:
+            data["fix"] = PayloadFix.parse(patch, convert)
+        except InvalidRequeue as exc:
+            raise ValidationError(str(exc)) from None
+        return data
+
+
 class EditPayloadForm(forms.Form):
     payload = forms.CharField(
         strip=False,
-        widget=forms.Textarea(
-            attrs={"rows": 24, "cols": 100, "spellcheck": "false", "class": "vLargeTextField"}
-        ),
+        widget=_json_textarea(rows=24, cols=100),
         help_text="The record as JSON. The original is kept; the change is recorded.",
     )
 
     def clean_payload(self):
-        try:
-            return json.loads(self.cleaned_data["payload"])
-        except (ValueError, RecursionError) as exc:
-            raise ValidationError("This is not valid JSON: %(why)s", params={"why": exc}) from None
+        return _json_text(self.cleaned_data["payload"], "This")
 
 
 class GroupingRulesForm(forms.Form):
     rules = forms.CharField(
         strip=False,
-        widget=forms.Textarea(
-            attrs={"rows": 16, "cols": 100, "spellcheck": "false", "class": "vLargeTextField"}
-        ),
+        widget=_json_textarea(rows=16, cols=100),
         help_text='A JSON list of rules: {"variables": ["pattern", ...]} turns what the patterns '
         'match (or their capture groups) into <*>; {"error_type": ..., "message": "pattern", '
         '"group": "name"} puts what matches into one group. Patterns are RE2\'s.',
     )
 
     def clean_rules(self):
-        try:
-            rules = json.loads(self.cleaned_data["rules"])
-        except (ValueError, RecursionError) as exc:
-            raise ValidationError("This is not valid JSON: %(why)s", params={"why": exc}) from None
+        rules = _json_text(self.cleaned_data["rules"], "This")
         if not isinstance(rules, list):
             raise ValidationError("The rules are a JSON list.")
         return rules

@@ -18,8 +18,8 @@ from errors.admin import group_page_link
 
 from .. import requeue
 from ..actors import Actor
-from ..models import Job, RequeueRun
-from ..requeue import RequeueScope
+from ..models import DLQAttempt, Job, RequeueRun
+from ..requeue import PayloadFix, RequeueScope
 from .permissions import OperatorPermissions
 
 
@@ -80,6 +80,8 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         "succeeded_link",
         "failed_link",
         "skipped",
+        "fix_summary",
+        "not_fixed_link",
         "pace",
         "created_by",
         "created_at",
@@ -134,7 +136,7 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
 
     @admin.display(description="progress")
     def progress(self, run):
-        reached = min(run.done + run.skipped, run.total)
+        reached = min(run.done + run.skipped + run.not_fixed, run.total)
         percent = reached * 100 // run.total if run.total else 100
         return format_html(
             '<progress value="{}" max="{}" style="width: 20em">{} %</progress> {} of {} ({} %)',
@@ -201,6 +203,15 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="failed again")
     def failed_link(self, run):
         return _attempts_link(run, run.failed, "failed")
+
+    @admin.display(description="fix")
+    def fix_summary(self, run):
+        fix = PayloadFix.from_json(run.fix)
+        return fix.describe() if fix else "-"
+
+    @admin.display(description="not fixed (left as they were)")
+    def not_fixed_link(self, run):
+        return _attempts_link(run, run.not_fixed, DLQAttempt.Outcome.NOT_FIXED) if run.fix else "-"
 
     @admin.display(description="duration and rate")
     def pace(self, run):

@@ -1,9 +1,12 @@
-"""Requeue runs: POST /api/v1/dlq/requeue starts one; GET /api/v1/requeue-runs/<id> follows it.
+"""Requeue runs: POST /api/v1/dlq/requeue starts one, POST /api/v1/dlq/patch fixes payloads and
+starts one; GET /api/v1/requeue-runs/<id> follows it.
 
 The run is dlq.requeue's, and so are the checks of what it acts on and how
 (RequeueScope, RequeueOptions): this module checks the JSON types of the body
 and what the token may reach.
 """
+
+from contextlib import contextmanager
 
 from django.http import JsonResponse
 from django.urls import reverse
@@ -15,7 +18,7 @@ from errors.models import ErrorGroup
 from .. import requeue
 from ..actors import Actor
 from ..models import Batch, DLQEntry, RequeueRun
-from ..requeue import RequeueOptions, RequeueScope
+from ..requeue import RequeueOptions, RequeueScope, fix
 from . import shapes
 from .auth import allowed_jobs, job_for, require_token
 from .body import loads_json, read_body
@@ -26,6 +29,7 @@ OPTION_KEYS = ("rate_limit", "dry_run", "canary_size", "canary_max_failure_ratio
 # `status` is accepted for the wording "by filter (job, error group, status)",
 # but only pending entries are ever requeued.
 KEYS = ("ids", *requeue.FILTER_KEYS, "status", *OPTION_KEYS)
+FIX_KEYS = (*KEYS, "patch", "convert", "sample_size")
 
 
 @csrf_exempt
@@ -40,34 +44,63 @@ def start_requeue(request):
     job, error group or batch in the filter), 413 (more than
     requeue.MAX_IDS ids or a body over VELO_MAX_BODY_BYTES).
     """
+    token, body = _requeue_body(request, KEYS)
+    with _refusals():
+        scope, options = _scope_and_options(body, token)
+        run = requeue.start_run(scope, options, Actor.api(token))
+    return _run_started(request, run)
+
+
+@csrf_exempt
+@require_POST
+@json_errors
+def start_fix(request):
+    """POST /api/v1/dlq/patch: fix the selected payloads, then requeue them as a run.
+
+    The body is a requeue's (ids or a filter, and its options) plus "patch",
+    RFC 6902 operations applied to each payload, and/or "convert", [{"path",
+    "to": "number" | "string" | "trim"}]. 202 as a requeue; with "dry_run"
+    200 {"dry_run": true, "total", "sample": [{"id", "applies", "before",
+    "after", "diff"} or {"id", "applies": false, "reason"}]} for the first
+    "sample_size" entries (default 10, at most 100), changing nothing.
+    Refusals as a requeue's, and 400 for a patch that is not one.
+    """
+    token, body = _requeue_body(request, FIX_KEYS)
+    if "patch" not in body and "convert" not in body:
+        raise ApiError(400, 'give "patch" (RFC 6902 operations) and/or "convert"')
+    size = body.get("sample_size", fix.PREVIEW_SIZE)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= fix.MAX_PREVIEW:
+        raise ApiError(400, f"sample_size must be an integer from 1 to {fix.MAX_PREVIEW}")
+    with _refusals():
+        payload_fix = fix.PayloadFix.parse(body.get("patch"), body.get("convert"))
+        scope, options = _scope_and_options(body, token, fix=payload_fix)
+        if options.dry_run:
+            scope = scope.cut()
+            sample = fix.preview(scope, payload_fix, size)
+            return JsonResponse(
+                {
+                    "dry_run": True,
+                    "total": scope.count(),
+                    "sample": [item.as_json() for item in sample],
+                }
+            )
+        run = requeue.start_run(scope, options, Actor.api(token))
+    return _run_started(request, run)
+
+
+def _requeue_body(request, keys):
+    """(the token, the body as a JSON object of `keys`) of a request that may start requeues."""
     token = require_token(request)
     if not token.can_requeue:
         raise ApiError(403, "this API token may not start requeues", {"can_requeue": False})
-    body = _json_object(read_body(request))
-    access = allowed_jobs(token)
+    return token, _json_object(read_body(request), keys)
+
+
+@contextmanager
+def _refusals():
+    """The requeue service's refusals as the API's JSON errors."""
     try:
-        # Options first: a body that is wrong in itself is a 400 whatever it names.
-        options = RequeueOptions(
-            **{key: body[key] for key in OPTION_KEYS if body.get(key) is not None}
-        )
-        if "ids" in body:
-            if any(key in body for key in requeue.FILTER_KEYS):
-                raise ApiError(
-                    400, "give either ids or a filter (job, error_group, batch), not both"
-                )
-            if not isinstance(body["ids"], list):
-                raise ApiError(400, "ids must be a non-empty list of DLQ entry ids")
-            scope = RequeueScope.of_ids(body["ids"], strings=False)
-            outside = _ids_outside(scope.entry_ids, access)
-            if outside:
-                raise ApiError(
-                    403,
-                    "this API token may not requeue entries of jobs it may not use",
-                    {"ids": outside, "jobs": sorted(access.values())},
-                )
-        else:
-            scope = _filter_scope(body, token, access)
-        run = requeue.start_run(scope, options, Actor.api(token))
+        yield
     except requeue.TooManyIds as exc:
         detail = {"ids": exc.given, "max_ids": requeue.MAX_IDS}
         raise ApiError(413, str(exc), detail) from exc
@@ -76,6 +109,33 @@ def start_requeue(request):
     except requeue.InvalidRequeue as exc:
         detail = {exc.field: repr(exc.value)[:100]} if exc.field else None
         raise ApiError(400, str(exc), detail) from exc
+
+
+def _scope_and_options(body, token, **more):
+    """What the body selects, within what the token may reach, and how the run goes."""
+    access = allowed_jobs(token)
+    # Options first: a body that is wrong in itself is a 400 whatever it names.
+    options = RequeueOptions(
+        **{key: body[key] for key in OPTION_KEYS if body.get(key) is not None}, **more
+    )
+    if "ids" not in body:
+        return _filter_scope(body, token, access), options
+    if any(key in body for key in requeue.FILTER_KEYS):
+        raise ApiError(400, "give either ids or a filter (job, error_group, batch), not both")
+    if not isinstance(body["ids"], list):
+        raise ApiError(400, "ids must be a non-empty list of DLQ entry ids")
+    scope = RequeueScope.of_ids(body["ids"], strings=False)
+    outside = _ids_outside(scope.entry_ids, access)
+    if outside:
+        raise ApiError(
+            403,
+            "this API token may not requeue entries of jobs it may not use",
+            {"ids": outside, "jobs": sorted(access.values())},
+        )
+    return scope, options
+
+
+def _run_started(request, run):
     status_url = request.build_absolute_uri(reverse("api-requeue-run", args=[run.pk]))
     response = JsonResponse(
         {"run_id": run.pk, "total": run.total, "status_url": status_url}, status=202
@@ -101,7 +161,7 @@ def run_status(request, run_id):
     return JsonResponse(shapes.requeue_run(run))
 
 
-def _json_object(body):
+def _json_object(body, keys):
     data = loads_json(body, where="the body")
     if not isinstance(data, dict):
         raise ApiError(
@@ -109,7 +169,7 @@ def _json_object(body):
             'the body must be a JSON object: {"ids": [...]} or a filter '
             '{"job", "error_group", "batch"}',
         )
-    reject_unknown(data, KEYS, what="key")
+    reject_unknown(data, keys, what="key")
     if data.get("status") not in (None, DLQEntry.Status.PENDING):
         raise ApiError(
             400, "only pending entries are requeued", {"status": str(data["status"])[:100]}

@@ -39,6 +39,8 @@ def requeue_run(run):
         "failed": run.failed,
         "dry_run": run.dry_run,
         "skipped": run.skipped,
+        "not_fixed": run.not_fixed,
+        "fix": run.fix,
         "stop_reason": run.stop_reason,
         "rate_limit": run.rate_limit,
         "created_at": iso_utc(run.created_at),

@@ -9,6 +9,7 @@ urlpatterns = [
     path("batches/<int:batch_id>", batches.batch_status, name="api-batch-status"),
     path("dlq", entries.dlq_entries, name="api-dlq"),
     path("dlq/requeue", requeue_runs.start_requeue, name="api-dlq-requeue"),
+    path("dlq/patch", requeue_runs.start_fix, name="api-dlq-patch"),
     path("requeue-runs/<int:run_id>", requeue_runs.run_status, name="api-requeue-run"),
     path("errors", error_groups.error_groups, name="api-errors"),
     path("errors/stats", error_groups.error_stats, name="api-error-stats"),

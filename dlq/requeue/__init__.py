@@ -9,9 +9,12 @@
   to pending.
 - `prefetch`: the next chunk claimed while one is being worked on.
 - `groups`: one run per error group.
+- `fix`: a change to many payloads (JSON Patch, conversions) a run applies
+  before it runs each entry again, and its preview.
 """
 
 from .entries import recover_expired_claims
+from .fix import FixDoesNotApply, PayloadFix
 from .groups import MAX_GROUPS, requeue_groups
 from .runs import cancel, create_run, execute_run, recover_stalled_runs, run_here, start_run
 from .scope import (
@@ -30,7 +33,9 @@ __all__ = [
     "FILTER_KEYS",
     "MAX_GROUPS",
     "MAX_IDS",
+    "FixDoesNotApply",
     "InvalidRequeue",
+    "PayloadFix",
     "RequeueOptions",
     "RequeueScope",
     "TooManyIds",

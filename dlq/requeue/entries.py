@@ -18,6 +18,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common import bulk
@@ -28,6 +29,7 @@ from errors.services import Failure, group_failures, save_occurrences
 from .. import backlog
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters
 from ..processors.runner import run_records, run_then_commit
+from .fix import FixDoesNotApply, PayloadFix
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,8 @@ class ClaimedEntry:
     attempts: int
     error_group_id: int
     job: object = None
+    # What the run's fix changed in `payload` (None: the payload is as stored).
+    diff: list | None = None
 
 
 # ClaimedEntry's values, in its order: (name in the ORM, SQL on PostgreSQL).
@@ -70,6 +74,7 @@ class ChunkResult:
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+    not_fixed: int = 0
 
 
 def claim(entry_ids, run):
@@ -139,8 +144,11 @@ def _claim_portable(entry_ids, run, until):
 
 
 def reprocess(entries, run, *, started_by):
-    """Run each claimed entry's processor and commit the outcomes; return the counts."""
+    """Fix (when the run carries a fix), run each claimed entry's processor and commit the
+    outcomes; return the counts."""
     result = ChunkResult(claimed=len(entries))
+    if run.fix:
+        entries = _fix(entries, PayloadFix.from_json(run.fix), run, started_by, result)
     by_job = defaultdict(list)
     for entry in entries:
         by_job[entry.job_id].append(entry)
@@ -154,6 +162,52 @@ def reprocess(entries, run, *, started_by):
             ),
         )
     return result
+
+
+def _fix(entries, fix, run, started_by, result):
+    """The entries the fix applies to, their payloads fixed in memory (stored only with
+    their outcome); the others go back to pending as they were, each with an attempt
+    row that says why."""
+    fixed, refused = [], {}
+    for entry in entries:
+        try:
+            entry.payload, entry.diff = fix.apply(entry.payload)
+        except FixDoesNotApply as exc:
+            refused[entry.pk] = str(exc)
+        else:
+            fixed.append(entry)
+    if refused:
+        now, node_id = timezone.now(), current_context().node_id
+        with transaction.atomic():
+            release(refused, run)
+            bulk.insert_rows(
+                DLQAttempt,
+                [
+                    _attempt_row(
+                        pk, run, started_by, DLQAttempt.Outcome.NOT_FIXED, why, now, node_id=node_id
+                    )
+                    for pk, why in refused.items()
+                ],
+            )
+        result.not_fixed += len(refused)
+    return fixed
+
+
+def _attempt_row(
+    entry_id, run, started_by, outcome, message, now, *, node_id, edited=False, diff=None
+):
+    return {
+        "entry_id": entry_id,
+        "kind": DLQAttempt.Kind.REQUEUE,
+        "started_by": started_by,
+        "outcome": outcome,
+        "error_message": message,
+        "node_id": node_id,
+        "requeue_run_id": run.pk,
+        "payload_edited": edited,
+        "payload_diff": diff,
+        "at": now,
+    }
 
 
 def _run(job, entries, *, savepoints):
@@ -230,22 +284,27 @@ def _commit(job, entries, failures, *, run, started_by, result):
         now=now,
         context=context,
     )
+    for entry in entries:
+        if entry.diff is not None:
+            # The fixed payload is kept with its outcome; the first original stays.
+            DLQEntry.objects.filter(pk=entry.pk).update(
+                payload=entry.payload,
+                original_payload=Coalesce("original_payload", "payload"),
+            )
     bulk.insert_rows(
         DLQAttempt,
         [
-            {
-                "entry_id": entry.pk,
-                "kind": DLQAttempt.Kind.REQUEUE,
-                "started_by": started_by,
-                "outcome": DLQAttempt.Outcome.FAILED
-                if entry.pk in failures
-                else DLQAttempt.Outcome.SUCCEEDED,
-                "error_message": failures[entry.pk].message if entry.pk in failures else "",
-                "node_id": context.node_id,
-                "requeue_run_id": run.pk,
-                "payload_edited": entry.payload_edited,
-                "at": now,
-            }
+            _attempt_row(
+                entry.pk,
+                run,
+                started_by,
+                DLQAttempt.Outcome.FAILED if entry.pk in failures else DLQAttempt.Outcome.SUCCEEDED,
+                failures[entry.pk].message if entry.pk in failures else "",
+                now,
+                node_id=context.node_id,
+                edited=entry.payload_edited or entry.diff is not None,
+                diff=entry.diff,
+            )
             for entry in entries
         ],
     )

@@ -22,7 +22,7 @@ from common.heartbeat import Renewer
 from .. import audit, dispatch
 from ..actors import Actor
 from ..models import DLQEntry, OperatorAction, RequeueRun
-from .entries import claim, release, reprocess
+from .entries import ChunkResult, claim, release, reprocess
 from .prefetch import ClaimAhead
 from .scope import RequeueOptions, RequeueScope
 
@@ -51,6 +51,7 @@ def create_run(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> Re
             rate_limit=options.rate_limit,
             canary_size=options.canary_size,
             canary_max_failure_ratio=options.canary_ratio,
+            fix=options.fix.as_json() if options.fix else None,
             created_by=actor.name,
         )
         run.total = scope.count()
@@ -59,7 +60,7 @@ def create_run(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> Re
             run.finished_at = timezone.now()
         run.save()
         audit.record(
-            OperatorAction.Action.REQUEUE,
+            OperatorAction.Action.FIX if options.fix else OperatorAction.Action.REQUEUE,
             actor=actor,
             target=scope.describe(),
             count=run.total,
@@ -67,6 +68,7 @@ def create_run(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> Re
             entry_ids=scope.entry_ids,
             dry_run=options.dry_run,
             outcome=f"{run.total} entries would be requeued" if options.dry_run else "started",
+            details={"fix": run.fix} if run.fix else None,
             requeue_run=run,
         )
     return run
@@ -220,12 +222,14 @@ def _chunk_size(run, canary_pending, size):
 
 
 def _record_progress(run, ids, result):
-    claimed = result.claimed if result else 0
+    """Add a chunk's counts: each of its ids is done, skipped, or not fixed, exactly once."""
+    result = result or ChunkResult()
     changes = {
-        "done": claimed - (result.skipped if result else 0),
-        "succeeded": result.succeeded if result else 0,
-        "failed": result.failed if result else 0,
-        "skipped": len(ids) - claimed + (result.skipped if result else 0),
+        "done": result.claimed - result.skipped - result.not_fixed,
+        "succeeded": result.succeeded,
+        "failed": result.failed,
+        "skipped": len(ids) - result.claimed + result.skipped,
+        "not_fixed": result.not_fixed,
     }
     RequeueRun.objects.filter(pk=run.pk).update(
         last_id=ids[-1],
@@ -240,9 +244,12 @@ def _end(run, status, reason):
         status=status, stop_reason=reason, finished_at=timezone.now(), heartbeat_at=timezone.now()
     )
     run.refresh_from_db()
-    OperatorAction.objects.filter(requeue_run=run, action=OperatorAction.Action.REQUEUE).update(
+    not_fixed = f", {run.not_fixed} not fixed" if run.fix else ""
+    OperatorAction.objects.filter(
+        requeue_run=run, action__in=(OperatorAction.Action.REQUEUE, OperatorAction.Action.FIX)
+    ).update(
         outcome=f"{run.status}: {run.succeeded} resolved, {run.failed} failed, "
-        f"{run.skipped} skipped" + (f"; {reason}" if reason else "")
+        f"{run.skipped} skipped{not_fixed}" + (f"; {reason}" if reason else "")
     )
     log.info("requeue run %s %s: %s/%s done", run.pk, run.status, run.done, run.total)
     return run

@@ -189,12 +189,14 @@ class RequeueScope:
 class RequeueOptions:
     """How a run goes: a dry run only counts; a rate limit (entries/s) slows it; a canary
     requeues `canary_size` entries first and stops the run when more than
-    `canary_max_failure_ratio` of them fail again."""
+    `canary_max_failure_ratio` of them fail again; a `fix` (dlq.requeue.fix,
+    checked when parsed) changes each payload before it is run again."""
 
     dry_run: bool = False
     rate_limit: float | None = None
     canary_size: int | None = None
     canary_max_failure_ratio: float | None = None
+    fix: object = None  # a dlq.requeue.fix.PayloadFix, which imports this module
 
     def __post_init__(self):
         def refuse(field, message):

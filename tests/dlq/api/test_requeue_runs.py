@@ -18,16 +18,6 @@ URL = "/api/v1/dlq/requeue"
 RUN_KEYS = {"id", "status", "total", "done", "succeeded", "failed", "dry_run"}
 
 
-@pytest.fixture
-def orders(db):
-    return schema_job("orders")
-
-
-@pytest.fixture
-def requeuer(make_token):
-    return make_token("requeuer", can_requeue=True)[1]
-
-
 def refused(response, status):
     """The API's JSON error shape with `status`."""
     assert response.status_code == status, response.content[:500]

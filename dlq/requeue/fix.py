@@ -1,0 +1,267 @@
+"""A fix for many payloads at once: an RFC 6902 JSON Patch, then conversions of field values.
+
+A JSON Patch changes every payload the same way (`test` operations pick the
+payloads it is for); a conversion works on each payload's own value, the way
+a price written "662,00" becomes 662.0 in every record that has one. A run
+carrying a fix applies it to each entry as it claims it, so a canary that
+stops leaves the rest as they were. A payload the fix does not apply to (a
+`test` fails, a path is missing, a value does not convert, or nothing would
+change) is left pending untouched, and the run says so.
+"""
+
+import copy
+import re
+from dataclasses import dataclass
+
+import jsonpatch
+import jsonpointer
+
+from ..ingest import records
+from ..models import DLQEntry
+from .scope import InvalidRequeue
+
+# A fix is typed by hand: a few operations, not a script.
+MAX_OPERATIONS = 100
+# The members each RFC 6902 operation needs besides "op" and "path".
+NEEDS = {"add": "value", "replace": "value", "test": "value", "move": "from", "copy": "from"}
+OPERATIONS = ("remove", *NEEDS)
+# How many payloads a preview shows before and after.
+PREVIEW_SIZE = 10
+MAX_PREVIEW = 100
+
+
+class FixDoesNotApply(ValueError):
+    """This payload is left as it is; the message says why."""
+
+
+def _plain_number(text):
+    return float(text) if "." in text else int(text)
+
+
+# Numbers as people write them, each read one way only. "1,234" could be
+# 1.234 or 1234 and is refused rather than guessed.
+NUMBER_FORMS = (
+    (re.compile(r"[+-]?\d+(\.\d+)?", re.ASCII), _plain_number),
+    (re.compile(r"[+-]?\d+,(\d{1,2}|\d{4,})", re.ASCII), lambda t: float(t.replace(",", "."))),
+    (
+        re.compile(r"[+-]?\d{1,3}(\.\d{3})+,\d+", re.ASCII),
+        lambda t: float(t.replace(".", "").replace(",", ".")),
+    ),
+    (
+        re.compile(r"[+-]?\d{1,3}((,\d{3}){2,}(\.\d+)?|(,\d{3})+\.\d+)", re.ASCII),
+        lambda t: _plain_number(t.replace(",", "")),
+    ),
+)
+
+
+def to_number(value):
+    """A number from a number, or from text such as "662,00", "1.234,56" or "1,234.56"."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        text = value.strip().replace("\u00a0", "").replace(" ", "")
+        for form, read in NUMBER_FORMS:
+            if form.fullmatch(text):
+                return read(text)
+    raise FixDoesNotApply(f"{_shown(value)} is not a number Velo can read unambiguously")
+
+
+def to_string(value):
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, dict | list):
+        raise FixDoesNotApply(f"{_shown(value)} is not a single value to write as text")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def trim(value):
+    if not isinstance(value, str):
+        raise FixDoesNotApply(f"{_shown(value)} is not text to trim")
+    return value.strip()
+
+
+CONVERSIONS = {"number": to_number, "string": to_string, "trim": trim}
+
+
+def _shown(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _refuse(message, value=None):
+    raise InvalidRequeue(message, field="patch", value=value)
+
+
+@dataclass(frozen=True)
+class PayloadFix:
+    """`patch`: RFC 6902 operations; `convert`: ({"path", "to"}, ...) applied after them."""
+
+    patch: tuple = ()
+    convert: tuple = ()
+
+    @classmethod
+    def parse(cls, patch=None, convert=None):
+        """A fix checked whole (InvalidRequeue says what is wrong); None when none is given."""
+        if patch is None and convert is None:
+            return None
+        patch = [] if patch is None else patch
+        convert = [] if convert is None else convert
+        if not isinstance(patch, list) or not isinstance(convert, list):
+            _refuse("patch and convert are JSON lists of operations")
+        if not patch and not convert:
+            _refuse("the fix is empty: give at least one patch operation or conversion")
+        if len(patch) + len(convert) > MAX_OPERATIONS:
+            _refuse(f"at most {MAX_OPERATIONS} operations in one fix")
+        for number, operation in enumerate(patch, 1):
+            _check_operation(number, operation)
+        try:
+            jsonpatch.JsonPatch(patch)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            _refuse(f"not a JSON Patch: {exc}")
+        for number, conversion in enumerate(convert, 1):
+            _check_conversion(number, conversion)
+        return cls(patch=tuple(patch), convert=tuple(convert))
+
+    @classmethod
+    def from_json(cls, stored):
+        """The fix a run stored with `as_json` (None for a run without one)."""
+        if not stored:
+            return None
+        return cls(patch=tuple(stored.get("patch", ())), convert=tuple(stored.get("convert", ())))
+
+    def as_json(self):
+        return {"patch": list(self.patch), "convert": list(self.convert)}
+
+    def apply(self, payload):
+        """(the fixed payload, its diff as RFC 6902 operations with the old value as "was").
+
+        FixDoesNotApply when a test fails, a path is missing, a value does not
+        convert, the result is not a storable record, or nothing changes.
+        """
+        try:
+            fixed = jsonpatch.apply_patch(payload, list(self.patch)) if self.patch else payload
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise FixDoesNotApply(f"a test does not hold: {exc}") from None
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
+            raise FixDoesNotApply(f"the patch does not apply: {exc}") from None
+        except (KeyError, IndexError, TypeError) as exc:  # a path through a value, not a container
+            raise FixDoesNotApply(f"the patch does not apply: {exc!r}") from None
+        if self.convert:
+            fixed = copy.deepcopy(fixed) if fixed is payload else fixed
+            for conversion in self.convert:
+                _convert(fixed, conversion["path"], CONVERSIONS[conversion["to"]])
+        if fixed == payload:
+            raise FixDoesNotApply("the fix changes nothing in this payload")
+        try:
+            records.validate([fixed])
+        except records.InvalidRecords as exc:
+            raise FixDoesNotApply(str(exc).replace("record 0", "the fixed payload")) from None
+        return fixed, diff(payload, fixed)
+
+    def describe(self):
+        """In words, for the audit trail and a run's page."""
+        words = [f"{op['op']} {op['path']}" for op in self.patch]
+        words += [f"{c['path']} to {c['to']}" for c in self.convert]
+        return "; ".join(words)
+
+
+def diff(before, after):
+    """RFC 6902 operations from `before` to `after`; replace and remove also carry "was"."""
+    operations = jsonpatch.make_patch(before, after).patch
+    for operation in operations:
+        if operation["op"] in ("replace", "remove"):
+            operation["was"] = jsonpointer.resolve_pointer(before, operation["path"], None)
+    return operations
+
+
+def diff_in_words(diff):
+    """Each change of a diff as a line an operator reads: 'replace /price: "662,00" → 662.0'."""
+
+    def shown(value):
+        return _shown(value, limit=80)
+
+    lines = []
+    for op in diff or ():
+        if op["op"] == "replace":
+            lines.append(f"replace {op['path']}: {shown(op.get('was'))} → {shown(op['value'])}")
+        elif op["op"] == "remove":
+            lines.append(f"remove {op['path']} (was {shown(op.get('was'))})")
+        elif op["op"] == "add":
+            lines.append(f"add {op['path']}: {shown(op['value'])}")
+        else:
+            lines.append(f"{op['op']} {op['path']}")
+    return lines
+
+
+def _check_operation(number, operation):
+    if not isinstance(operation, dict):
+        _refuse(f"patch operation {number} is not a JSON object", operation)
+    op = operation.get("op")
+    if op not in OPERATIONS:
+        _refuse(f"patch operation {number}: op must be one of {', '.join(OPERATIONS)}", op)
+    if not isinstance(operation.get("path"), str):
+        _refuse(f"patch operation {number} ({op}) needs a path, a JSON Pointer such as /price")
+    needed = NEEDS.get(op)
+    if needed and needed not in operation:
+        _refuse(f"patch operation {number} ({op}) needs a {needed!r} member")
+    if needed == "from" and not isinstance(operation["from"], str):
+        _refuse(f"patch operation {number} ({op}): from must be a JSON Pointer")
+
+
+def _check_conversion(number, conversion):
+    if not isinstance(conversion, dict) or set(conversion) != {"path", "to"}:
+        _refuse(f'conversion {number} must be {{"path": "/field", "to": "number"}}', conversion)
+    if conversion["to"] not in CONVERSIONS:
+        _refuse(f"conversion {number}: to must be one of {', '.join(CONVERSIONS)}")
+    path = conversion["path"]
+    if not isinstance(path, str) or not path.startswith("/"):
+        _refuse(f"conversion {number}: path must be a JSON Pointer such as /price", path)
+
+
+def _convert(document, path, conversion):
+    pointer = jsonpointer.JsonPointer(path)
+    try:
+        value = pointer.resolve(document)
+    except jsonpointer.JsonPointerException:
+        raise FixDoesNotApply(f"there is no value at {path}") from None
+    pointer.set(document, conversion(value))
+
+
+@dataclass(frozen=True)
+class SampleFix:
+    """One payload of a preview: before, after and the diff, or why the fix does not apply."""
+
+    entry_id: int
+    before: object
+    after: object = None
+    diff: list | None = None
+    error: str = ""
+
+    def as_json(self):
+        if self.error:
+            return {"id": self.entry_id, "applies": False, "reason": self.error}
+        return {
+            "id": self.entry_id,
+            "applies": True,
+            "before": self.before,
+            "after": self.after,
+            "diff": self.diff,
+        }
+
+
+def preview(scope, fix, size=PREVIEW_SIZE):
+    """The fix on the first `size` pending entries of `scope`, changing nothing."""
+    ids = scope.next_ids(size)
+    payloads = dict(DLQEntry.objects.filter(pk__in=ids).values_list("pk", "payload"))
+    sample = []
+    for pk in ids:
+        before = payloads[pk]
+        try:
+            after, changes = fix.apply(before)
+        except FixDoesNotApply as exc:
+            sample.append(SampleFix(pk, before, error=str(exc)))
+        else:
+            sample.append(SampleFix(pk, before, after, changes))
+    return sample
