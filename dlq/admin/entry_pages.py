@@ -20,7 +20,13 @@ from ..actors import Actor
 from ..models import DLQEntry
 from ..requeue import RequeueOptions, RequeueScope
 from ..requeue.fix import diff_in_words, preview
-from .forms import EditPayloadForm, PayloadFixForm, RequeueOptionsForm, RequeueScopeForm
+from .forms import (
+    EditPayloadForm,
+    FixRunOptionsForm,
+    PayloadFixForm,
+    RequeueOptionsForm,
+    RequeueScopeForm,
+)
 from .runs import run_started_message
 
 
@@ -199,7 +205,7 @@ class EntryPagesMixin:
             raise PermissionDenied  # the preview shows payloads
         scope = RequeueScopeForm(request.GET)
         posted = request.POST if request.method == "POST" else None
-        fix, options = PayloadFixForm(posted), RequeueOptionsForm(posted)
+        fix, options = PayloadFixForm(posted), FixRunOptionsForm(posted)
         page = {"scope": scope, "fix_form": fix, "form": options}
         if not scope.is_valid():
             return self._page(

@@ -209,6 +209,12 @@ class PayloadFixForm(forms.Form):
         return data
 
 
+class FixRunOptionsForm(RequeueOptionsForm):
+    """A fix run's options: its dry run is the page's preview, which shows the payloads."""
+
+    dry_run = None
+
+
 class EditPayloadForm(forms.Form):
     payload = forms.CharField(
         strip=False,

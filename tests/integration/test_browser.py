@@ -6,6 +6,8 @@ rest of the group after the bug is fixed, and the numbers reach /metrics.
 Screenshots of every page land in test-artifacts/screenshots/.
 """
 
+import json
+import random
 import shutil
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from demo.feed import ensure_demo_jobs, spoil, trade
 from dlq.models import DLQEntry, Job, RequeueRun
+from dlq.requeue.fix import FixDoesNotApply, to_number
 from errors.models import ErrorGroup
 
 from .harness import ROOT, wait_for
@@ -239,3 +243,80 @@ def test_from_the_health_page_an_operator_acts_on_the_biggest_group_in_a_real_br
     page.wait_for_selector(f"text=Error group #{big.pk} marked ignored.")
     big.refresh_from_db()
     assert big.status == "ignored"
+
+
+def test_the_five_click_story_finds_fixes_and_requeues_a_whole_group_in_a_real_browser(
+    worker, api, page, django_user_model
+):
+    """Issue 11 item 1 on the demo's own jobs and records: health → the job in trouble's
+    biggest group with its newest record → fix its payloads (preview, then apply with a
+    canary) → the run's result → the entries the fix left alone. Five clicks, no URL typed."""
+    django_user_model.objects.create_superuser("ops", "ops@example.com", PASSWORD)
+    ensure_demo_jobs()
+    rng = random.Random(11)
+    records = [trade(rng, n) for n in range(120)]
+    for record in records[::3]:
+        spoil(rng, record, "orders")
+    api.wait_until_final(api.submit("orders", records)["batch_id"])
+    group = ErrorGroup.objects.filter(job_name="orders").order_by("-dlq_pending").first()
+    entries = DLQEntry.objects.filter(error_group=group, status="pending")
+    prices = [e.payload["price"] for e in entries]
+    readable = [p for p in prices if _reads_as_number(p)]
+    assert readable and len(readable) < len(prices), prices  # some convert, some cannot
+
+    page.goto("/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#dlq-health")
+    row = page.locator("#dlq-health tbody tr[data-job=orders]")
+    assert "FAILING" in row.inner_text()
+
+    row.locator(".velo-top-errors li a").first.click()  # 1: the biggest group
+    page.wait_for_selector("#group-actions")
+    assert page.url.endswith(f"/errors/{group.pk}/")
+    newest = entries.order_by("-pk").first()
+    assert f'"price": {json.dumps(newest.payload["price"])}' in page.inner_text("#sample-payload")
+    shot(page, "five-1-group")
+
+    page.click("#group-fix")  # 2: fix their payloads
+    assert f"{len(prices)} pending entries match" in page.inner_text("#matching-count")
+    page.fill("input[name=field]", "/price")
+    page.select_option("select[name=convert]", "number")
+    assert page.input_value("input[name=canary_size]") == "10"
+    page.click("#fix-preview-button")  # 3: preview, nothing changed
+    page.wait_for_selector("#fix-preview")
+    shot(page, "five-2-preview")
+    shown = page.locator("#fix-preview tbody tr")
+    assert shown.count() == min(10, len(prices))
+    assert "replace /price" in page.inner_text("#fix-preview")
+    assert not RequeueRun.objects.exists()
+
+    page.click("#fix-apply-button")  # 4: fix and requeue, canary first
+    page.wait_for_selector("#run-outcome:has-text('Finished')", timeout=60_000)
+    shot(page, "five-3-run")
+    outcome = page.inner_text("#run-outcome")
+    left = len(prices) - len(readable)
+    assert f"all {len(readable)} resolved, {left} not fixed" in outcome, outcome
+    page.click("a[href*='outcome__exact=not_fixed']")  # 5: the entries the fix left alone
+    page.wait_for_selector("#result_list")
+    shot(page, "five-4-not-fixed")
+    assert page.locator("#result_list tbody tr").count() == left
+    assert "not a number Velo can read" in page.inner_text("#result_list")
+
+    still_pending = list(entries.all())  # read again: the unreadable prices, untouched
+    assert len(still_pending) == left
+    assert all(not _reads_as_number(e.payload["price"]) for e in still_pending)
+    assert all(e.original_payload is None for e in still_pending)
+    fixed = DLQEntry.objects.filter(error_group=group, status="resolved")
+    assert fixed.count() == len(readable)
+    assert all(isinstance(e.payload["price"], int | float) for e in fixed)
+    assert all(isinstance(e.original_payload["price"], str) for e in fixed)
+
+
+def _reads_as_number(value):
+    try:
+        to_number(value)
+    except FixDoesNotApply:
+        return False
+    return True
