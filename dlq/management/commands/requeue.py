@@ -1,4 +1,5 @@
-"""`requeue --job J [--error-group G] [--batch B] [--rate R] [--dry-run] [--canary N]`.
+"""`requeue --job J [--error-group G] [--batch B] [--rate R] [--dry-run] [--canary N]
+[--patch FILE] [--convert /PATH:TO]`.
 
 A requeue run from the shell, cut at the newest DLQ entry id of the moment so
 entries that fail later are left out. The run is worked through in this
@@ -6,10 +7,15 @@ process, in a thread, rather than sent to a Celery worker: the command works
 with no worker running, and the operator watches it to the end. The main
 thread follows the run's row (the numbers the admin and the API show) with a
 progress bar on stderr; Ctrl-C asks the run to cancel and waits for it to stop
-after its current chunk, so no entry is left half done.
+after its current chunk, so no entry is left half done. With --patch (a file
+of RFC 6902 operations, - for stdin) or --convert, each payload is fixed
+before it runs again; --dry-run then prints the fix on a sample of payloads.
 """
 
+import json
+import sys
 import threading
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
@@ -18,7 +24,8 @@ from tqdm import tqdm
 from dlq import requeue
 from dlq.actors import Actor
 from dlq.models import Job, RequeueRun
-from dlq.requeue import RequeueOptions, RequeueScope
+from dlq.requeue import PayloadFix, RequeueOptions, RequeueScope
+from dlq.requeue.fix import CONVERSIONS, diff_in_words, preview
 
 POLL_SECONDS = 0.5
 # The service names its options as the API does; the shell knows them by their flags.
@@ -57,22 +64,38 @@ class Command(BaseCommand):
             help=f"With --canary: stop above this failure ratio "
             f"(default {requeue.DEFAULT_CANARY_MAX_FAILURE_RATIO}).",
         )
+        parser.add_argument(
+            "--patch",
+            metavar="FILE",
+            help="Fix each payload first with this JSON Patch (RFC 6902 operations; - reads "
+            "stdin).",
+        )
+        parser.add_argument(
+            "--convert",
+            action="append",
+            default=[],
+            metavar="/PATH:TO",
+            help=f"Fix each payload first by converting a field ({', '.join(CONVERSIONS)}), "
+            "e.g. /price:number; may be repeated.",
+        )
 
     def handle(self, *args, **options):
         try:
             scope = RequeueScope.matching(
                 job=options["job"], error_group=options["error_group"], batch=options["batch"]
             ).check_targets_exist()
-            run = requeue.create_run(
-                scope,
-                RequeueOptions(
-                    dry_run=options["dry_run"],
-                    rate_limit=options["rate"],
-                    canary_size=options["canary"],
-                    canary_max_failure_ratio=options["canary_max_failure_ratio"],
-                ),
-                Actor.shell(),
+            fix = _fix(options["patch"], options["convert"])
+            run_options = RequeueOptions(
+                dry_run=options["dry_run"],
+                rate_limit=options["rate"],
+                canary_size=options["canary"],
+                canary_max_failure_ratio=options["canary_max_failure_ratio"],
+                fix=fix,
             )
+            if fix and run_options.dry_run:
+                self._preview(scope.cut(), fix)
+                return
+            run = requeue.create_run(scope, run_options, Actor.shell())
         except requeue.InvalidRequeue as exc:
             raise CommandError(_refusal(exc)) from None
         except KeyboardInterrupt:
@@ -91,13 +114,29 @@ class Command(BaseCommand):
         worker = _Worker(run.pk)
         worker.thread.start()
         run = self._follow(run, worker, show_progress=options["verbosity"] > 0)
+        not_fixed = f", {run.not_fixed:,} not fixed (left as they were)" if run.fix else ""
+        reached = run.done + run.skipped + run.not_fixed
         self.stdout.write(
             f"Requeue run {run.pk} {run.status}: {run.succeeded:,} resolved, {run.failed:,} failed "
-            f"(back to pending), {run.skipped:,} skipped, {run.done + run.skipped:,} of "
+            f"(back to pending), {run.skipped:,} skipped{not_fixed}, {reached:,} of "
             f"{run.total:,} reached."
         )
         if run.status == RequeueRun.Status.CANCELLED:
             raise CommandError(f"requeue run {run.pk} stopped early: {run.stop_reason}")
+
+    def _preview(self, scope, fix):
+        """The fix on a sample of the payloads, changing nothing."""
+        sample = preview(scope, fix)
+        self.stdout.write(
+            f"{scope.count():,} entries would be fixed and requeued; the fix on the first "
+            f"{len(sample)} (dry run; nothing was changed):"
+        )
+        for item in sample:
+            if item.error:
+                self.stdout.write(f"  entry {item.entry_id}: left as it is: {item.error}")
+            else:
+                changes = "; ".join(diff_in_words(item.diff))
+                self.stdout.write(f"  entry {item.entry_id}: {changes}")
 
     def _follow(self, run, worker, *, show_progress):
         """Show the run's progress until it ends; the first Ctrl-C cancels, a second gives up."""
@@ -166,8 +205,28 @@ class _Worker:
         return f"{type(self.error).__name__}: {self.error}"
 
 
+def _fix(patch_file, conversions):
+    """The fix the flags give (None without --patch or --convert); InvalidRequeue if bad."""
+    patch = None
+    if patch_file:
+        try:
+            text = sys.stdin.read() if patch_file == "-" else Path(patch_file).read_text()
+            patch = json.loads(text)
+        except OSError as exc:
+            raise CommandError(f"--patch: cannot read {patch_file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise CommandError(f"--patch: {patch_file} is not JSON: {exc}") from None
+    convert = []
+    for given in conversions:
+        path, colon, to = given.rpartition(":")
+        if not colon:
+            raise CommandError(f"--convert takes /PATH:TO, e.g. /price:number (not {given!r})")
+        convert.append({"path": path, "to": to})
+    return PayloadFix.parse(patch, convert or None)
+
+
 def _show(progress, run):
-    progress.n = min(run.done + run.skipped, run.total)
+    progress.n = min(run.done + run.skipped + run.not_fixed, run.total)
     progress.set_postfix(resolved=run.succeeded, failed=run.failed, refresh=False)
     progress.refresh()
 

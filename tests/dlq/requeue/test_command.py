@@ -166,3 +166,39 @@ def test_bad_options_are_refused_before_anything_starts():
     with pytest.raises(CommandError, match="needs --canary"):
         run("--job", "orders", "--canary-max-failure-ratio", "0.2")
     assert not RequeueRun.objects.exists()
+
+
+def test_a_patch_file_fixes_each_payload_and_a_dry_run_prints_the_fix_on_a_sample(tmp_path):
+    job = schema_job()
+    entries = fail(job, 3)  # {"n": i}: no symbol
+    patch = tmp_path / "fix.json"
+    patch.write_text('[{"op": "add", "path": "/symbol", "value": "ACME"}]')
+
+    out, _ = run("--job", "orders", "--patch", str(patch), "--dry-run")
+    assert out.splitlines()[0].startswith("3 entries would be fixed and requeued")
+    assert f"entry {entries[0].pk}: add /symbol: 'ACME'" in out
+    assert not RequeueRun.objects.exists()
+    assert statuses(entries) == ["pending"] * 3
+
+    out, _ = run("--job", "orders", "--patch", str(patch))
+    assert "3 resolved" in out and "0 not fixed" in out
+    assert statuses(entries) == ["resolved"] * 3
+    assert DLQEntry.objects.get(pk=entries[0].pk).payload == {"n": 0, "symbol": "ACME"}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--patch", "/nonexistent/fix.json"], "cannot read"),
+        (["--convert", "/n:money"], "to must be one of"),
+        (["--convert", "n:number"], "JSON Pointer"),
+        (["--convert", "/n"], "takes /PATH:TO"),
+    ],
+)
+def test_a_bad_fix_from_the_shell_is_refused_and_changes_nothing(args, says):
+    job = schema_job()
+    entries = fail(job, 1)
+    with pytest.raises(CommandError, match=says):
+        run("--job", "orders", *args)
+    assert statuses(entries) == ["pending"]
+    assert not RequeueRun.objects.exists()
