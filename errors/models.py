@@ -120,6 +120,7 @@ class ErrorTotal(models.Model):
 
 
 class Grain(models.TextChoices):
+    MINUTE = "m", "minute"  # kept a day only: the last hour's and six hours' charts read it
     HOUR = "h", "hour"
     DAY = "d", "day"
     WEEK = "w", "week"  # rollups only: ranking groups over a month reads whole weeks
@@ -131,11 +132,12 @@ VOLUME_KEY = ("grain", "bucket", "job_name", "node_id", "region", "version")
 
 
 class BucketCount(models.Model):
-    """A count of occurrences in one hour (day, week) at one place (node, region, version)."""
+    """A count of occurrences in one minute (hour, day, week) at one place (node, region,
+    version)."""
 
     grain = models.CharField(max_length=1, choices=Grain.choices, default=Grain.HOUR)
     bucket = models.DateTimeField(
-        help_text="The start of the hour, of the day, or of the week (Monday), in UTC."
+        help_text="The start of the minute, hour, day or week (Monday), in UTC."
     )
     job_name = models.CharField(max_length=100)
     node_id = models.CharField(max_length=200, blank=True)
@@ -148,13 +150,14 @@ class BucketCount(models.Model):
 
 
 class ErrorRollup(BucketCount):
-    """Occurrences per hour, day and week, group and place: what the error history reads.
+    """Occurrences per minute, hour, day and week, group and place: what the error history
+    reads.
 
     Counting raw occurrences on every view would grow with them; these rows
-    grow with time buckets × groups × places. Ranges up to a day read hourly
-    rows; longer ranges read daily rows, 24 times fewer, and rank groups from
-    whole weeks. All are added to (INSERT ... ON CONFLICT) in the transaction
-    that records the occurrences.
+    grow with time buckets × groups × places. The last hour and six hours read
+    minute rows (kept a day); up to a day, hourly rows; longer ranges read
+    daily rows, 24 times fewer, and rank groups from whole weeks. All are added
+    to (INSERT ... ON CONFLICT) in the transaction that records the occurrences.
     """
 
     Grain = Grain
@@ -178,7 +181,8 @@ class ErrorRollup(BucketCount):
 
 
 class ErrorVolume(BucketCount):
-    """Occurrences per hour (and per day) and place, all groups together: the history's totals.
+    """Occurrences per minute, hour and day and place, all groups together: the history's
+    totals.
 
     The chart's total line would otherwise add up every group's rollups in
     the window (hundreds of thousands of rows for a busy month); these rows

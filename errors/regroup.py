@@ -14,7 +14,7 @@ which group holds each key afterwards:
 `prepare` makes the new groups and points every key at its group; from then
 on new failures land where history is going. `move_occurrences` then walks
 the occurrences in id chunks, each in its own transaction, moving those whose
-key's group is not theirs, with their hourly, daily and weekly rollup rows and
+key's group is not theirs, with their minute, hourly, daily and weekly rollups and
 their share of the groups' counts. `finish` folds the groups left without a
 part into the one their messages went to, sets what the groups show
 (template, first and last seen, status: a merged group is resolved only if
@@ -33,7 +33,7 @@ from common import bulk
 
 from .fingerprint import GROUPING_VERSION
 from .models import ROLLUP_KEY, ErrorGroup, ErrorOccurrence, ErrorRollup, Grain, GroupKey
-from .services import day_of, hour_of, week_of
+from .services import day_of, hour_of, minute_of, week_of
 
 CHUNK = 2000
 
@@ -271,6 +271,7 @@ def _apply_moves(moves, job_name):
     for pk, source, target, at, node, region, version in moves:
         by_target[target].append(pk)
         for grain, bucket in (
+            (Grain.MINUTE, minute_of(at)),
             (Grain.HOUR, hour_of(at)),
             (Grain.DAY, day_of(at)),
             (Grain.WEEK, week_of(at)),

@@ -1,7 +1,9 @@
 """Retention of the error history: occurrences and rollups past their keeping time go.
 
-Occurrences older than VELO_OCCURRENCE_RETENTION_DAYS, and rollups and volumes
-older than VELO_ROLLUP_RETENTION_DAYS, are deleted in id chunks, each in its
+Occurrences older than VELO_OCCURRENCE_RETENTION_DAYS, rollups and volumes
+older than VELO_ROLLUP_RETENTION_DAYS, and minute rows (which only the last
+hour's and six hours' charts read) older than VELO_MINUTE_ROLLUP_RETENTION_HOURS
+are deleted in id chunks, each in its
 own short transaction. The counts a group or a job shows are stored apart
 (ErrorGroup.count, ErrorTotal) and are never lowered: /metrics counters must
 not go backwards.
@@ -24,12 +26,21 @@ def purge_occurrences(now, chunk=CHUNK):
     return delete_in_chunks(ErrorOccurrence.objects.filter(occurred_at__lt=cutoff), chunk)
 
 
+def minute_cutoff(now):
+    """Minute rows from before this are purged."""
+    return now - timedelta(hours=settings.VELO_MINUTE_ROLLUP_RETENTION_HOURS)
+
+
 def purge_rollups(now, chunk=CHUNK):
-    """Rollups and volumes whose bucket ended before the cutoff (a week's ends 7 days in)."""
+    """Rollups and volumes whose bucket ended before the cutoff (a week's ends 7 days in),
+    and minute rows before their much nearer cutoff."""
     cutoff = now - timedelta(days=settings.VELO_ROLLUP_RETENTION_DAYS)
-    ended = Q(grain=Grain.WEEK, bucket__lt=cutoff - timedelta(days=7)) | (
-        ~Q(grain=Grain.WEEK) & Q(bucket__lt=cutoff)
+    minutes = Q(grain=Grain.MINUTE, bucket__lt=minute_cutoff(now))
+    ended = (
+        Q(grain=Grain.WEEK, bucket__lt=cutoff - timedelta(days=7))
+        | (~Q(grain=Grain.WEEK) & Q(bucket__lt=cutoff))
+        | minutes
     )
     return delete_in_chunks(ErrorRollup.objects.filter(ended), chunk) + delete_in_chunks(
-        ErrorVolume.objects.filter(bucket__lt=cutoff), chunk
+        ErrorVolume.objects.filter(Q(bucket__lt=cutoff) | minutes), chunk
     )

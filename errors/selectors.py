@@ -5,61 +5,98 @@ millions); rollup rows grow with hours × groups × places, so these queries sta
 cheap and each page runs a fixed number of them.
 """
 
+from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Max, Min, Q, Sum
 from django.db.models.functions import Left
 from django.utils import timezone
 
 from .models import ErrorGroup, ErrorOccurrence, ErrorPlace, ErrorRollup, ErrorVolume, Grain
-from .services import day_of, hour_of, week_of
 
+
+@dataclass(frozen=True)
+class Range:
+    """A choice of the range menu: how far back, the rows it reads, the width of its buckets."""
+
+    span: timedelta
+    grain: str
+    step: timedelta
+
+
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 RANGES = {
-    "1h": timedelta(hours=1),
-    "24h": timedelta(hours=24),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
+    # "Is it still happening?" is answered per minute; six hours in 5-minute buckets, summed
+    # from the minute rows (72 points, not 360).
+    "1h": Range(HOUR, Grain.MINUTE, MINUTE),
+    "6h": Range(6 * HOUR, Grain.MINUTE, 5 * MINUTE),
+    "24h": Range(DAY, Grain.HOUR, HOUR),
+    "7d": Range(7 * DAY, Grain.DAY, DAY),
+    "30d": Range(30 * DAY, Grain.DAY, DAY),
 }
 DEFAULT_RANGE = "24h"
+GRAIN_LENGTH = {Grain.MINUTE: MINUTE, Grain.HOUR: HOUR, Grain.DAY: DAY, Grain.WEEK: 7 * DAY}
+# Ranking a window of fine rows reads its whole coarse buckets from the coarser rows.
+COARSER = {Grain.MINUTE: Grain.HOUR, Grain.DAY: Grain.WEEK}
 # The rollup columns an operator can filter on, in the order the form shows them.
 PLACE_FIELDS = ("job_name", "node_id", "region", "version")
 # Long texts are cut in the database, so one huge message cannot bloat a page.
 PREVIEW_CHARS = 300
+# A Monday at midnight UTC: buckets of every width (5 minutes, a week) are counted from it.
+EPOCH = datetime(2001, 1, 1, tzinfo=UTC)
+
+
+def floor_to(moment, step):
+    """The start of the bucket of width `step` that holds `moment` (UTC-aligned)."""
+    return moment - (moment - EPOCH) % step
 
 
 @dataclass(frozen=True)
 class Window:
-    """A time range as whole buckets, from the bucket `span` ago to the current one.
+    """A time range as whole buckets, from `start` to the current one, which starts at `end`.
 
-    Up to a day it is read in hours; longer ranges in days, from the daily
-    rollups, so a month costs about as much to show as a day.
+    The last hour is 60 minute buckets and six hours 72 buckets of 5 minutes;
+    a day is read in hours, from the hour a day ago; longer ranges in days,
+    from the daily rollups, so a month costs about as much to show as a day.
     """
 
     key: str
     start: datetime
     end: datetime
-    grain: str = ErrorRollup.Grain.HOUR
+    grain: str = Grain.HOUR
+    step: timedelta = HOUR
 
     @classmethod
     def parse(cls, key, *, now=None):
         key = key if key in RANGES else DEFAULT_RANGE
         now = now or timezone.now()
-        if RANGES[key] > timedelta(days=1):
-            return cls(key, day_of(now - RANGES[key]), day_of(now), ErrorRollup.Grain.DAY)
-        return cls(key, hour_of(now - RANGES[key]), hour_of(now))
+        chosen = RANGES[key]
+        end = floor_to(now, chosen.step)
+        if chosen.grain == Grain.MINUTE:  # exactly span / step buckets, the current one last
+            start = end - chosen.span + chosen.step
+        else:
+            start = floor_to(now - chosen.span, chosen.step)
+        return cls(key, start, end, chosen.grain, chosen.step)
+
+    @property
+    def stop(self):
+        """Where the window ends: the end of its current bucket."""
+        return self.end + self.step
 
     @property
     def grain_name(self):
-        return ErrorRollup.Grain(self.grain).label
-
-    @property
-    def step(self):
-        return timedelta(days=1) if self.grain == ErrorRollup.Grain.DAY else timedelta(hours=1)
+        if self.step != GRAIN_LENGTH[self.grain]:
+            return f"{self.step.seconds // 60} minutes"
+        return Grain(self.grain).label
 
     def buckets(self):
         count = int((self.end - self.start) / self.step)
         return [self.start + n * self.step for n in range(count + 1)]
+
+    def bucket_of(self, moment):
+        """The window's bucket that holds a stored row's bucket (5 minutes hold 5 minute rows)."""
+        return floor_to(moment, self.step)
 
 
 @dataclass(frozen=True)
@@ -104,8 +141,18 @@ class Share:
 def rollups_in(window, model=ErrorRollup):
     """The window's rows of a bucketed count (rollups, or volumes), at its grain."""
     return model.objects.filter(
-        grain=window.grain, bucket__gte=window.start, bucket__lte=window.end
+        grain=window.grain, bucket__gte=window.start, bucket__lt=window.stop
     )
+
+
+def folded(window, rows, *, at):
+    """Rows of (key…, count) summed per key, the stored bucket at `key[at]` replaced by the
+    window's bucket that holds it (a 5-minute bucket holds five minute rows)."""
+    totals = Counter()
+    for *key, n in rows:
+        key[at] = window.bucket_of(key[at])
+        totals[tuple(key) if len(key) > 1 else key[0]] += n
+    return dict(totals)
 
 
 def filter_options(window, *, limit=200):
@@ -128,22 +175,24 @@ def filter_options(window, *, limit=200):
 def ranking_rollups(flt):
     """The rollups that add up to each group's count in the filter's window, fewest rows.
 
-    A window read in days takes its whole weeks from the weekly rollups and
-    only the days before and after them from the daily ones: a month is about
-    half the rows, and ranking every group means reading all of them.
+    A window of minutes takes its whole hours from the hourly rollups, a window
+    of days its whole weeks from the weekly ones, and only the edges from its
+    own grain: six hours are about a tenth of the rows, a month about half, and
+    ranking every group means reading all of them.
     """
     window = flt.window
-    if window.grain != Grain.DAY:
+    if window.grain not in COARSER:
         return flt.rollups()
-    end = window.end + timedelta(days=1)  # the last day bucket is part of the window
-    weeks_from = week_of(window.start + timedelta(days=6))  # the first whole week
-    weeks_to = week_of(end)  # where the last whole week ends
-    if weeks_to <= weeks_from:
+    coarse = COARSER[window.grain]
+    length = GRAIN_LENGTH[coarse]
+    whole_from = floor_to(window.start + length - GRAIN_LENGTH[window.grain], length)
+    whole_to = floor_to(window.stop, length)  # where the last whole coarse bucket ends
+    if whole_to <= whole_from:
         return flt.rollups()
     return ErrorRollup.objects.filter(
-        Q(grain=Grain.WEEK, bucket__gte=weeks_from, bucket__lt=weeks_to)
-        | Q(grain=Grain.DAY, bucket__gte=window.start, bucket__lt=weeks_from)
-        | Q(grain=Grain.DAY, bucket__gte=weeks_to, bucket__lt=end),
+        Q(grain=coarse, bucket__gte=whole_from, bucket__lt=whole_to)
+        | Q(grain=window.grain, bucket__gte=window.start, bucket__lt=whole_from)
+        | Q(grain=window.grain, bucket__gte=whole_to, bucket__lt=window.stop),
         **flt.places(),
     )
 
@@ -164,7 +213,7 @@ def top_groups(flt, *, limit):
 def totals_by_bucket(flt):
     """{bucket: count} over every group the filter matches, from the small volume table."""
     rows = flt.volumes().values("bucket").annotate(n=Sum("count")).values_list("bucket", "n")
-    return dict(rows.order_by())
+    return folded(flt.window, rows.order_by(), at=0)
 
 
 def counts_by_group_and_bucket(flt, group_ids):
@@ -176,7 +225,7 @@ def counts_by_group_and_bucket(flt, group_ids):
         .annotate(n=Sum("count"))
         .values_list("group_id", "bucket", "n")
     )
-    return {(pk, bucket): n for pk, bucket, n in rows.order_by()}
+    return folded(flt.window, rows.order_by(), at=1)
 
 
 def group_counts_by(group, window, field):
@@ -188,7 +237,7 @@ def group_counts_by(group, window, field):
         .annotate(n=Sum("count"))
         .values_list("bucket", field, "n")
     )
-    return {(bucket, value): n for bucket, value, n in rows.order_by()}
+    return folded(window, rows.order_by(), at=0)
 
 
 def group_breakdown(group, window, field, *, total, limit=20):

@@ -226,6 +226,10 @@ def save_occurrences(job_name, rows, *, now, context=None):
     return ids
 
 
+def minute_of(moment):
+    return moment.replace(second=0, microsecond=0)
+
+
 def hour_of(moment):
     return moment.replace(minute=0, second=0, microsecond=0)
 
@@ -241,12 +245,13 @@ def week_of(moment):
 
 
 def _count_per_bucket(model, counts, now, context, *, key, weeks=False):
-    """Add each of `counts` to this hour's and today's (and this week's) row of `model`
-    at the context's place; `key` is the rows' unique constraint (grain, bucket,
-    place and the group or job). One statement for them all.
+    """Add each of `counts` to this minute's, hour's and today's (and this week's) row of
+    `model` at the context's place; `key` is the rows' unique constraint (grain,
+    bucket, place and the group or job). One statement for them all: this runs
+    for every batch that fails.
     """
     place = {"node_id": context.node_id, "region": context.region, "version": context.version}
-    buckets = [(Grain.HOUR, hour_of(now)), (Grain.DAY, day_of(now))]
+    buckets = [(Grain.MINUTE, minute_of(now)), (Grain.HOUR, hour_of(now)), (Grain.DAY, day_of(now))]
     if weeks:
         buckets.append((Grain.WEEK, week_of(now)))
     bulk.merge_rows(

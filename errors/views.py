@@ -5,6 +5,7 @@ from collections import Counter
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
 from django.utils.text import Truncator
 
 from . import charts, panels, selectors
@@ -28,10 +29,10 @@ def page(request, template, title, **context):
 
 @staff_member_required
 def history(request):
-    flt = selectors.HistoryFilter.from_query(request.GET)
-    buckets = flt.window.buckets()
+    now = timezone.now()
+    flt = selectors.HistoryFilter.from_query(request.GET, now=now)
     ranked = selectors.top_groups(flt, limit=TABLE_GROUPS)
-    chart, total = _history_chart(flt, ranked[:CHART_GROUPS], buckets)
+    chart, total = _history_chart(flt, ranked[:CHART_GROUPS], now)
     return page(
         request,
         "errors/history.html",
@@ -50,7 +51,8 @@ def history(request):
 @staff_member_required
 def group_detail(request, group_id):
     group = get_object_or_404(ErrorGroup, pk=group_id)
-    window = selectors.Window.parse(request.GET.get("range", ""))
+    now = timezone.now()
+    window = selectors.Window.parse(request.GET.get("range", ""), now=now)
     by_version = selectors.group_counts_by(group, window, "version")
     total = sum(by_version.values())
     return page(
@@ -61,7 +63,7 @@ def group_detail(request, group_id):
         window=window,
         ranges=list(selectors.RANGES),
         total=total,
-        chart=_version_timeline(window.buckets(), by_version),
+        chart=_version_timeline(window, by_version, now),
         breakdowns=[
             _breakdown(title, selectors.group_breakdown(group, window, field, total=total))
             for field, title in BREAKDOWNS
@@ -89,8 +91,9 @@ def group_label(group):
     )
 
 
-def _history_chart(flt, top, buckets):
-    """The top groups stacked, and every other group as one band; also the window's total."""
+def _history_chart(flt, top, now):
+    """A line for each top group, one for every other group; also the window's total."""
+    buckets = flt.window.buckets()
     totals = selectors.totals_by_bucket(flt)
     ids = [group.pk for group, _ in top]
     counts = selectors.counts_by_group_and_bucket(flt, ids) if ids else {}
@@ -102,11 +105,12 @@ def _history_chart(flt, top, buckets):
         max(0, totals.get(b, 0) - sum(s.values[i] for s in series)) for i, b in enumerate(buckets)
     ]
     series.append(charts.Series("every other group", other, charts.OTHER_COLOUR))
-    return charts.stacked_area(buckets, series), sum(totals.values())
+    return charts.step_chart(buckets, flt.window.step, series, now=now), sum(totals.values())
 
 
-def _version_timeline(buckets, by_version):
-    """A group's timeline stacked by version: a bad deploy shows as a new band taking over."""
+def _version_timeline(window, by_version, now):
+    """A group's timeline by version: a bad deploy shows as a new line taking over."""
+    buckets = window.buckets()
     per_version = Counter()
     for (_, version), n in by_version.items():
         per_version[version] += n
@@ -126,7 +130,7 @@ def _version_timeline(buckets, by_version):
         series.append(
             charts.Series("other versions", [other[b] for b in buckets], charts.OTHER_COLOUR)
         )
-    return charts.stacked_area(buckets, series)
+    return charts.step_chart(buckets, window.step, series, now=now)
 
 
 def _breakdown(title, shares):

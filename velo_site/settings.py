@@ -196,6 +196,8 @@ VELO_REGROUP_CHUNK = env.int("VELO_REGROUP_CHUNK", default=2000)
 # purged daily (a DLQ entry's retention is its job's dlq_retention_days).
 VELO_OCCURRENCE_RETENTION_DAYS = env.int("VELO_OCCURRENCE_RETENTION_DAYS", default=30)
 VELO_ROLLUP_RETENTION_DAYS = env.int("VELO_ROLLUP_RETENTION_DAYS", default=90)
+# Minute rollups serve only the last hour's and six hours' charts: a day is plenty.
+VELO_MINUTE_ROLLUP_RETENTION_HOURS = env.int("VELO_MINUTE_ROLLUP_RETENTION_HOURS", default=24)
 VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
 VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
 

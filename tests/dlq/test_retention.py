@@ -107,9 +107,9 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     old, new, edge = ErrorOccurrence.objects.order_by("pk")
     ErrorOccurrence.objects.filter(pk=old.pk).update(occurred_at=now - timedelta(days=8))
     ErrorOccurrence.objects.filter(pk=edge.pk).update(occurred_at=now - timedelta(days=6))
-    # This hour's, today's and this week's (kept: the week has not ended).
+    # This minute's, hour's, today's and this week's (kept: the week has not ended).
     current = set(ErrorRollup.objects.values_list("pk", flat=True))
-    assert len(current) == 3
+    assert len(current) == 4
     group = ErrorRollup.objects.first().group
     ErrorRollup.objects.create(
         grain="w", bucket=now - timedelta(days=10), group=group, job_name="orders", count=5
@@ -126,13 +126,25 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
         ErrorVolume.objects.create(
             grain=grain, bucket=now - timedelta(days=3), job_name="orders", count=5, node_id="x"
         )
+    # Minute rows serve the 1 h and 6 h charts only: kept hours, not days.
+    for hours_ago, node in ((5, "kept"), (13, "x")):
+        at = now - timedelta(hours=hours_ago)
+        ErrorRollup.objects.create(
+            grain="m", bucket=at, group=group, job_name="orders", count=2, node_id=node
+        )
+        ErrorVolume.objects.create(grain="m", bucket=at, job_name="orders", count=2, node_id=node)
+    current |= set(ErrorRollup.objects.filter(node_id="kept").values_list("pk", flat=True))
     current_volumes = set(ErrorVolume.objects.exclude(node_id="x").values_list("pk", flat=True))
-    assert len(current_volumes) == 2
+    assert len(current_volumes) == 4
 
-    with override_settings(VELO_OCCURRENCE_RETENTION_DAYS=7, VELO_ROLLUP_RETENTION_DAYS=2):
+    with override_settings(
+        VELO_OCCURRENCE_RETENTION_DAYS=7,
+        VELO_ROLLUP_RETENTION_DAYS=2,
+        VELO_MINUTE_ROLLUP_RETENTION_HOURS=12,
+    ):
         counts = retention.purge_expired(now=now)
 
-    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 5, "job_activity": 0}
+    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 7, "job_activity": 0}
     assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
     assert set(ErrorRollup.objects.values_list("pk", flat=True)) == current
     assert set(ErrorVolume.objects.values_list("pk", flat=True)) == current_volumes

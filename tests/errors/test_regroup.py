@@ -57,7 +57,7 @@ def assert_exact():
     held = Counter(ErrorOccurrence.objects.values_list("group_id", flat=True))
     for group in ErrorGroup.objects.all():
         assert group.count == held[group.pk], group
-        for grain in ("h", "d", "w"):
+        for grain in ("m", "h", "d", "w"):
             rolled = ErrorRollup.objects.filter(group=group, grain=grain).aggregate(n=Sum("count"))
             assert (rolled["n"] or 0) == held[group.pk], (group, grain)
 

@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -63,6 +64,14 @@ def shot(page, name):
     page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
+def log_in(page, next_path):
+    """Log in as the tests' superuser "ops" through the login page, landing on `next_path`."""
+    page.goto(f"/admin/login/?next={quote(next_path)}")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+
 def velo_samples(url):
     text = requests.get(f"{url}/metrics", timeout=10).text
     return {
@@ -88,10 +97,7 @@ def test_an_operator_fixes_and_requeues_failed_records_in_a_real_browser(
     batch = api.wait_until_final(api.submit("orders", records)["batch_id"])
     assert (batch["status"], batch["dlq_added"]) == ("partial", 4)
 
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, "/admin/")
     page.wait_for_selector("text=Operator pages")
     shot(page, "admin-index")
 

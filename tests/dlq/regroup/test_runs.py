@@ -37,8 +37,9 @@ def assert_exact():
     held = Counter(ErrorOccurrence.objects.values_list("group_id", flat=True))
     for group in ErrorGroup.objects.all():
         assert group.count == held[group.pk], group
-        hours = ErrorRollup.objects.filter(group=group, grain="h").aggregate(n=Sum("count"))
-        assert (hours["n"] or 0) == held[group.pk]
+        for grain in ("m", "h"):
+            rolled = ErrorRollup.objects.filter(group=group, grain=grain).aggregate(n=Sum("count"))
+            assert (rolled["n"] or 0) == held[group.pk], (group, grain)
     entries = Counter(DLQEntry.objects.values_list("error_group_id", flat=True))
     assert entries == held  # send_to_dlq: one entry per occurrence, in the same group
     assert_backlogs_exact()
