@@ -172,10 +172,7 @@ def test_an_operator_previews_then_applies_grouping_rules_in_a_real_browser(
     job = auth_job()
     attacks(job)
     assert ErrorGroup.objects.count() == 5
-    page.goto("/admin/login/?next=/admin/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, "/admin/")
 
     page.goto(f"/admin/dlq/job/{job.pk}/change/")
     page.click("#grouping-rules")
@@ -217,9 +214,8 @@ def test_from_the_health_page_an_operator_acts_on_the_biggest_group_in_a_real_br
     big = ErrorGroup.objects.get(template__contains="required property")
 
     page.goto("/")  # the front door: log in, land on DLQ health
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    assert "/admin/login/" in page.url
+    log_in(page, "/")
     page.wait_for_selector("#dlq-health")
     shot(page, "story-1-health")
     first_row = page.locator("#dlq-health tbody tr").first
@@ -270,10 +266,7 @@ def test_the_five_click_story_finds_fixes_and_requeues_a_whole_group_in_a_real_b
     readable = [p for p in prices if _reads_as_number(p)]
     assert readable and len(readable) < len(prices), prices  # some convert, some cannot
 
-    page.goto("/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
+    log_in(page, "/")
     page.wait_for_selector("#dlq-health")
     row = page.locator("#dlq-health tbody tr[data-job=orders]")
     assert "FAILING" in row.inner_text()
