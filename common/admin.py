@@ -38,12 +38,14 @@ def pretty_json(value):
     return pre(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
 
 
-def cut(text):
+def cut(text, *, minor=False):
     """A long text in a list cell: one line, cut with an ellipsis by CSS (velo/admin.css) to the
-    room the other columns leave, the whole text on hover."""
+    room the other columns leave, the whole text on hover. A `minor` column gets a smaller share
+    of that room than the others."""
     if not text:
         return "-"
-    return format_html('<span class="velo-cut" title="{}">{}</span>', text, text)
+    css = "velo-cut minor" if minor else "velo-cut"
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
 
 
 def moment_column(field, description=None):

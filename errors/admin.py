@@ -77,7 +77,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
 
     @admin.display(description="error type")
     def short_error_type(self, group):
-        return cut(group.error_type)
+        return cut(group.error_type, minor=True)
 
     @admin.display(description="template")
     def template_block(self, group):
