@@ -1,5 +1,5 @@
 """The admin kit both apps build on: read-only admins, changelists that stay fast on tables
-with millions of rows, and escaped display blocks."""
+with millions of rows, escaped display blocks, one-line text cells and relative times."""
 
 import json
 
@@ -10,6 +10,8 @@ from django.db import connections
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+
+from .moments import moment_html
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,6 +36,33 @@ def pre(text):
 
 def pretty_json(value):
     return pre(json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def cut(text, *, minor=False):
+    """A long text in a list cell: one line, cut with an ellipsis by CSS (velo/admin.css) to the
+    room the other columns leave, the whole text on hover. A `minor` column gets a smaller share
+    of that room than the others."""
+    if not text:
+        return "-"
+    css = "velo-cut minor" if minor else "velo-cut"
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
+
+
+def moment_column(field, description=None):
+    """A display method showing the datetime `field` as "3 min ago" / "in 2 h", UTC on hover.
+
+    For list_display and (as a read-only field) detail pages: the column still sorts by the
+    field. Its name must differ from the field's: the admin looks model fields up first.
+    `description` defaults to the field's name without "_at" ("created_at" → "created").
+    """
+
+    @admin.display(
+        description=description or field.removesuffix("_at").replace("_", " "), ordering=field
+    )
+    def show(model_admin, obj):
+        return moment_html(getattr(obj, field))
+
+    return show
 
 
 def admin_link(viewname, pk, text):

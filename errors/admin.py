@@ -3,9 +3,8 @@
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
-from common.admin import BigTableAdmin, ReadOnlyAdmin, pre
+from common.admin import BigTableAdmin, ReadOnlyAdmin, cut, moment_column, pre
 
 from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
@@ -36,11 +35,11 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
         "id",
         "short_template",
         "job_name",
-        "error_type",
+        "short_error_type",
         "count",
         "dlq_pending",
-        "first_seen",
-        "last_seen",
+        "seen_first",
+        "seen_last",
         "status",
     )
     list_display_links = ("id", "short_template")
@@ -50,7 +49,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
     search_help_text = "Finds groups whose template contains the text."
     list_defer = ("last_message",)
     ordering = ("-last_seen",)
-    sortable_by = ("id", "count", "dlq_pending", "first_seen", "last_seen")
+    sortable_by = ("id", "count", "dlq_pending", "seen_first", "seen_last")
     fields = (
         "job_name",
         "error_type",
@@ -58,19 +57,27 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
         "last_message_block",
         "count",
         "dlq_pending",
-        "first_seen",
-        "last_seen",
+        "seen_first",
+        "seen_last",
         "status",
-        "regressed_at",
+        "regressed",
         "fingerprint",
         "grouping_version",
         "history",
         "occurrences",
     )
 
+    seen_first = moment_column("first_seen", "first seen")
+    seen_last = moment_column("last_seen", "last seen")
+    regressed = moment_column("regressed_at")
+
     @admin.display(description="template")
     def short_template(self, group):
-        return Truncator(group.template).chars(100)
+        return cut(group.template)
+
+    @admin.display(description="error type")
+    def short_error_type(self, group):
+        return cut(group.error_type, minor=True)
 
     @admin.display(description="template")
     def template_block(self, group):
@@ -92,7 +99,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
 
 @admin.register(ErrorOccurrence)
 class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
-    list_display = ("occurred_at", "job_name", "group_link", "node", "region", "version")
+    list_display = ("occurred", "job_name", "group_link", "node", "region", "version")
     list_select_related = ("group",)
     # The group is joined only for its error type: leave its long texts behind.
     list_defer = ("message", "group__template", "group__last_message")
@@ -101,9 +108,9 @@ class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
     # reads the deferred message once per row. History is purged, not deleted.
     actions = None
     ordering = ("-occurred_at",)
-    sortable_by = ("occurred_at",)
+    sortable_by = ("occurred",)
     fields = (
-        "occurred_at",
+        "occurred",
         "job_name",
         "group",
         "message_block",
@@ -114,6 +121,8 @@ class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
         "region",
         "version",
     )
+
+    occurred = moment_column("occurred_at", "when")
 
     @admin.display(description="group")
     def group_link(self, occurrence):

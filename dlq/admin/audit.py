@@ -2,9 +2,8 @@
 
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
-from django.utils.text import Truncator
 
-from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, pretty_json
+from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, cut, moment_column, pretty_json
 from errors.admin import group_page_link
 
 from ..models import OperatorAction
@@ -13,7 +12,7 @@ from ..models import OperatorAction
 @admin.register(OperatorAction)
 class OperatorActionAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_display = (
-        "at",
+        "when",
         "username",
         "via",
         "action",
@@ -25,10 +24,10 @@ class OperatorActionAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_filter = ("action",)
     list_defer = ("filters", "entry_ids", "details")
     ordering = ("-at",)
-    sortable_by = ("at",)
+    sortable_by = ("when",)
     actions = None
     fields = (
-        "at",
+        "when",
         "username",
         "via",
         "action",
@@ -42,13 +41,15 @@ class OperatorActionAdmin(ReadOnlyAdmin, BigTableAdmin):
         "details_block",
     )
 
+    when = moment_column("at", "when")
+
     @admin.display(description="target")
     def short_target(self, action):
-        return Truncator(action.target).chars(80)
+        return cut(action.target)
 
     @admin.display(description="outcome")
     def short_outcome(self, action):
-        return Truncator(action.outcome).chars(120)
+        return cut(action.outcome)
 
     @admin.display(description="requeue run")
     def run_link(self, action):

@@ -10,7 +10,15 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
-from common.admin import BigTableAdmin, ReadOnlyAdmin, admin_link, pre, pretty_json
+from common.admin import (
+    BigTableAdmin,
+    ReadOnlyAdmin,
+    admin_link,
+    cut,
+    moment_column,
+    pre,
+    pretty_json,
+)
 from common.ids import parse_id
 from errors.admin import group_page_link
 
@@ -42,8 +50,9 @@ def payload_change(attempt):
 
 class DLQAttemptInline(admin.TabularInline):
     model = DLQAttempt
-    fields = ("at", "kind", "started_by", "outcome", "error_message", "payload_change", "node_id")
+    fields = ("when", "kind", "started_by", "outcome", "error_message", "payload_change", "node_id")
     readonly_fields = fields
+    when = moment_column("at", "when")
     ordering = ("at",)
     extra = 0
     can_delete = False
@@ -70,7 +79,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         "record",
         "attempts",
         "node",
-        "created_at",
+        "created",
     )
     list_select_related = ("job",)
     list_defer = ("payload", "original_payload", "traceback", "error_message")
@@ -78,7 +87,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
     list_filter = ("status", "job", ErrorGroupFilter, BatchFilter, CreatedFilter)
     # Every filter's index ends in id, so newest-first by id is what they serve.
     ordering = ("-id",)
-    sortable_by = ("id", "created_at")
+    sortable_by = ("id", "created")
     search_fields = ("error_message",)  # shows the box; get_search_results decides
     search_help_text = "An entry id, batch:<id>, or words from the error message."
     actions = ["requeue_selected", "discard_selected", "export_jsonl"]
@@ -88,8 +97,11 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         ("Record", {"fields": ("payload_block",)}),
         ("Error", {"fields": ("error_type", "error_block", "traceback_block")}),
         ("Deployment", {"fields": ("node_id", "node_name", "region", "version")}),
-        ("Times", {"fields": ("created_at", "last_attempt_at", "resolved_at")}),
+        ("Times", {"fields": ("created", "last_attempt", "resolved")}),
     ]
+    created = moment_column("created_at")
+    last_attempt = moment_column("last_attempt_at")
+    resolved = moment_column("resolved_at")
     edited_fieldset = (
         "Record as it failed, before an operator edited it",
         {"fields": ("original_payload_block",)},
@@ -244,7 +256,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="error")
     def error(self, entry):
-        return _cut(f"{entry.error_type}: {entry.error_excerpt}", 120)
+        return cut(_cut(f"{entry.error_type}: {entry.error_excerpt}", 120))
 
     @admin.display(description="group")
     def group_link(self, entry):
@@ -255,9 +267,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="record")
     def record(self, entry):
-        return (
-            _cut(entry.payload_excerpt, PAYLOAD_EXCERPT_CHARS - 1) if entry.payload_excerpt else "-"
-        )
+        return cut(entry.payload_excerpt and _cut(entry.payload_excerpt, PAYLOAD_EXCERPT_CHARS - 1))
 
     @admin.display(description="node")
     def node(self, entry):
@@ -301,7 +311,7 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
         "error_head",
         "started_by",
         "node_id",
-        "at",
+        "when",
     )
     list_defer = ("error_message",)
     list_filter = ("kind", "outcome", "at")
@@ -313,10 +323,11 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
         "outcome",
         "started_by",
         "node_id",
-        "at",
+        "when",
         "error_block",
         "change_block",
     )
+    when = moment_column("at", "when")
 
     def get_queryset(self, request):
         # The list shows the error's start; the whole text stays deferred.
@@ -324,7 +335,7 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
 
     @admin.display(description="error")
     def error_head(self, attempt):
-        return getattr(attempt, "error_head", None) or "-"
+        return cut(getattr(attempt, "error_head", None))
 
     @admin.display(description="DLQ entry")
     def entry_link(self, attempt):

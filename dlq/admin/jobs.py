@@ -1,5 +1,6 @@
 """Admin for jobs (their configuration, live counters and DLQ health) and their batches."""
 
+import datetime
 import json
 
 from django.contrib import admin, messages
@@ -11,7 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from common.admin import BigTableAdmin, ReadOnlyAdmin, pre, pretty_json
+from common.admin import BigTableAdmin, ReadOnlyAdmin, moment_column, pre, pretty_json
+from common.moments import moment_html
 
 from .. import regroup
 from ..actors import Actor
@@ -157,13 +159,21 @@ class JobAdmin(admin.ModelAdmin):
     def counters_table(self, job):
         counters = job.counters_or_zeros()
         rows = (
-            (field.verbose_name, display_for_value(getattr(counters, field.name), "-"))
+            (field.verbose_name, _counter_value(getattr(counters, field.name)))
             for field in JobCounters._meta.concrete_fields
             if field.name not in ("id", "job")
         )
         return format_html(
             "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         )
+
+
+def _counter_value(value):
+    return (
+        moment_html(value)
+        if isinstance(value, datetime.datetime)
+        else display_for_value(value, "-")
+    )
 
 
 @admin.register(Batch)
@@ -177,8 +187,8 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
         "failed",
         "dlq_added",
         "attempts",
-        "created_at",
-        "finished_at",
+        "created",
+        "finished",
     )
     # A plain related filter lists the jobs; RelatedOnlyFieldListFilter would
     # run SELECT DISTINCT job_id over every batch.
@@ -186,7 +196,7 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_select_related = ("job",)
     list_defer = ("records", "held_failures", "pending_indexes", "last_error")
     ordering = ("-created_at",)
-    sortable_by = ("id", "created_at")
+    sortable_by = ("id", "created")
     fields = (
         "job",
         "status",
@@ -203,15 +213,21 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
         "last_error_block",
         "idempotency_key",
         "submitted_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "next_attempt_at",
-        "dispatched_at",
-        "lease_expires_at",
+        "created",
+        "started",
+        "finished",
+        "next_attempt",
+        "dispatched",
+        "lease_expires",
         "records_preview",
     )
     preview_records = 20
+    created = moment_column("created_at")
+    started = moment_column("started_at")
+    finished = moment_column("finished_at")
+    next_attempt = moment_column("next_attempt_at", "next attempt due")
+    dispatched = moment_column("dispatched_at")
+    lease_expires = moment_column("lease_expires_at", "lease expires")
 
     @admin.display(description="its DLQ entries")
     def entries_link(self, batch):

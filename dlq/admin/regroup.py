@@ -14,6 +14,7 @@ from common.admin import BigTableAdmin, ReadOnlyAdmin, pretty_json
 from .. import regroup
 from ..actors import Actor
 from ..models import RegroupRun
+from .runs import RunTimes
 
 
 def can_change_rules(request):
@@ -22,7 +23,7 @@ def can_change_rules(request):
 
 
 @admin.register(RegroupRun)
-class RegroupRunAdmin(ReadOnlyAdmin, BigTableAdmin):
+class RegroupRunAdmin(RunTimes, ReadOnlyAdmin, BigTableAdmin):
     list_display = (
         "id",
         "job",
@@ -32,14 +33,14 @@ class RegroupRunAdmin(ReadOnlyAdmin, BigTableAdmin):
         "moved_occurrences",
         "moved_entries",
         "created_by",
-        "created_at",
-        "finished_at",
+        "created",
+        "finished",
     )
     list_filter = ("status", "dry_run")
     list_select_related = ("job",)
     list_defer = ("plan", "report", "rules")
     ordering = ("-id",)
-    sortable_by = ("id", "created_at")
+    sortable_by = ("id", "created")
     actions = None
     fields = (
         "job",
@@ -53,10 +54,10 @@ class RegroupRunAdmin(ReadOnlyAdmin, BigTableAdmin):
         "moved_entries",
         "error",
         "created_by",
-        "created_at",
-        "started_at",
-        "heartbeat_at",
-        "finished_at",
+        "created",
+        "started",
+        "heartbeat",
+        "finished",
     )
 
     def has_view_permission(self, request, obj=None):

@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from common.admin import BigTableAdmin, ReadOnlyAdmin
+from common.admin import BigTableAdmin, ReadOnlyAdmin, moment_column
 from errors.admin import group_page_link
 
 from .. import requeue
@@ -41,12 +41,21 @@ class ErrorGroupRunsFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
+class RunTimes:
+    """A run's times, relative with UTC on hover: requeue and regroup runs share them."""
+
+    created = moment_column("created_at")
+    started = moment_column("started_at")
+    heartbeat = moment_column("heartbeat_at", "last heartbeat")
+    finished = moment_column("finished_at")
+
+
 # Ids shown on a run's page; the rest are counted.
 SHOWN_IDS = 50
 
 
 @admin.register(RequeueRun)
-class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
+class RequeueRunAdmin(RunTimes, OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
     list_display = (
         "id",
         "outcome_badge",
@@ -58,13 +67,13 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         "dry_run",
         "rate_limit",
         "created_by",
-        "created_at",
-        "finished_at",
+        "created",
+        "finished",
     )
     list_filter = ("status", "dry_run", ErrorGroupRunsFilter)
     list_defer = ("entry_ids",)
     ordering = ("-id",)
-    sortable_by = ("id", "created_at")
+    sortable_by = ("id", "created")
     actions = None
     fields = (
         "outcome_badge",
@@ -84,10 +93,10 @@ class RequeueRunAdmin(OperatorPermissions, ReadOnlyAdmin, BigTableAdmin):
         "not_fixed_link",
         "pace",
         "created_by",
-        "created_at",
-        "started_at",
-        "heartbeat_at",
-        "finished_at",
+        "created",
+        "started",
+        "heartbeat",
+        "finished",
         "cancel_requested",
         "attempts_link",
     )

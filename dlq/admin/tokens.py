@@ -2,6 +2,8 @@
 
 from django.contrib import admin
 
+from common.admin import moment_column
+
 from ..models import ApiToken
 from ..tokens import revoke
 
@@ -13,9 +15,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "name",
         "job_names",
         "can_requeue",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
+        "created",
+        "last_used",
+        "revoked",
     )
     list_filter = ("can_requeue", ("revoked_at", admin.EmptyFieldListFilter))
     fields = (
@@ -24,11 +26,14 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "jobs",
         "can_requeue",
         "created_by",
-        "created_at",
-        "last_used_at",
-        "revoked_at",
+        "created",
+        "last_used",
+        "revoked",
     )
-    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_by", "created", "last_used", "revoked")
+    created = moment_column("created_at")
+    last_used = moment_column("last_used_at", "last used")
+    revoked = moment_column("revoked_at")
     filter_horizontal = ("jobs",)
     actions = ["revoke"]
     ordering = ("-created_at",)

@@ -76,7 +76,7 @@ def test_failure_rate_oldest_pending_and_top_errors_come_from_real_runs(staff, m
     assert "20.00%" in row  # all time
     assert "20.0%" in row  # the last hour
     assert "4 / 20" in row
-    assert "3\xa0hours" in row  # the oldest pending entry's age
+    assert ">3\xa0h ago</time>" in row  # the oldest pending entry's age, UTC on hover
     top = next(r for r in response.context["rows"] if r.job == job).top_errors
     assert len(top) == 3
     for group in top:
