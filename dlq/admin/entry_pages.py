@@ -18,7 +18,7 @@ from ..actors import Actor
 from ..models import DLQEntry
 from ..requeue import RequeueOptions, RequeueScope
 from .forms import EditPayloadForm, RequeueOptionsForm, RequeueScopeForm
-from .runs import run_started_message
+from .runs import run_started_link, run_started_message
 
 
 class EntryPagesMixin:
@@ -68,6 +68,11 @@ class EntryPagesMixin:
         url = reverse("admin:dlq_dlqentry_change", args=[entry.pk])
         context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
         return redirect(add_preserved_filters(context, url))
+
+    def _list_url(self, request):
+        """The list, with the filters this page was opened from."""
+        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
+        return add_preserved_filters(context, reverse("admin:dlq_dlqentry_changelist"))
 
     def report_run(self, request, entry_id, run):
         """Say how a one-entry run ended, right away: it ran in this request."""
@@ -157,7 +162,8 @@ class EntryPagesMixin:
         """Confirm, then start, a run over the list's filter cut at the newest id it showed."""
         if not self.has_requeue_permission(request):
             raise PermissionDenied
-        scope = RequeueScopeForm(request.GET)
+        # The list's own query rides along (for Cancel and the way back); it is no filter.
+        scope = RequeueScopeForm(_without(request.GET, "_changelist_filters"))
         options = RequeueOptionsForm(request.POST if request.method == "POST" else None)
         if not scope.is_valid():
             return self._page(
@@ -176,8 +182,12 @@ class EntryPagesMixin:
             except requeue.InvalidRequeue as exc:
                 options.add_error(None, str(exc))
             else:
-                self.message_user(request, run_started_message(run), messages.SUCCESS)
-                return redirect("admin:dlq_requeuerun_change", run.pk)
+                if not self.get_preserved_filters(request):
+                    self.message_user(request, run_started_message(run), messages.SUCCESS)
+                    return redirect("admin:dlq_requeuerun_change", run.pk)
+                # Opened from the list: back to it as it was filtered, the run one click away.
+                self.message_user(request, run_started_link(run), messages.SUCCESS)
+                return redirect(self._list_url(request))
         return self._page(
             request,
             "admin/dlq/dlqentry/requeue_matching.html",
@@ -187,3 +197,10 @@ class EntryPagesMixin:
             count=matching.count(),  # counted the way the run will count
             max_id=matching.max_id,
         )
+
+
+def _without(query, name):
+    """A copy of a QueryDict without one parameter."""
+    query = query.copy()
+    query.pop(name, None)
+    return query
