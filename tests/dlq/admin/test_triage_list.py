@@ -213,7 +213,8 @@ def test_the_record_search_reads_only_the_jobs_entries_of_that_status(admin_clie
     with CaptureQueriesContext(connection) as queries:
         admin_client_.get(LIST, {"job__id__exact": job.pk, "q": "T-1234"})
     marker = "@?" if connection.vendor == "postgresql" else "json_tree"
-    [sql] = [q["sql"] for q in queries if marker in q["sql"] and "COUNT" not in q["sql"]]
+    # One read of those rows: a list that fits on a page is counted from its page.
+    [sql] = [q["sql"] for q in queries if marker in q["sql"]]
     assert '"dlq_dlqentry"."job_id" = ' in sql
     assert '"dlq_dlqentry"."status" = ' in sql
     with CaptureQueriesContext(connection) as queries:
