@@ -59,6 +59,14 @@ def shot(page, name):
     page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
+def log_in(page, next_url, username="ops"):
+    """Log in through the admin's form and land on `next_url`."""
+    page.goto(f"/admin/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+
+
 def velo_samples(url):
     text = requests.get(f"{url}/metrics", timeout=10).text
     return {
