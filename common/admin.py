@@ -4,12 +4,15 @@ with millions of rows, and escaped display blocks."""
 import json
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -156,6 +159,18 @@ class BigTableAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj):
+        """Django's row checkbox, the same HTML, without rendering a form widget's template
+        for every row (a fifth of a 100-row page's time)."""
+        label = format_html(_("Select this object for an action - {}"), obj)
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )
 
     def get_changelist(self, request, **kwargs):
         return _DeferringChangeList

@@ -63,16 +63,15 @@ class EntryPagesMixin:
             status=status,
         )
 
+    def _with_filters(self, request, url):
+        """`url`, still carrying the list's filters this page was opened with."""
+        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
+        return add_preserved_filters(context, url)
+
     def _back_to(self, request, entry):
         """The entry's page, still carrying the list's filters (its Close returns to them)."""
         url = reverse("admin:dlq_dlqentry_change", args=[entry.pk])
-        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
-        return redirect(add_preserved_filters(context, url))
-
-    def _list_url(self, request):
-        """The list, with the filters this page was opened from."""
-        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
-        return add_preserved_filters(context, reverse("admin:dlq_dlqentry_changelist"))
+        return redirect(self._with_filters(request, url))
 
     def report_run(self, request, entry_id, run):
         """Say how a one-entry run ended, right away: it ran in this request."""
@@ -187,7 +186,8 @@ class EntryPagesMixin:
                     return redirect("admin:dlq_requeuerun_change", run.pk)
                 # Opened from the list: back to it as it was filtered, the run one click away.
                 self.message_user(request, run_started_link(run), messages.SUCCESS)
-                return redirect(self._list_url(request))
+                url = reverse("admin:dlq_dlqentry_changelist")
+                return redirect(self._with_filters(request, url))
         return self._page(
             request,
             "admin/dlq/dlqentry/requeue_matching.html",
