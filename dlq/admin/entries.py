@@ -87,8 +87,9 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
     search_fields = ("error_message",)  # shows the box; get_search_results decides
     search_help_text = "An entry id, batch:<id>, or words from the error message."
     payload_search_help = {
-        True: " With a job and a status chosen, also a value of the record, whole (T-1234).",
-        False: " Select a job to also search payload values.",
+        "on": " With a job and a status chosen, also a value of the record, whole (T-1234).",
+        "no job": " Select a job to also search payload values.",
+        "no status": " Select one status to also search payload values.",
     }
     actions = ["requeue_selected", "discard_selected", "export_jsonl"]
     inlines = [DLQAttemptInline]
@@ -137,18 +138,22 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         }
 
     @staticmethod
-    def searches_payload(request):
-        """Whether the search box also looks in the records: only within one job's entries
-        of one status (pending by default), so the scan is that many rows at most."""
+    def payload_search(request):
+        """Whether the search box also looks in the records ("on"), or what it lacks: only
+        within one job's entries of one status (pending by default), so the scan is that
+        many rows at most."""
         job = request.GET.get("job__id__exact", "").strip()
-        return job.isascii() and job.isdigit() and effective_status(request.GET) is not None
+        if not (job.isascii() and job.isdigit()):
+            return "no job"
+        return "on" if effective_status(request.GET) is not None else "no status"
 
     def get_search_results(self, request, queryset, search_term):
-        return search(queryset, search_term, in_payload=self.searches_payload(request)), False
+        in_payload = self.payload_search(request) == "on"
+        return search(queryset, search_term, in_payload=in_payload), False
 
     def get_changelist_instance(self, request):
         cl = super().get_changelist_instance(request)
-        cl.search_help_text += self.payload_search_help[self.searches_payload(request)]
+        cl.search_help_text += self.payload_search_help[self.payload_search(request)]
         return cl
 
     def get_fieldsets(self, request, obj=None):

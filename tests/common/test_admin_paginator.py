@@ -72,7 +72,7 @@ def test_bounded_paginator_counts_a_filtered_list_exactly_up_to_its_bound():
 def test_bounded_paginator_estimates_a_filtered_list_beyond_its_bound():
     """Beyond the bound it counts no further: a LIMITed count, then the planner's estimate."""
     make_analysed_rows(40)
-    paginator = CountTwoExactly(named_groups(), 100)
+    paginator = CountTwoExactly(named_groups(), 2)  # more than a page: counted, not listed
     with CaptureQueriesContext(connection) as queries:
         counted = paginator.count
     assert paginator.count_is_estimate
@@ -85,5 +85,15 @@ def test_bounded_paginator_counts_exactly_on_sqlite():
     if connection.vendor != "sqlite":
         pytest.skip("SQLite has no planner estimate")
     make_rows(5)
-    paginator = CountTwoExactly(named_groups(), 100)
+    paginator = CountTwoExactly(named_groups(), 2)
     assert (paginator.count, paginator.count_is_estimate) == (5, False)
+
+
+def test_bounded_paginator_counts_a_list_that_fits_on_its_first_page_from_its_rows():
+    make_rows(3)
+    paginator = CountTwoExactly(named_groups(), 100)
+    with CaptureQueriesContext(connection) as queries:
+        assert (paginator.count, paginator.count_is_estimate) == (3, False)
+        assert len(paginator.page(1).object_list) == 3
+    [query] = queries
+    assert "COUNT(" not in query["sql"]

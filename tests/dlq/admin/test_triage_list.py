@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from common.admin import BoundedCountPaginator
+from dlq.admin.entries import DLQEntryAdmin
 from dlq.models import Batch, DLQEntry, OperatorAction, RequeueRun
 
 from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses
@@ -71,6 +72,7 @@ def test_the_default_page_reads_only_pending_ids_however_few_are_pending(make_en
 
 def test_the_list_says_about_when_it_shows_an_estimate(admin_client_, mixed, monkeypatch):
     monkeypatch.setattr(BoundedCountPaginator, "count_exactly_up_to", 1)
+    monkeypatch.setattr(DLQEntryAdmin, "list_per_page", 1)  # two pages of pending entries
     content = admin_client_.get(LIST).content.decode()
     if connection.vendor == "postgresql":
         assert re.search(r'<span id="result-count">about \d+ DLQ entries</span>', content)
@@ -196,8 +198,11 @@ def test_search_finds_record_values_only_with_one_job_and_one_status(admin_clien
     assert listed(of_job) == [entries[0].pk]
     assert "also a value of the record" in of_job.content.decode()
     assert "Select a job" not in of_job.content.decode()
-    every_status = {"job__id__exact": job.pk, "status__exact": "all", "q": "T-1234"}
-    assert listed(admin_client_.get(LIST, every_status)) == []
+    every_status = admin_client_.get(
+        LIST, {"job__id__exact": job.pk, "status__exact": "all", "q": "T-1234"}
+    )
+    assert listed(every_status) == []
+    assert "Select one status to also search payload values." in every_status.content.decode()
     resolved = {"job__id__exact": job.pk, "status__exact": "resolved", "q": "T-1234"}
     DLQEntry.objects.filter(pk=entries[0].pk).update(status=Status.RESOLVED)
     assert listed(admin_client_.get(LIST, resolved)) == [entries[0].pk]
