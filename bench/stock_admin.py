@@ -1,4 +1,8 @@
-"""The reference for the DLQ admin: a plain ModelAdmin, as `admin.register` would give anyone."""
+"""The reference for the DLQ admin: a plain ModelAdmin, as `admin.register` would give anyone.
+
+A second site has the same admin searching the record too (search_fields over the JSON column):
+the stock way to find a payload value, the reference of the payload search figure.
+"""
 
 from django.contrib import admin
 
@@ -23,4 +27,10 @@ class StockDLQEntryAdmin(admin.ModelAdmin):
     search_fields = ("error_message",)
 
 
+class StockPayloadSearchAdmin(StockDLQEntryAdmin):
+    search_fields = ("error_message", "payload")
+
+
 site.register(DLQEntry, StockDLQEntryAdmin)
+payload_site = admin.AdminSite(name="bench_stock_payload_admin")
+payload_site.register(DLQEntry, StockPayloadSearchAdmin)

@@ -4,6 +4,10 @@ from django.urls import path
 
 from velo_site.urls import urlpatterns as velo_urlpatterns
 
-from .stock_admin import site
+from .stock_admin import payload_site, site
 
-urlpatterns = [path("bench-stock-admin/", site.urls), *velo_urlpatterns]
+urlpatterns = [
+    path("bench-stock-admin/", site.urls),
+    path("bench-stock-payload-admin/", payload_site.urls),
+    *velo_urlpatterns,
+]

@@ -4,12 +4,15 @@ with millions of rows, escaped display blocks, one-line text cells and relative 
 import json
 
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.db import connections
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from .moments import moment_html
 
@@ -111,10 +114,67 @@ class EstimatedCountPaginator(Paginator):
         return None if row is None else row[0]
 
 
+class BoundedCountPaginator(EstimatedCountPaginator):
+    """Also bounds the count of a filtered list: exact up to `count_exactly_up_to` rows, the
+    planner's estimate beyond.
+
+    A list that opens filtered (the DLQ's pending entries) would otherwise count
+    most of the table on every view: 75 ms over 850,000 pending entries, even
+    index-only. The first page is read first: when it holds the whole list its
+    length is the count, and no query counts (a search that finds a few rows
+    reads them once, not twice). Otherwise a LIMITed subquery counts at most
+    that many index entries, and the estimate is one EXPLAIN.
+    `count_is_estimate` lets the page say "about". SQLite counts exactly.
+    """
+
+    count_exactly_up_to = 10_000
+    count_is_estimate = False
+
+    @cached_property
+    def count(self):
+        queryset = self.object_list
+        if not hasattr(queryset, "query") or self._is_whole_table():
+            counted = super().count
+            self.count_is_estimate = self._postgresql() and counted > self.estimate_above
+            return counted
+        if len(self._first_rows) <= self.per_page:
+            return len(self._first_rows)
+        if not self._postgresql():
+            return queryset.count()
+        cap = self.count_exactly_up_to
+        counted = queryset.order_by()[: cap + 1].count()
+        if counted <= cap:
+            return counted
+        plan = json.loads(queryset.order_by().explain(format="json"))
+        self.count_is_estimate = True
+        return max(int(plan[0]["Plan"]["Plan Rows"]), counted)
+
+    @cached_property
+    def _first_rows(self):
+        return list(self.object_list[: self.per_page + 1])
+
+    def _postgresql(self):
+        return connections[self.object_list.db].vendor == "postgresql"
+
+    def page(self, number):
+        number = self.validate_number(number)
+        if number == 1 and "_first_rows" in self.__dict__:
+            return self._get_page(self._first_rows[: self.per_page], number, self)
+        return super().page(number)
+
+
 class _DeferringChangeList(ChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         queryset = super().get_queryset(request, exclude_parameters)
         return queryset.defer(*self.model_admin.list_defer)
+
+    def get_results(self, request):
+        super().get_results(request)
+        # A list that fits on one page is shown whole: from the rows the paginator read
+        # to count it, rather than by running its query again.
+        first = getattr(self.paginator, "__dict__", {}).get("_first_rows")
+        if first is not None and len(first) <= self.list_per_page:
+            self.result_list = first
 
 
 class BigTableAdmin(admin.ModelAdmin):
@@ -128,6 +188,18 @@ class BigTableAdmin(admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj):
+        """Django's row checkbox, the same HTML, without rendering a form widget's template
+        for every row (a fifth of a 100-row page's time)."""
+        label = format_html(_("Select this object for an action - {}"), obj)
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )
 
     def get_changelist(self, request, **kwargs):
         return _DeferringChangeList

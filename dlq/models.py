@@ -332,6 +332,14 @@ class DLQEntry(models.Model):
             models.Index(fields=["job", "id"], name="dlqentry_job_id_idx"),
             models.Index(fields=["error_group", "id"], name="dlqentry_group_id_idx"),
             models.Index(fields=["created_at"], name="dlqentry_created_idx"),
+            # The list opens on the newest pending entries: this serves that page and its
+            # bounded count whatever the share of pending entries (a backward scan of the
+            # primary key would read every newer resolved one first).
+            models.Index(
+                fields=["id"],
+                name="dlqentry_pending_id_idx",
+                condition=Q(status="pending"),
+            ),
             models.Index(
                 fields=["status", "id"],
                 name="dlqentry_not_pending_idx",

@@ -5,13 +5,13 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import TextField
 from django.db.models.functions import Cast, Left, Substr
-from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
 from common.admin import (
     BigTableAdmin,
+    BoundedCountPaginator,
     ReadOnlyAdmin,
     admin_link,
     cut,
@@ -29,9 +29,18 @@ from ..requeue import RequeueOptions, RequeueScope
 from ..requeue.fix import diff_in_words
 from .entry_pages import EntryPagesMixin
 from .export import jsonl_response
-from .filters import BatchFilter, CreatedFilter, ErrorGroupFilter, search, search_batch
+from .filters import (
+    BatchFilter,
+    CreatedFilter,
+    ErrorGroupFilter,
+    StatusFilter,
+    effective_filters,
+    effective_status,
+    search,
+    search_batch,
+)
 from .permissions import OperatorPermissions
-from .runs import run_started_message
+from .runs import run_started_link
 
 # Enough of a message, or of a record, for a list cell; either can be megabytes long.
 ERROR_EXCERPT_CHARS = 200
@@ -83,13 +92,20 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
     )
     list_select_related = ("job",)
     list_defer = ("payload", "original_payload", "traceback", "error_message")
-    # Status is a choices filter and job lists the Job rows: neither scans the entries.
-    list_filter = ("status", "job", ErrorGroupFilter, BatchFilter, CreatedFilter)
+    # Pending unless another status is chosen; status is fixed choices and job lists the
+    # Job rows: neither scans the entries.
+    list_filter = (StatusFilter, "job", ErrorGroupFilter, BatchFilter, CreatedFilter)
+    paginator = BoundedCountPaginator
     # Every filter's index ends in id, so newest-first by id is what they serve.
     ordering = ("-id",)
     sortable_by = ("id", "created")
     search_fields = ("error_message",)  # shows the box; get_search_results decides
     search_help_text = "An entry id, batch:<id>, or words from the error message."
+    payload_search_help = {
+        "on": " With a job and a status chosen, also a value of the record, whole (T-1234).",
+        "no job": " Select a job to also search payload values.",
+        "no status": " Select one status to also search payload values.",
+    }
     actions = ["requeue_selected", "discard_selected", "export_jsonl"]
     inlines = [DLQAttemptInline]
     fieldsets = [
@@ -139,8 +155,24 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             else None,
         }
 
+    @staticmethod
+    def payload_search(request):
+        """Whether the search box also looks in the records ("on"), or what it lacks: only
+        within one job's entries of one status (pending by default), so the scan is that
+        many rows at most."""
+        job = request.GET.get("job__id__exact", "").strip()
+        if not (job.isascii() and job.isdigit()):
+            return "no job"
+        return "on" if effective_status(request.GET) is not None else "no status"
+
     def get_search_results(self, request, queryset, search_term):
-        return search(queryset, search_term), False
+        in_payload = self.payload_search(request) == "on"
+        return search(queryset, search_term, in_payload=in_payload), False
+
+    def get_changelist_instance(self, request):
+        cl = super().get_changelist_instance(request)
+        cl.search_help_text += self.payload_search_help[self.payload_search(request)]
+        return cl
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.original_payload is not None:
@@ -192,7 +224,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
                 "requeue_matching_note": "Requeue all matching follows the job, error group and "
                 "batch filters (and batch:<id>); clear the other filters to use it."
             }
-        if params.get("status__exact", DLQEntry.Status.PENDING) != DLQEntry.Status.PENDING:
+        if effective_status(params) != DLQEntry.Status.PENDING:
             return {"requeue_matching_note": "Only pending entries are requeued."}
         if not (set(params) - {"status__exact"}) and not term:
             return {
@@ -204,7 +236,10 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             return {}
         if term:
             params["q"] = term
-        query = urlencode({**params, "max_id": max_id})
+        # And the list's own query, so the pages' Cancel and their result lead back to it.
+        query = urlencode(
+            {**params, "max_id": max_id, "_changelist_filters": request.GET.urlencode()}
+        )
         return {
             "requeue_matching_url": f"{reverse('admin:dlq_dlqentry_requeue_matching')}?{query}",
             "fix_matching_url": f"{reverse('admin:dlq_dlqentry_fix_matching')}?{query}",
@@ -228,8 +263,10 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             )
             return None
         run = requeue.start_run(scope, RequeueOptions(), Actor.from_request(request))
-        self.message_user(request, run_started_message(run), messages.SUCCESS)
-        return redirect("admin:dlq_requeuerun_change", run.pk)
+        # Back on the list as it was filtered (the admin's redirect after an action), with
+        # the way to the run's progress.
+        self.message_user(request, run_started_link(run), messages.SUCCESS)
+        return None
 
     @admin.action(description="Discard the selected entries", permissions=["discard"])
     def discard_selected(self, request, queryset):
@@ -238,7 +275,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             queryset,
             actor=Actor.from_request(request),
             target=_selection(request),
-            filters=dict(request.GET.items()) if across else None,
+            filters=effective_filters(request.GET) if across else None,
         )
         self.message_user(request, f"Discarded {discarded} pending entries.", messages.SUCCESS)
 
@@ -251,7 +288,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             actor=Actor.from_request(request),
             target=_selection(request),
             entry_ids=None if across else [pk for pk in map(parse_id, selected) if pk is not None],
-            filters=dict(request.GET.items()) if across else None,
+            filters=effective_filters(request.GET) if across else None,
         )
 
     @admin.display(description="error")
@@ -293,7 +330,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 def _selection(request):
     """The audit trail's words for what an action was applied to."""
     if request.POST.get("select_across") == "1":
-        shown = urlencode(sorted(request.GET.items())) or "no filter"
+        shown = urlencode(sorted(effective_filters(request.GET).items()))
         return f"every DLQ entry matching {shown}"
     selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
     if len(selected) <= 10:

@@ -27,7 +27,7 @@ from .forms import (
     RequeueOptionsForm,
     RequeueScopeForm,
 )
-from .runs import run_started_message
+from .runs import run_started_link, run_started_message
 
 
 class EntryPagesMixin:
@@ -73,11 +73,15 @@ class EntryPagesMixin:
             status=status,
         )
 
+    def _with_filters(self, request, url):
+        """`url`, still carrying the list's filters this page was opened with."""
+        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
+        return add_preserved_filters(context, url)
+
     def _back_to(self, request, entry):
         """The entry's page, still carrying the list's filters (its Close returns to them)."""
         url = reverse("admin:dlq_dlqentry_change", args=[entry.pk])
-        context = {"opts": self.opts, "preserved_filters": self.get_preserved_filters(request)}
-        return redirect(add_preserved_filters(context, url))
+        return redirect(self._with_filters(request, url))
 
     def report_run(self, request, entry_id, run):
         """Say how a one-entry run ended, right away: it ran in this request."""
@@ -167,7 +171,8 @@ class EntryPagesMixin:
         """Confirm, then start, a run over the list's filter cut at the newest id it showed."""
         if not self.has_requeue_permission(request):
             raise PermissionDenied
-        scope = RequeueScopeForm(request.GET)
+        # The list's own query rides along (for Cancel and the way back); it is no filter.
+        scope = RequeueScopeForm(_without(request.GET, "_changelist_filters"))
         options = RequeueOptionsForm(request.POST if request.method == "POST" else None)
         if not scope.is_valid():
             return self._page(
@@ -186,8 +191,13 @@ class EntryPagesMixin:
             except requeue.InvalidRequeue as exc:
                 options.add_error(None, str(exc))
             else:
-                self.message_user(request, run_started_message(run), messages.SUCCESS)
-                return redirect("admin:dlq_requeuerun_change", run.pk)
+                if not self.get_preserved_filters(request):
+                    self.message_user(request, run_started_message(run), messages.SUCCESS)
+                    return redirect("admin:dlq_requeuerun_change", run.pk)
+                # Opened from the list: back to it as it was filtered, the run one click away.
+                self.message_user(request, run_started_link(run), messages.SUCCESS)
+                url = reverse("admin:dlq_dlqentry_changelist")
+                return redirect(self._with_filters(request, url))
         return self._page(
             request,
             "admin/dlq/dlqentry/requeue_matching.html",
@@ -203,7 +213,7 @@ class EntryPagesMixin:
         requeue as a run (canary on by default) over the filter cut at the newest id shown."""
         if not (self.has_requeue_permission(request) and self.has_view_permission(request)):
             raise PermissionDenied  # the preview shows payloads
-        scope = RequeueScopeForm(request.GET)
+        scope = RequeueScopeForm(_without(request.GET, "_changelist_filters"))
         posted = request.POST if request.method == "POST" else None
         fix, options = PayloadFixForm(posted), FixRunOptionsForm(posted)
         page = {"scope": scope, "fix_form": fix, "form": options}
@@ -250,3 +260,10 @@ class EntryPagesMixin:
 
 def _pretty(payload):
     return json.dumps(payload, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+def _without(query, name):
+    """A copy of a QueryDict without one parameter."""
+    query = query.copy()
+    query.pop(name, None)
+    return query

@@ -1,28 +1,92 @@
 """Narrowing the DLQ list without scanning it: sidebar filters and the search box.
 
-No filter here runs SELECT DISTINCT over the entries: the periods are fixed,
-a batch is named only when the URL already carries its id, and the groups
-offered are the few with the most entries waiting (of the job filtered on),
-read from the groups' own backlog counts (ErrorGroup.dlq_pending), never from
-the entries.
+No filter here runs SELECT DISTINCT over the entries: the statuses and periods
+are fixed, a batch is named only when the URL already carries its id, and the
+groups offered are the few with the most entries waiting (of the job filtered
+on), read from the groups' own backlog counts (ErrorGroup.dlq_pending), never
+from the entries. The list opens on the pending entries: what waits for an
+operator.
+
+The search box looks in the error message (a trigram index on PostgreSQL) and,
+once the list is narrowed to one job and one status, in the record's values
+too: that scan reads every entry of that job and status, never the whole DLQ.
 """
 
+import json
+import math
 import re
 from datetime import timedelta
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db import connections
-from django.db.models import F, Lookup, Value
+from django.db.models import F, Lookup, Q, Value
 from django.utils import timezone
 from django.utils.text import Truncator
 
 from common.ids import parse_id
 from errors.models import ErrorGroup
 
-from ..models import Job
+from ..models import DLQEntry, Job
 
 BATCH_TERM = re.compile(r"batch:\s*([0-9]+)", re.IGNORECASE)
+STATUS_PARAM = "status__exact"
+ALL_STATUSES = "all"
+# A value longer than this is in no record anyone types into a search box.
+MAX_VALUE_CHARS = 500
+
+
+def effective_status(params):
+    """The status the list shows for these query parameters: pending unless one is chosen,
+    None for every status ("All")."""
+    value = params.get(STATUS_PARAM)
+    if value is None:
+        return DLQEntry.Status.PENDING
+    return None if value == ALL_STATUSES else value
+
+
+def effective_filters(params):
+    """The list's query parameters with its default status spelled out: what an audit row
+    records of the set an action was applied to."""
+    filters = dict(params.items())
+    filters.setdefault(STATUS_PARAM, DLQEntry.Status.PENDING)
+    return filters
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Pending by default, any one status, or "All" as an explicit choice (status__exact=all).
+
+    The parameter keeps the name of Django's own choices filter, so links that
+    name a status (the health page's, a group's) work as they always have.
+    """
+
+    title = "status"
+    parameter_name = STATUS_PARAM
+
+    def lookups(self, request, model_admin):
+        return DLQEntry.Status.choices
+
+    def choices(self, changelist):
+        shown = effective_status({STATUS_PARAM: self.value()} if self.value() else {})
+        yield {
+            "selected": shown is None,
+            "query_string": changelist.get_query_string({STATUS_PARAM: ALL_STATUSES}),
+            "display": "All",
+        }
+        for value, label in self.lookup_choices:
+            yield {
+                "selected": shown == value,
+                "query_string": changelist.get_query_string({STATUS_PARAM: value}),
+                "display": label,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == ALL_STATUSES:
+            return queryset
+        if value is not None and value not in DLQEntry.Status.values:
+            raise IncorrectLookupParameters(f"{STATUS_PARAM} must be a status or {ALL_STATUSES}")
+        return queryset.filter(status=value or DLQEntry.Status.PENDING)
 
 
 class _OneIdFilter(admin.SimpleListFilter):
@@ -136,25 +200,78 @@ class _ILike(Lookup):
         return f"{lhs} ILIKE {rhs}", (*lhs_params, *rhs_params)
 
 
-def search(queryset, term):
-    """An entry id, `batch:<id>`, or text in the error message; return the narrowed queryset."""
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]{0,20})(?:\.[0-9]{1,20})?(?:[eE][-+]?[0-9]{1,3})?")
+
+
+class _HoldsValue(Lookup):
+    """The record holds the term as one of its values, at any depth: the string as typed, or
+    the number it spells. Values only, whole and case as typed: a key's name, a fragment or
+    JSON punctuation never matches, so no term matches every record.
+
+    On PostgreSQL a jsonpath (`@?`), on SQLite json_tree: both read each row's record, so
+    this is only offered on a list narrowed to one job and one status.
+    """
+
+    lookup_name = "holds_value"
+    prepare_rhs = False
+
+    def __init__(self, lhs, term):
+        self.term = term
+        number = float(term) if JSON_NUMBER.fullmatch(term) else None
+        self.number = number if number is not None and math.isfinite(number) else None
+        super().__init__(lhs, Value(term))
+
+    def as_sql(self, compiler, connection):  # SQLite
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        sql = f"EXISTS (SELECT 1 FROM json_tree({lhs}) AS v WHERE (v.type = 'text' AND v.atom = %s)"
+        params = [*lhs_params, self.term]
+        if self.number is not None:
+            sql += " OR (v.type IN ('integer', 'real') AND v.atom = %s)"
+            params.append(self.number)
+        return sql + ")", params
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        # The term goes in as a jsonpath string literal (JSON's escaping is jsonpath's), the
+        # whole path as one bound parameter: nothing the operator types reaches the SQL.
+        condition = f"@ == {json.dumps(self.term, ensure_ascii=False)}"
+        if self.number is not None:
+            condition += f" || @ == {self.term}"
+        return f"{lhs} @? %s::jsonpath", (*lhs_params, f"strict $.** ? ({condition})")
+
+
+def search(queryset, term, *, in_payload=False):
+    """An entry id, `batch:<id>`, or text in the error message; return the narrowed queryset.
+
+    With `in_payload` (the list shows one job's entries of one status), an entry
+    whose record holds the term as a value matches too.
+    """
     term = term.strip()
     if not term:
         return queryset
+    if "\x00" in term:  # PostgreSQL refuses NUL in text and in jsonb; nothing holds one
+        return queryset.none()
+    in_payload = in_payload and len(term) <= MAX_VALUE_CHARS
     # Digits name an entry, `batch:<digits>` a batch: one that no id can be finds nothing.
     if term.isascii() and term.isdigit():
         entry_id = parse_id(term)
-        return queryset.filter(pk=entry_id) if entry_id else queryset.none()
+        matches = Q(pk=entry_id) if entry_id else None
+        if in_payload:
+            value = Q(_HoldsValue(F("payload"), term))
+            matches = value if matches is None else matches | value
+        return queryset.filter(matches) if matches is not None else queryset.none()
     if BATCH_TERM.fullmatch(term):
         batch_id = search_batch(term)
         return queryset.filter(batch_id=batch_id) if batch_id else queryset.none()
-    if "\x00" in term:  # PostgreSQL refuses NUL in text; no message holds one
-        return queryset.none()
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
-        return queryset.filter(error_message__icontains=term)
-    pattern = f"%{connection.ops.prep_for_like_query(term)}%"
-    return queryset.filter(_ILike(F("error_message"), Value(pattern)))
+        matches = Q(error_message__icontains=term)
+    else:
+        pattern = f"%{connection.ops.prep_for_like_query(term)}%"
+        matches = Q(_ILike(F("error_message"), Value(pattern)))
+    if in_payload:
+        matches |= Q(_HoldsValue(F("payload"), term))
+    return queryset.filter(matches)
 
 
 def search_batch(term):

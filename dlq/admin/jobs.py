@@ -235,7 +235,9 @@ class BatchAdmin(ReadOnlyAdmin, BigTableAdmin):
             return "-"
         url = reverse("admin:dlq_dlqentry_changelist")
         return format_html(
-            '<a href="{}?batch__id__exact={}" id="batch-entries">its {} DLQ entries</a>',
+            # Every status: the count is of all the entries the batch left.
+            '<a href="{}?batch__id__exact={}&amp;status__exact=all" id="batch-entries">'
+            "its {} DLQ entries</a>",
             url,
             batch.pk,
             batch.dlq_added,

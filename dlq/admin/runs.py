@@ -174,6 +174,8 @@ class RequeueRunAdmin(RunTimes, OperatorPermissions, ReadOnlyAdmin, BigTableAdmi
             "job__id__exact": job_id,
             "error_group__id__exact": scope.error_group,
             "batch__id__exact": scope.batch,
+            # Every status: a run leaves its entries resolved as well as pending.
+            "status__exact": "all",
         }
         entries = reverse("admin:dlq_dlqentry_changelist")
         query = urlencode({k: v for k, v in params.items() if v is not None})
@@ -250,3 +252,11 @@ def run_started_message(run):
     if run.dry_run:
         return f"Dry run {run.pk}: {run.total} entries would be requeued; nothing was changed."
     return f"Requeue run {run.pk} started for {run.total} pending entries."
+
+
+def run_started_link(run):
+    """run_started_message with a link to the run's page, for a page that stays where it was."""
+    url = reverse("admin:dlq_requeuerun_change", args=[run.pk])
+    return format_html(
+        '{} <a href="{}" id="started-run">Follow its progress</a>.', run_started_message(run), url
+    )

@@ -64,10 +64,11 @@ def shot(page, name):
     page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
 
 
-def log_in(page, next_path):
-    """Log in as the tests' superuser "ops" through the login page, landing on `next_path`."""
+def log_in(page, next_path, username="ops"):
+    """Log in through the admin's form as `username` (the tests' superuser), landing on
+    `next_path`."""
     page.goto(f"/admin/login/?next={quote(next_path)}")
-    page.fill("#id_username", "ops")
+    page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
 

@@ -43,4 +43,7 @@ def test_audit_rows_and_batches_link_to_what_they_name(admin_client_, fail):
     assert f'<a href="/errors/{group.pk}/">group #{group.pk}</a>' in page
 
     batch = admin_client_.get(f"/admin/dlq/batch/{entries[0].batch_id}/change/").content.decode()
-    assert f'?batch__id__exact={entries[0].batch_id}" id="batch-entries">its 2 DLQ entries' in batch
+    assert (
+        f'?batch__id__exact={entries[0].batch_id}&amp;status__exact=all" id="batch-entries">'
+        "its 2 DLQ entries"
+    ) in batch

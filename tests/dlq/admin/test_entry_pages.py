@@ -34,7 +34,9 @@ def test_requeue_all_matching_leaves_out_entries_that_arrive_after_the_page(
 
     response = admin_client_.post(url, {"rate_limit": "", "canary_size": ""}, follow=True)
     run = RequeueRun.objects.get()
-    assert response.redirect_chain[-1][0] == f"/admin/dlq/requeuerun/{run.pk}/change/"
+    # Started from the list: back to it as it was filtered, the run's page one click away.
+    assert response.redirect_chain[-1][0] == f"{LIST}?job__id__exact={job.pk}&status__exact=pending"
+    assert f'href="/admin/dlq/requeuerun/{run.pk}/change/"' in response.content.decode()
     assert (run.filters, run.max_id, run.total) == ({"job": "orders"}, seen[-1].pk, 3)
     relax(job)
     requeue.execute_run(run.pk)

@@ -41,10 +41,12 @@ def test_requeue_permission_alone_does_not_allow_discarding(login, job, fail):
     assert "discard_selected" not in actions
     assert response.context["requeue_matching_url"]
     assert admin_client_.post(f"{LIST}{entries[0].pk}/discard/").status_code == 403
-    # Whoever may start a run is sent to its page and may watch it.
+    # Whoever may start a run is shown the way to its page and may watch it.
     response = post_action(admin_client_, "requeue_selected", entries)
     assert response.status_code == 200
-    assert response.redirect_chain[-1][0].startswith("/admin/dlq/requeuerun/")
+    run = RequeueRun.objects.get()
+    assert f'href="/admin/dlq/requeuerun/{run.pk}/change/"' in response.content.decode()
+    assert admin_client_.get(f"/admin/dlq/requeuerun/{run.pk}/change/").status_code == 200
 
 
 def test_discard_permission_allows_discarding_only(login, fail):
