@@ -73,6 +73,8 @@ def start_fix(request):
         raise ApiError(400, f"sample_size must be an integer from 1 to {fix.MAX_PREVIEW}")
     with _refusals():
         payload_fix = fix.PayloadFix.parse(body.get("patch"), body.get("convert"))
+        if payload_fix is None:
+            raise ApiError(400, 'give "patch" (RFC 6902 operations) and/or "convert", not null')
         scope, options = _scope_and_options(body, token, fix=payload_fix)
         if options.dry_run:
             scope = scope.cut()

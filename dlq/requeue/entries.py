@@ -147,6 +147,7 @@ def reprocess(entries, run, *, started_by):
     """Fix (when the run carries a fix), run each claimed entry's processor and commit the
     outcomes; return the counts."""
     result = ChunkResult(claimed=len(entries))
+    entries = _not_yet_attempted(entries, run, result)
     if run.fix:
         entries = _fix(entries, PayloadFix.from_json(run.fix), run, started_by, result)
     by_job = defaultdict(list)
@@ -164,6 +165,27 @@ def reprocess(entries, run, *, started_by):
     return result
 
 
+def _not_yet_attempted(entries, run, result):
+    """The entries this run has not run yet; the others are handed back, skipped.
+
+    A run whose worker died after committing a chunk's outcomes but before
+    moving its cursor resumes on that chunk again: its entries that failed
+    again are pending once more, and must not be run (or fixed) a second time.
+    """
+    attempted_up_to = getattr(run, "attempted_up_to", 0)
+    if not entries or entries[0].pk > attempted_up_to:
+        return entries  # past what it ran before it was resumed (or never resumed)
+    done = set(
+        DLQAttempt.objects.filter(
+            requeue_run=run, entry_id__in=[e.pk for e in entries]
+        ).values_list("entry_id", flat=True)
+    )
+    if done:
+        release(done, run)
+        result.skipped += len(done)
+    return [e for e in entries if e.pk not in done]
+
+
 def _fix(entries, fix, run, started_by, result):
     """The entries the fix applies to, their payloads fixed in memory (stored only with
     their outcome); the others go back to pending as they were, each with an attempt
@@ -179,17 +201,31 @@ def _fix(entries, fix, run, started_by, result):
     if refused:
         now, node_id = timezone.now(), current_context().node_id
         with transaction.atomic():
-            release(refused, run)
+            # Only entries this run still holds: one whose claim ran out is another's now.
+            held = set(
+                DLQEntry.objects.select_for_update()
+                .filter(pk__in=refused, status=DLQEntry.Status.REQUEUED, requeue_run=run)
+                .values_list("pk", flat=True)
+            )
+            release(held, run)
             bulk.insert_rows(
                 DLQAttempt,
                 [
                     _attempt_row(
-                        pk, run, started_by, DLQAttempt.Outcome.NOT_FIXED, why, now, node_id=node_id
+                        pk,
+                        run,
+                        started_by,
+                        DLQAttempt.Outcome.NOT_FIXED,
+                        why,
+                        now,
+                        node_id=node_id,
                     )
                     for pk, why in refused.items()
+                    if pk in held
                 ],
             )
-        result.not_fixed += len(refused)
+        result.not_fixed += len(held)
+        result.skipped += len(refused) - len(held)
     return fixed
 
 

@@ -10,6 +10,7 @@ change) is left pending untouched, and the run says so.
 """
 
 import copy
+import json
 import re
 from dataclasses import dataclass
 
@@ -25,6 +26,10 @@ MAX_OPERATIONS = 100
 # The members each RFC 6902 operation needs besides "op" and "path".
 NEEDS = {"add": "value", "replace": "value", "test": "value", "move": "from", "copy": "from"}
 OPERATIONS = ("remove", *NEEDS)
+# The whole fix, as JSON: its values are copied into every attempt's diff.
+MAX_FIX_BYTES = 64 * 1024
+# Longer text is no number a person wrote (and int() refuses 4,300 digits).
+MAX_NUMBER_CHARS = 100
 # How many payloads a preview shows before and after.
 PREVIEW_SIZE = 10
 MAX_PREVIEW = 100
@@ -58,7 +63,7 @@ def to_number(value):
     """A number from a number, or from text such as "662,00", "1.234,56" or "1,234.56"."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= MAX_NUMBER_CHARS:
         text = value.strip().replace("\u00a0", "").replace(" ", "")
         for form, read in NUMBER_FORMS:
             if form.fullmatch(text):
@@ -114,6 +119,8 @@ class PayloadFix:
             _refuse("the fix is empty: give at least one patch operation or conversion")
         if len(patch) + len(convert) > MAX_OPERATIONS:
             _refuse(f"at most {MAX_OPERATIONS} operations in one fix")
+        if len(json.dumps([patch, convert])) > MAX_FIX_BYTES:
+            _refuse(f"the fix is over {MAX_FIX_BYTES // 1024} KiB of JSON; a fix is a few edits")
         for number, operation in enumerate(patch, 1):
             _check_operation(number, operation)
         try:
@@ -146,13 +153,14 @@ class PayloadFix:
             raise FixDoesNotApply(f"a test does not hold: {exc}") from None
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
             raise FixDoesNotApply(f"the patch does not apply: {exc}") from None
-        except (KeyError, IndexError, TypeError) as exc:  # a path through a value, not a container
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+            # A path through a value that is not a container, and the like.
             raise FixDoesNotApply(f"the patch does not apply: {exc!r}") from None
         if self.convert:
             fixed = copy.deepcopy(fixed) if fixed is payload else fixed
             for conversion in self.convert:
                 _convert(fixed, conversion["path"], CONVERSIONS[conversion["to"]])
-        if fixed == payload:
+        if _canonical(fixed) == _canonical(payload):  # 1 == True in Python, not in JSON
             raise FixDoesNotApply("the fix changes nothing in this payload")
         try:
             records.validate([fixed])
@@ -167,12 +175,24 @@ class PayloadFix:
         return "; ".join(words)
 
 
+def _canonical(document):
+    return json.dumps(document, sort_keys=True)
+
+
 def diff(before, after):
-    """RFC 6902 operations from `before` to `after`; replace and remove also carry "was"."""
+    """RFC 6902 operations from `before` to `after`; replace and remove also carry "was".
+
+    Each operation's path is into the document as the operations before it left
+    it, so each old value is read there, not in `before`.
+    """
     operations = jsonpatch.make_patch(before, after).patch
+    document = copy.deepcopy(before)
     for operation in operations:
         if operation["op"] in ("replace", "remove"):
-            operation["was"] = jsonpointer.resolve_pointer(before, operation["path"], None)
+            was = jsonpointer.resolve_pointer(document, operation["path"], None)
+        document = jsonpatch.apply_patch(document, [operation], in_place=True)
+        if operation["op"] in ("replace", "remove"):
+            operation["was"] = was
     return operations
 
 
@@ -190,6 +210,8 @@ def diff_in_words(diff):
             lines.append(f"remove {op['path']} (was {shown(op.get('was'))})")
         elif op["op"] == "add":
             lines.append(f"add {op['path']}: {shown(op['value'])}")
+        elif "from" in op:
+            lines.append(f"{op['op']} {op['from']} → {op['path']}")
         else:
             lines.append(f"{op['op']} {op['path']}")
     return lines
@@ -218,14 +240,22 @@ def _check_conversion(number, conversion):
     path = conversion["path"]
     if not isinstance(path, str) or not path.startswith("/"):
         _refuse(f"conversion {number}: path must be a JSON Pointer such as /price", path)
+    try:
+        pointer = jsonpointer.JsonPointer(path)
+    except jsonpointer.JsonPointerException as exc:
+        _refuse(f"conversion {number}: {exc}", path)
+    if pointer.parts[-1] == "-":
+        _refuse(f"conversion {number}: {path} names no value (- is past a list's end)", path)
 
 
 def _convert(document, path, conversion):
     pointer = jsonpointer.JsonPointer(path)
     try:
         value = pointer.resolve(document)
-    except jsonpointer.JsonPointerException:
+    except (jsonpointer.JsonPointerException, TypeError):
         raise FixDoesNotApply(f"there is no value at {path}") from None
+    if isinstance(value, jsonpointer.EndOfList):
+        raise FixDoesNotApply(f"there is no value at {path}")
     pointer.set(document, conversion(value))
 
 

@@ -14,14 +14,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Max, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.heartbeat import Renewer
 
 from .. import audit, dispatch
 from ..actors import Actor
-from ..models import DLQEntry, OperatorAction, RequeueRun
+from ..models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
 from .entries import ChunkResult, claim, release, reprocess
 from .prefetch import ClaimAhead
 from .scope import RequeueOptions, RequeueScope
@@ -119,12 +120,18 @@ def execute_run(run_id: int) -> RequeueRun | None:
     claimed = RequeueRun.objects.filter(pk=run_id, status=RequeueRun.Status.QUEUED).update(
         status=RequeueRun.Status.RUNNING,
         heartbeat_at=now,
-        started_at=now,
+        started_at=Coalesce("started_at", Value(now)),
     )
     if not claimed:
         log.info("requeue run %s: not queued; nothing to do", run_id)
         return None
     run = RequeueRun.objects.get(pk=run_id)
+    if run.started_at < now:
+        # Resumed after its worker died: the chunk it was on may have committed its
+        # outcomes without moving the cursor; those entries must not run twice.
+        run.attempted_up_to = (
+            DLQAttempt.objects.filter(requeue_run=run).aggregate(top=Max("entry_id"))["top"] or 0
+        )
     with Renewer.for_lease(
         lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
     ):

@@ -1,6 +1,9 @@
 """Bulk fix: one change (JSON Patch, conversions) to many payloads, applied by a requeue run."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from dlq import requeue
 from dlq.actors import Actor
@@ -205,3 +208,81 @@ def test_a_preview_shows_before_and_after_and_changes_nothing():
     assert sample[0].diff == [{"op": "replace", "path": "/price", "value": 662.0, "was": "662,00"}]
     assert list(DLQEntry.objects.order_by("pk").values()) == rows
     assert not DLQAttempt.objects.filter(kind="requeue").exists()
+
+
+@pytest.mark.parametrize(
+    ("convert", "says"),
+    [
+        ([{"path": "/a~2b", "to": "number"}], "conversion 1"),
+        ([{"path": "/tags/-", "to": "string"}], "past a list's end"),
+    ],
+)
+def test_a_conversion_path_that_names_no_value_is_refused_up_front(convert, says):
+    with pytest.raises(InvalidRequeue, match=says):
+        PayloadFix.parse(None, convert)
+
+
+def test_a_fix_too_big_to_copy_into_every_attempt_is_refused():
+    with pytest.raises(InvalidRequeue, match="KiB"):
+        PayloadFix.parse([{"op": "add", "path": "/note", "value": "x" * 70_000}])
+
+
+@pytest.mark.parametrize("value", ["9" * 5000, "1" * 101])
+def test_text_too_long_to_be_a_number_is_not_fixed_rather_than_an_error(value):
+    fix = PayloadFix.parse(None, [{"path": "/price", "to": "number"}])
+    with pytest.raises(FixDoesNotApply):
+        fix.apply({"price": value})
+
+
+def test_json_types_count_as_changes_even_where_python_calls_them_equal():
+    fix = PayloadFix.parse([{"op": "replace", "path": "/active", "value": True}])
+    after, diff = fix.apply({"active": 1})
+    assert after == {"active": True}
+    assert diff == [{"op": "replace", "path": "/active", "value": True, "was": 1}]
+
+
+def test_each_old_value_in_a_diff_is_read_where_the_operations_before_it_left_it():
+    fix = PayloadFix.parse([{"op": "replace", "path": "/a", "value": [3]}])
+    _, diff = fix.apply({"a": [1, 2, 3]})
+    removed = [op["was"] for op in diff if op["op"] == "remove"]
+    assert sorted(removed) == [1, 2]
+
+
+@pytest.mark.django_db
+def test_a_fix_run_resumed_after_its_worker_died_mid_chunk_fixes_and_counts_each_entry_once(
+    monkeypatch, settings
+):
+    """The worker dies after a chunk's outcomes are committed, before its cursor moves."""
+    settings.VELO_REQUEUE_CLAIM_SECONDS = 1
+    job = failing_entries(3)
+    fix = PayloadFix.parse(
+        [
+            {"op": "add", "path": "/tags", "value": []},
+            {"op": "add", "path": "/tags/-", "value": "fixed"},
+        ]
+    )
+    scope = RequeueScope.matching(job="orders")
+    run = requeue.create_run(scope, RequeueOptions(fix=fix), OPS)
+
+    def die(*args):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(requeue.runs, "_record_progress", die)
+    with pytest.raises(SystemExit):
+        requeue.execute_run(run.pk)
+    monkeypatch.undo()
+    assert DLQAttempt.objects.filter(requeue_run=run).count() == 3  # committed, uncounted
+
+    later = timezone.now() + timedelta(seconds=60)
+    requeue.recover_expired_claims(now=later)
+    assert requeue.recover_stalled_runs(now=later) == 1
+    run = requeue.execute_run(run.pk)
+
+    assert run.status == "finished"
+    assert (run.failed, run.skipped) == (0, 3)  # the resumed chunk is not run again
+    for entry in DLQEntry.objects.all():
+        assert entry.payload["tags"] == ["fixed"]
+        assert entry.attempts == 2
+    assert DLQAttempt.objects.filter(requeue_run=run).count() == 3
+    assert counters(job).dlq_requeued == 3
+    assert_backlogs_exact()
