@@ -113,6 +113,11 @@ CUT_OFF = """() => [...document.querySelectorAll(
     '#changelist .results, .velo-scroll, fieldset.module, .inline-group, #content-main .module')]
   .filter(box => box.scrollWidth > box.clientWidth + 1)
   .map(box => (box.id || box.className) + ': ' + (box.scrollWidth - box.clientWidth) + ' px')"""
+# On a phone a table may scroll sideways, but no row of it may be taller than the screen: a
+# column squeezed to a word per line made each health row ~1,000 px tall.
+SQUEEZED_ROWS = """(limit) => [...document.querySelectorAll('.velo-scroll tbody tr')]
+  .filter(row => row.offsetHeight > limit)
+  .map(row => (row.dataset.job || row.rowIndex) + ': ' + row.offsetHeight + ' px')"""
 
 
 def test_operator_and_admin_pages_fit_a_laptop_and_operator_pages_fit_a_phone(
@@ -137,6 +142,8 @@ def test_operator_and_admin_pages_fit_a_laptop_and_operator_pages_fit_a_phone(
                 too_wide[f"{name} at {width} px"] = over
             if width == LAPTOP and (cut := page.evaluate(CUT_OFF)):
                 too_wide[f"{name} at {width} px, inside"] = cut
+            if width == PHONE and (tall := page.evaluate(SQUEEZED_ROWS, 450)):
+                too_wide[f"{name} at {width} px, rows squeezed tall"] = tall
     assert too_wide == {}, f"pages wider than the window (px too wide): {too_wide}"
 
 
