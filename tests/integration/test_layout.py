@@ -120,6 +120,16 @@ SQUEEZED_ROWS = """(limit) => [...document.querySelectorAll('.velo-scroll tbody 
   .map(row => (row.dataset.job || row.rowIndex) + ': ' + row.offsetHeight + ' px')"""
 
 
+# An object page's tools (six of them on an entry) must not cover its title.
+TOOLS_OVER_TITLE = """() => {
+  const tools = document.querySelector('#content-main > .object-tools');
+  const title = document.querySelector('#content > h2');
+  if (!tools || !title) return false;
+  const a = tools.getBoundingClientRect(), b = title.getBoundingClientRect();
+  return a.top < b.bottom && b.top < a.bottom && a.left < b.right && b.left < a.right;
+}"""
+
+
 def test_operator_and_admin_pages_fit_a_laptop_and_operator_pages_fit_a_phone(
     page,  # noqa: F811
     django_user_model,
@@ -142,9 +152,11 @@ def test_operator_and_admin_pages_fit_a_laptop_and_operator_pages_fit_a_phone(
                 too_wide[f"{name} at {width} px"] = over
             if width == LAPTOP and (cut := page.evaluate(CUT_OFF)):
                 too_wide[f"{name} at {width} px, inside"] = cut
+            if page.evaluate(TOOLS_OVER_TITLE):
+                too_wide[f"{name} at {width} px, tools over the title"] = True
             if width == PHONE and (tall := page.evaluate(SQUEEZED_ROWS, 450)):
                 too_wide[f"{name} at {width} px, rows squeezed tall"] = tall
-    assert too_wide == {}, f"pages wider than the window (px too wide): {too_wide}"
+    assert too_wide == {}, f"pages that do not fit their window: {too_wide}"
 
 
 def test_times_read_relative_with_utc_on_hover(page, django_user_model, transactional_db):  # noqa: F811
