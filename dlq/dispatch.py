@@ -12,6 +12,7 @@ import time
 from celery import current_app
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 from kombu.exceptions import OperationalError as BrokerError
 
 from .models import Batch, RegroupRun, RequeueRun
@@ -58,6 +59,24 @@ def publish(task_name, pk):
     dead broker; the dispatcher will try again.
     """
     current_app.send_task(task_name, args=(pk,), retry=False)
+
+
+def waiting_messages(queue=None):
+    """How many task messages wait in Velo's queue at the broker; None when it cannot say.
+
+    A queue the broker does not know (Redis drops an empty list, and a restarted
+    Redis has none) holds nothing.
+    """
+    queue = queue or current_app.conf.task_default_queue
+    try:
+        with current_app.pool.acquire(block=True, timeout=2) as conn:
+            try:
+                return conn.default_channel.queue_declare(queue=queue, passive=True).message_count
+            except ChannelError:
+                return 0
+    except Exception as exc:  # the broker is down or slow: the cautious window applies
+        log.info("could not count the messages waiting at the broker: %s", exc)
+        return None
 
 
 def send_rows(model, ids, stamp=None):

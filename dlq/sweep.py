@@ -4,6 +4,14 @@ Beat runs it every VELO_DISPATCH_INTERVAL seconds (dlq.tasks.dispatch_due_batche
 A batch waits for its retry as a due time in its row, and a batch or run whose
 message was lost (a broker outage, a worker killed before it acknowledged) is
 sent again once its dispatch stamp is stale, so nothing accepted is ever lost.
+
+Stale means VELO_REDISPATCH_AFTER_SECONDS (300 s) while messages wait at the
+broker, but only VELO_REDISPATCH_IDLE_SECONDS (5 s) when Velo's queue is empty:
+a row still queued seconds after its message was sent, with nothing waiting,
+lost that message (a broker restarted without persistence, a worker SIGKILLed
+with it prefetched, which Redis would hand back only after its visibility
+timeout of an hour). A message sent again is harmless: the claim is conditional,
+so a second delivery finds nothing to do. Counting the queue is one LLEN a tick.
 """
 
 from datetime import timedelta
@@ -26,25 +34,35 @@ def tick(now=None):
     requeue.recover_expired_claims(now)
     requeue.recover_stalled_runs(now)
     regroup.recover_stalled_runs(now)
+    stale_after = redispatch_after(dispatch.waiting_messages())
     return sum(
         len(dispatch.send_rows(model, ids))
         for model, ids in (
-            (Batch, due_batch_ids(now)),
-            (RequeueRun, due_run_ids(now)),
-            (RegroupRun, due_run_ids(now, RegroupRun)),
+            (Batch, due_batch_ids(now, stale_after=stale_after)),
+            (RequeueRun, due_run_ids(now, stale_after=stale_after)),
+            (RegroupRun, due_run_ids(now, RegroupRun, stale_after=stale_after)),
         )
     )
 
 
-def _not_on_its_way(now):
-    stale = now - timedelta(seconds=settings.VELO_REDISPATCH_AFTER_SECONDS)
+def redispatch_after(waiting):
+    """Seconds after which a sent row still queued is sent again, given the messages waiting."""
+    if waiting == 0:
+        return settings.VELO_REDISPATCH_IDLE_SECONDS
+    return settings.VELO_REDISPATCH_AFTER_SECONDS
+
+
+def _not_on_its_way(now, stale_after=None):
+    if stale_after is None:
+        stale_after = settings.VELO_REDISPATCH_AFTER_SECONDS
+    stale = now - timedelta(seconds=stale_after)
     return Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale)
 
 
-def due_batch_ids(now, limit=DISPATCH_LIMIT):
+def due_batch_ids(now, limit=DISPATCH_LIMIT, stale_after=None):
     return list(
         Batch.objects.filter(
-            _not_on_its_way(now),
+            _not_on_its_way(now, stale_after),
             Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True),
             status__in=(Batch.Status.QUEUED, Batch.Status.RETRYING),
         )
@@ -53,10 +71,10 @@ def due_batch_ids(now, limit=DISPATCH_LIMIT):
     )
 
 
-def due_run_ids(now, model=RequeueRun, limit=DISPATCH_LIMIT):
+def due_run_ids(now, model=RequeueRun, limit=DISPATCH_LIMIT, stale_after=None):
     """Queued runs (requeue or regroup) with no message on its way."""
     return list(
-        model.objects.filter(_not_on_its_way(now), status=model.Status.QUEUED)
+        model.objects.filter(_not_on_its_way(now, stale_after), status=model.Status.QUEUED)
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

@@ -182,6 +182,8 @@ VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
 VELO_BATCH_LEASE_SECONDS = env.float("VELO_BATCH_LEASE_SECONDS", default=300.0)
 # A queued batch whose task message has not started after this long is sent again.
 VELO_REDISPATCH_AFTER_SECONDS = env.float("VELO_REDISPATCH_AFTER_SECONDS", default=300.0)
+# ... but only this long when Velo's queue at the broker is empty (dlq.sweep).
+VELO_REDISPATCH_IDLE_SECONDS = env.float("VELO_REDISPATCH_IDLE_SECONDS", default=5.0)
 # A batch whose attempts end unrecorded this many times (its worker died, or its
 # results could not be stored) is dead-lettered instead of retried forever.
 VELO_MAX_LOST_ATTEMPTS = env.int("VELO_MAX_LOST_ATTEMPTS", default=5)

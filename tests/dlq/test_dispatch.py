@@ -1,5 +1,6 @@
 """Sending work and the beat tick: nothing accepted waits on the broker, nothing due is missed."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -27,6 +28,35 @@ def test_due_batches_are_those_queued_or_retrying_with_no_message_on_its_way(mak
     Batch.objects.filter(pk=later.pk).update(next_attempt_at=now + timedelta(minutes=5))
     Batch.objects.filter(pk=done.pk).update(status="succeeded")
     assert sorted(sweep.due_batch_ids(now)) == sorted([due.pk, sent_long_ago.pk])
+
+
+def test_a_sent_batch_still_queued_while_nothing_waits_at_the_broker_is_sent_again_soon(
+    make_job, settings
+):
+    """Its message was lost (a broker restarted empty, a worker SIGKILLed holding it
+    prefetched): with the queue empty it is sent again after seconds, not five minutes."""
+    settings.VELO_REDISPATCH_IDLE_SECONDS = 5
+    settings.VELO_REDISPATCH_AFTER_SECONDS = 300
+    batch = submit_batch(make_job(), [GOOD])[0]
+    now = timezone.now()
+    Batch.objects.filter(pk=batch.pk).update(dispatched_at=now - timedelta(seconds=10))
+    assert sweep.due_batch_ids(now, stale_after=sweep.redispatch_after(0)) == [batch.pk]
+    for waiting in (1, None):  # messages wait, or the broker cannot say: the long window
+        assert sweep.due_batch_ids(now, stale_after=sweep.redispatch_after(waiting)) == []
+
+
+def test_the_broker_counts_the_messages_waiting_in_a_queue():
+    from celery import current_app
+
+    queue = f"velo-count-{uuid.uuid4().hex}"
+    assert dispatch.waiting_messages(queue) == 0  # a queue the broker never saw holds nothing
+    current_app.send_task("dlq.no_such_task", args=(1,), queue=queue, retry=False)
+    current_app.send_task("dlq.no_such_task", args=(2,), queue=queue, retry=False)
+    try:
+        assert dispatch.waiting_messages(queue) == 2
+    finally:
+        with current_app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(queue)
 
 
 def test_submitting_sends_the_batch_after_commit(make_job, django_capture_on_commit_callbacks):

@@ -1,8 +1,6 @@
 """Crashes, redeliveries and broker outages: nothing lost, nothing counted twice."""
 
 import os
-import shutil
-import subprocess
 import threading
 import time
 
@@ -10,6 +8,7 @@ import pytest
 import requests
 from django.db import connection
 
+from devtools.services import ScratchRedis
 from dlq.engine import process_batch
 from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, Job, JobCounters
@@ -62,7 +61,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_counts_once(worker, api, tm
     assert Batch.objects.get(pk=batch_id).lost_attempts == 1
 
 
-@pytest.mark.skipif(not shutil.which("redis-server"), reason="needs the redis-server binary")
+@pytest.mark.skipif(bool(ScratchRedis.available()), reason="needs the redis-server binary")
 def test_a_broker_outage_loses_no_accepted_batch(transactional_db, tmp_path):
     Job.objects.create(name="outage", processor="demo.trades", failure_strategy="send_to_dlq")
     _, token = create_token("outage")
@@ -76,21 +75,7 @@ def test_a_broker_outage_loses_no_accepted_batch(transactional_db, tmp_path):
             batch_ids.append(_submit(web, "outage", token, [GOOD, BAD]))
         assert set(Batch.objects.values_list("status", flat=True)) == {"queued"}
 
-        redis = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(lambda: _redis_answers(port), what="the broker to come back")
+        redis = ScratchRedis(port).start()
         worker = Worker(tmp_path, name="after-outage", CELERY_BROKER_URL=broker).start()
         try:
             batches = [wait_for_status(pk, ["partial"], timeout=60) for pk in batch_ids]
@@ -101,8 +86,7 @@ def test_a_broker_outage_loses_no_accepted_batch(transactional_db, tmp_path):
     finally:
         web.stop()
         if redis:
-            redis.terminate()
-            redis.wait(10)
+            redis.stop()
 
 
 def _submit(web, job, token, records):
@@ -115,15 +99,6 @@ def _submit(web, job, token, records):
     )
     assert response.status_code == 202, response.text
     return response.json()["batch_id"]
-
-
-def _redis_answers(port):
-    try:
-        import redis
-
-        return redis.Redis(port=port, socket_timeout=0.5).ping()
-    except Exception:
-        return False
 
 
 def _idle_worker_connections():
