@@ -34,3 +34,14 @@ def fails_with(record, ctx):
     if "message" in record:
         error = type(record.get("type", "ValueError"), (Exception,), {})
         raise error(record["message"])
+
+
+@processor("test.slow_until_fixed", transactional=False)
+def slow_until_fixed(record, ctx):
+    """Takes config["sleep"] seconds a record; fails records marked `fail` until the job's
+    config says `fixed`: batches long enough to be cut mid-work, and requeues that resolve."""
+    import time
+
+    time.sleep(ctx.config.get("sleep", 0))
+    if record.get("fail") and not ctx.config.get("fixed"):
+        raise ValueError("record marked to fail")

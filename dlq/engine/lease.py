@@ -21,6 +21,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from common.heartbeat import Renewer
+from common.outage import when_database_returns
 
 from ..models import Batch
 
@@ -109,7 +110,15 @@ def claim_batch(batch_id):
 
 
 def release(claim, error):
-    """Hand back a batch whose attempt could not be recorded; it counts as a lost attempt."""
+    """Hand back a batch whose attempt could not be recorded; it counts as a lost attempt.
+
+    The usual reason is the database going away mid-attempt: the hand-back waits for it
+    to return (common.outage), so a restart costs the batch seconds, not its lease.
+    """
+    when_database_returns(lambda: _hand_back(claim, error), f"batch {claim.batch.pk}")
+
+
+def _hand_back(claim, error):
     losses = claim.batch.lost_attempts + 1
     delay = min(2.0**losses, LOST_ATTEMPT_MAX_DELAY)
     Batch.objects.filter(pk=claim.batch.pk, claim_token=claim.token).update(

@@ -104,6 +104,11 @@ def release(entry_ids, run):
     )
 
 
+def release_held(run):
+    """Hand back every entry `run` still holds (its worker lost the database mid-chunk)."""
+    _back_to_pending(DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run=run))
+
+
 def _back_to_pending(claimed):
     """Claimed entries, not worked on, pending again (their counters never moved)."""
     return claimed.update(status=DLQEntry.Status.PENDING, requeue_run=None, claimed_until=None)

@@ -13,17 +13,18 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Max, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.heartbeat import Renewer
+from common.outage import when_database_returns
 
 from .. import audit, dispatch
 from ..actors import Actor
 from ..models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
-from .entries import ChunkResult, claim, release, reprocess
+from .entries import ChunkResult, claim, release, release_held, reprocess
 from .prefetch import ClaimAhead
 from .scope import RequeueOptions, RequeueScope
 
@@ -132,10 +133,25 @@ def execute_run(run_id: int) -> RequeueRun | None:
         run.attempted_up_to = (
             DLQAttempt.objects.filter(requeue_run=run).aggregate(top=Max("entry_id"))["top"] or 0
         )
-    with Renewer.for_lease(
-        lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
-    ):
-        return _work_through(run)
+    try:
+        with Renewer.for_lease(
+            lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
+        ):
+            return _work_through(run)
+    except DatabaseError:
+        # The database went away mid-chunk: once it is back, the run is queued again
+        # to resume at its cursor, and what it held is pending again, in seconds
+        # rather than when its claims run out.
+        when_database_returns(lambda: _hand_back(run), f"requeue run {run_id}")
+        raise
+
+
+def _hand_back(run):
+    with transaction.atomic():
+        release_held(run)
+        RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
+            status=RequeueRun.Status.QUEUED, dispatched_at=None
+        )
 
 
 def _renew(run):

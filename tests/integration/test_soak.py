@@ -8,7 +8,6 @@ accounted for exactly once: one batch row per key, every batch finished, one DLQ
 failed record, the job counters equal to the rows, and /metrics equal to the counters.
 """
 
-import json
 import os
 import random
 import signal
@@ -20,16 +19,16 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
-import psycopg
 import pytest
 import requests
 from django.db import connection
 from prometheus_client.parser import text_string_to_metric_families
 
-from devtools.services import ScratchPostgres, ScratchRedis, postgres_available
+from devtools.services import ScratchRedis, postgres_available
 from tests.conftest import BAD, GOOD
 
-from .harness import ROOT, Process, child_env, free_port, wait_for
+from .harness import Process, free_port, wait_for
+from .scratch import ScratchSite
 
 pytestmark = [
     pytest.mark.soak,
@@ -114,47 +113,20 @@ class Load:
             time.sleep(0.3)
 
 
-class Soak:
+class Soak(ScratchSite):
     """The soak's own PostgreSQL, Redis, web server, two workers and beat."""
 
     def __init__(self, tmp_path):
-        self.tmp = tmp_path
-        self.pg = ScratchPostgres().start()
         self.redis = ScratchRedis().start()
-        self.web_port = free_port()
-        self.env = child_env(
-            DATABASE_URL=self.pg.url,
+        super().__init__(
+            tmp_path,
             CELERY_BROKER_URL=self.redis.url,
             VELO_QUEUE=f"velo-soak-{os.getpid()}",
-            DATABASE_CONN_MAX_AGE="60",
             VELO_BATCH_LEASE_SECONDS="10",  # HARNESS CHECK ONLY: removed with worker liveness
         )
+        self.web_port = free_port()
         self.processes, self.starters, self.down = {}, {}, set()
         self.lock, self.stopping, self.restarts = threading.RLock(), threading.Event(), []
-
-    def manage(self, *argv, stdin=None):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *argv],
-            cwd=ROOT,
-            env=self.env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stdout + result.stderr
-        return result.stdout
-
-    def prepare(self):
-        """Migrate the soak's database and create its jobs and a token; returns the token."""
-        self.manage("migrate", "--noinput", "-v", "0")
-        script = (
-            "import json; from dlq.models import Job; from dlq.tokens import create_token\n"
-            f"for name, fields in json.loads({json.dumps(json.dumps(JOBS))}).items():\n"
-            "    Job.objects.create(name=name, processor='demo.trades', **fields)\n"
-            "print(create_token('soak')[1])\n"
-        )
-        return self.manage("shell", "-c", script).strip().splitlines()[-1]
 
     def _process(self, name, argv, ready):
         with self.lock:
@@ -220,11 +192,7 @@ class Soak:
         for process in self.processes.values():
             process.stop(grace=10)
         self.redis.stop()
-        self.pg.remove()
-
-    def rows(self, sql, *params):
-        with psycopg.connect(self.pg.url.replace("postgres://", "postgresql://", 1)) as conn:
-            return conn.execute(sql, params).fetchall()
+        self.remove()
 
 
 @pytest.fixture
@@ -239,7 +207,7 @@ def soak(tmp_path):
 
 
 def test_chaos_soak_loses_nothing_and_counts_everything_once(soak):
-    token = soak.prepare()
+    token = soak.prepare({name: {"processor": "demo.trades", **f} for name, f in JOBS.items()})
     soak.start_web()
     soak.start_worker("soak-a")
     soak.start_worker("soak-b")
@@ -270,7 +238,7 @@ def test_chaos_soak_loses_nothing_and_counts_everything_once(soak):
     at(25)
     fault("PostgreSQL stopped (immediate)", lambda: soak.pg.stop("immediate"))
     at(28)
-    fault("PostgreSQL back", soak.pg._up)
+    fault("PostgreSQL back", soak.pg.start)
     at(34)
     fault("SIGKILL beat", lambda: soak.kill("beat"))
     at(36)
