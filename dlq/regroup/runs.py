@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.heartbeat import Renewer
+from common.outage import when_database_returns
 from errors import regroup as history
 from errors.models import ErrorGroup
 from errors.rules import InvalidRules, Rules
@@ -135,7 +136,15 @@ def execute_run(run_id, *, progress=None):
         try:
             _work(run, progress or (lambda run: None))
         except DatabaseError:
-            raise  # the run stays running; once its heartbeat is stale it is queued again
+            # Queued again once the database answers, to resume at its phase and cursor
+            # (if it never does in time, a stale heartbeat gets it queued again).
+            when_database_returns(
+                lambda: RegroupRun.objects.filter(
+                    pk=run.pk, status=RegroupRun.Status.RUNNING
+                ).update(status=RegroupRun.Status.QUEUED, dispatched_at=None),
+                f"regroup run {run_id}",
+            )
+            raise
         except Exception as exc:
             log.exception("regroup run %s failed", run_id)
             _end(run, RegroupRun.Status.FAILED, f"{type(exc).__name__}: {exc}")

@@ -127,6 +127,15 @@ def test_only_one_regroup_of_a_job_is_applied_at_a_time():
     regroup.create_run(job, RULES, actor=OPS, dry_run=True)  # a preview may run beside it
 
 
+def test_a_running_run_whose_worker_went_silent_is_queued_again():
+    run = regroup.create_run(auth_job(), RULES, actor=OPS)
+    stale = timezone.now() - timedelta(hours=1)
+    RegroupRun.objects.filter(pk=run.pk).update(status="running", heartbeat_at=stale)
+    assert regroup.recover_stalled_runs() == 1
+    run.refresh_from_db()
+    assert (run.status, run.dispatched_at) == ("queued", None)
+
+
 def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
     job = auth_job()
     attacks(job, rounds=5)
@@ -145,10 +154,8 @@ def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
     with pytest.raises(DatabaseError):
         regroup.execute_run(run.pk)
     run.refresh_from_db()
-    assert (run.status, run.phase, run.cursor > 0) == ("running", "occurrences", True)
-
-    RegroupRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
-    assert regroup.recover_stalled_runs() == 1
+    # Its worker handed it back as soon as the database answered: queued to resume.
+    assert (run.status, run.phase, run.cursor > 0) == ("queued", "occurrences", True)
     monkeypatch.setattr(history, "move_occurrences", lambda p, r, a, size: real(p, r, a, size=4))
     regroup.execute_run(run.pk)
     run.refresh_from_db()
