@@ -57,6 +57,14 @@ def test_a_worker_killed_mid_batch_is_recovered_as_soon_as_it_restarts(api, tmp_
     finally:
         restarted.stop()
     _assert_counted_once(body, job)
+    # The killed instance was declared dead by its successor; the successor, stopped
+    # cleanly, says so itself.
+    reasons = list(
+        WorkerInstance.objects.filter(node_name__startswith=node.split("%")[0])
+        .order_by("started_at")
+        .values_list("dead_reason", flat=True)
+    )
+    assert [r.split(" by ")[0] for r in reasons] == ["succeeded", "stopped"]
     print(f"recovery after SIGKILL and restart: {took - RECORDS * SECONDS:.1f} s beyond the work")
 
 
