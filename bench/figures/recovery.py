@@ -28,13 +28,20 @@ RECORDS, SECONDS = 10, 0.2
 GOAL_SECONDS = 15.0
 
 
+def _celery(name, *args, ready):
+    """`celery -A velo_site ARGS…` as a process of the benchmark's, started."""
+    argv = [sys.executable, "-m", "celery", "-A", "velo_site", *args]
+    process = procs.Process(name, argv, child_env())
+    try:
+        return process.start(lambda: ready(process.log()))
+    except BaseException:
+        process.kill()
+        raise
+
+
 def _worker(name, queue, *extra):
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "velo_site",
+    return _celery(
+        name,
         "worker",
         "--queues",
         queue,
@@ -45,24 +52,15 @@ def _worker(name, queue, *extra):
         "--without-gossip",
         "--without-mingle",
         *extra,
-    ]
-    worker = procs.Process(name, argv, child_env())
-    return worker.start(lambda: "ready." in worker.log())
+        ready=lambda log: "ready." in log,
+    )
 
 
 def _beat():
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "velo_site",
-        "beat",
-        "--schedule",
-        str(LOG_DIR / "recovery-beat-schedule"),
-    ]
-    beat = procs.Process("recovery-beat", argv, child_env())
-    return beat.start(lambda: beat.proc.poll() is None and "Starting" in beat.log())
+    schedule = str(LOG_DIR / "recovery-beat-schedule")
+    return _celery(
+        "recovery-beat", "beat", "--schedule", schedule, ready=lambda log: "is starting." in log
+    )
 
 
 def _batch_worker():
@@ -81,11 +79,15 @@ def _wait(batch_id, status, timeout):
 def run(quick, log):
     runs = 3 if quick else 5
     (job,) = data.create_jobs([JOB], processor="demo.slow", config={"seconds": SECONDS})
-    control = _worker("recovery-control", CONTROL_QUEUE, "--pool", "threads", "--concurrency", "2")
-    beat = _beat()
-    worker = _batch_worker()
+    started = []
     seconds, startups = [], []
     try:
+        started.append(
+            _worker("recovery-control", CONTROL_QUEUE, "--pool", "threads", "--concurrency", "2")
+        )
+        started.append(_beat())
+        worker = _batch_worker()
+        started.append(worker)
         for _ in range(runs):
             batch, _ = submit_batch(job, [{"n": i} for i in range(RECORDS)])
             _wait(batch.pk, "running", timeout=60)
@@ -94,13 +96,14 @@ def run(quick, log):
             worker.proc.wait(10)
             killed = time.monotonic()
             worker = _batch_worker()
+            started.append(worker)
             ready = time.monotonic()
             startups.append(ready - killed)
             _wait(batch.pk, "succeeded", timeout=600)
             seconds.append(time.monotonic() - ready - RECORDS * SECONDS)
             assert Batch.objects.get(pk=batch.pk).processed == RECORDS
     finally:
-        for process in (worker, beat, control):
+        for process in started:
             process.kill()
     log(f"  recovery after restart, s: {[round(s, 1) for s in seconds]}")
     data.drop_job(JOB)
