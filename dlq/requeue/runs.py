@@ -287,7 +287,7 @@ def recover_stalled_runs(now=None):
     dead = liveness.lost_claims(((row[0], *row[3:]) for row in running), now)
     recovered = 0
     for pk, token, heartbeat_at, *_ in running:
-        if pk not in dead and heartbeat_at is not None and heartbeat_at >= stale:
+        if pk not in dead and (heartbeat_at is None or heartbeat_at >= stale):
             continue
         with transaction.atomic():
             # The run first, then its entries: the order a chunk's commit locks them in.
