@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from kombu import Queue
 
 from errors.context import from_environ
 from velo_site import __version__
@@ -146,6 +147,9 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("VELO_QUEUE", default="velo")
 # small worker of their own, so they never wait behind batches, requeues or a
 # record that hangs (README "Queues").
 VELO_CONTROL_QUEUE = env.str("VELO_CONTROL_QUEUE", default="velo-control")
+# A worker started without --queues takes both (a small deployment: one
+# `celery worker -B`); Procfile.dev and deploy/ give each worker its own.
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(VELO_CONTROL_QUEUE))
 CELERY_TASK_ROUTES = {
     "dlq.dispatch_due_batches": {"queue": VELO_CONTROL_QUEUE},
     "dlq.purge_expired": {"queue": VELO_CONTROL_QUEUE},

@@ -222,7 +222,7 @@ def test_the_beat_tick_and_the_purge_have_a_worker_of_their_own(procfile, settin
     assert re.search(
         r"--queues (\$\{VELO_CONTROL_QUEUE:-velo-control\}|velo-control) ", lines["control"]
     )
-    assert "velo-control" not in lines["worker"]
+    assert re.search(r"--queues (\$\{VELO_QUEUE:-velo\}|velo) ", lines["worker"])
     for task in ("dlq.dispatch_due_batches", "dlq.purge_expired"):
         assert settings.CELERY_TASK_ROUTES[task] == {"queue": settings.VELO_CONTROL_QUEUE}
     for entry in settings.CELERY_BEAT_SCHEDULE.values():

@@ -61,8 +61,8 @@ def control_queue():
 class Worker(Process):
     """`celery worker -B`: the worker and beat in one process, as a small deployment runs.
 
-    It consumes the batch queue and the control queue (the beat tick), unless
-    `queues` says otherwise; `beat=False` leaves beat out; `node` fixes its node
+    Without `queues` it consumes every queue of the settings: the batch queue
+    and the control queue (the beat tick); `beat=False` leaves beat out; `node` fixes its node
     name (a restarted worker keeps its name, as under a supervisor).
     """
 
@@ -78,17 +78,16 @@ class Worker(Process):
         node=None,
         **env,
     ):
-        queues = queues or [batch_queue(), control_queue()]
         argv = [sys.executable, "-m", "celery", "-A", "velo_site", "worker"]
         if beat:
             argv += ["--beat", "--schedule", str(Path(log_dir) / f"{name}-beat-schedule")]
+        if queues:
+            argv += ["--queues", ",".join(queues)]
         argv += [
             "--pool",
             pool,
             "--concurrency",
             str(concurrency),
-            "--queues",
-            ",".join(queues),
             "--loglevel",
             "INFO",
             "--hostname",
