@@ -6,7 +6,7 @@ import time
 
 from . import environment
 
-FIGURES = ("grouping", "persist", "e2e", "metrics", "admin", "errors", "requeue")
+FIGURES = ("grouping", "persist", "e2e", "recovery", "metrics", "admin", "errors", "requeue")
 
 
 def parse(argv):

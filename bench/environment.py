@@ -11,6 +11,7 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_DB", "velo_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/15")
 QUEUE = "velo-bench"
+CONTROL_QUEUE = "velo-bench-control"
 # What every process of the benchmark (this one, gunicorn, the workers) runs with.
 ENV = {
     "DATABASE_URL": f"{PG}/{DB_NAME}",
@@ -18,6 +19,7 @@ ENV = {
     "DJANGO_SECRET_KEY": "velo-bench-only-insecure-key",
     "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "VELO_QUEUE": QUEUE,
+    "VELO_CONTROL_QUEUE": CONTROL_QUEUE,
     "VELO_LOG_LEVEL": "WARNING",
     "PYTHONUNBUFFERED": "1",
 }

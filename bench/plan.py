@@ -46,6 +46,11 @@ def run(quick, only, log):
 
         log("figures 2 and 7: end to end over HTTP, and worker memory")
         rows += e2e.run(quick, log)
+    if "recovery" in only:
+        from .figures import recovery
+
+        log("figure 9: recovery after SIGKILL, worker restarted")
+        rows += recovery.run(quick, log)
 
     if not only & {"metrics", "errors", "admin", "requeue"}:
         return rows, pages

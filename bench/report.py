@@ -10,6 +10,8 @@ def _value(value, unit):
         return f"{value / 2**20:,.1f} MiB"
     if unit == "GA":
         return f"{value:.3f}"
+    if unit == "s":
+        return f"{value:,.1f} s"
     if unit == "us":
         return f"{value:,.1f} µs"
     return f"{value:,.0f} {unit}"

@@ -71,6 +71,16 @@ FAMILIES = {
         "Count of each of the 10 most recently seen error groups.",
         [*JOB, "message"],
     ),
+    "velo_batches_recovered": (
+        "counter",
+        "Batch attempts handed out again after a worker died or a lease ran out.",
+        JOB,
+    ),
+    "velo_idempotent_replays": (
+        "counter",
+        "Submissions answered with an earlier batch of the same Idempotency-Key.",
+        JOB,
+    ),
     "velo_active_jobs": ("gauge", "Enabled jobs.", []),
     "velo_deployment_info": (
         "gauge",
@@ -152,6 +162,7 @@ class VeloCollector:
         ):
             f[name].add_metric(label, value)
         f["velo_failure_rate_percent"].add_metric(label, c.failure_rate_percent)
+        _recoveries(f, label, c)
         for status in (Batch.Status.SUCCEEDED, Batch.Status.PARTIAL, Batch.Status.FAILED):
             f["velo_batches"].add_metric([job.name, status.value], getattr(c, f"batches_{status}"))
         summary = health.job_health(job, c)
@@ -191,3 +202,10 @@ class VeloCollector:
             series[labels] = series.get(labels, 0) + count
         for labels, count in series.items():
             f["velo_error_message"].add_metric(list(labels), count)
+
+
+def _recoveries(f, label, c):
+    """Liveness: attempts handed out again (dlq.engine.lease.recover_stalled) and
+    submissions answered from an Idempotency-Key (dlq.ingest.submit)."""
+    f["velo_batches_recovered"].add_metric(label, c.batches_recovered)
+    f["velo_idempotent_replays"].add_metric(label, c.idempotent_replays)

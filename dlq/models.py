@@ -129,6 +129,12 @@ class JobCounters(models.Model):
     last_entry_at = models.DateTimeField(null=True, blank=True)
     last_capacity_exceeded_at = models.DateTimeField(null=True, blank=True)
     batch_duration_sum = models.FloatField(default=0.0, help_text="Seconds, finished batches.")
+    batches_recovered = models.BigIntegerField(
+        default=0, help_text="Attempts handed out again after a worker died or a lease ran out."
+    )
+    idempotent_replays = models.BigIntegerField(
+        default=0, help_text="Submissions answered with the batch of an earlier Idempotency-Key."
+    )
 
     class Meta:
         verbose_name_plural = "job counters"
@@ -191,7 +197,23 @@ class BatchDurationBucket(models.Model):
         return f"{self.job_id} ≤{self.le}s: {self.count}"
 
 
-class Batch(models.Model):
+class HeldByWorker(models.Model):
+    """Which worker instance (and pool process) holds a claimed row: dlq.liveness hands the
+    row out again as soon as that worker is known dead, not only when a lease runs out."""
+
+    worker = models.CharField(
+        max_length=32, blank=True, help_text="Boot id of the worker instance holding the claim."
+    )
+    worker_pid = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The pool process that holds it."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class Batch(HeldByWorker):
     """Records submitted to a job, persisted before they are queued."""
 
     class Status(models.TextChoices):
@@ -460,7 +482,7 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
-class RequeueRun(models.Model):
+class RequeueRun(HeldByWorker):
     """A requeue of many DLQ entries, worked through in the background with progress."""
 
     class Status(models.TextChoices):
@@ -504,6 +526,8 @@ class RequeueRun(models.Model):
         default=0, help_text="Progress cursor: entries up to here are done."
     )
     cancel_requested = models.BooleanField(default=False)
+    # Which execution holds the run: one whose worker was declared dead commits nothing more.
+    claim_token = models.CharField(max_length=32, blank=True)
     stop_reason = models.TextField(blank=True)
     created_by = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -573,7 +597,7 @@ class RequeueRun(models.Model):
         return (self.finished_at or timezone.now()) - self.started_at
 
 
-class RegroupRun(models.Model):
+class RegroupRun(HeldByWorker):
     """A job's error history regrouped under new grouping rules (or a preview of it).
 
     A preview (dry run) only plans: its report says which groups would merge or
@@ -675,3 +699,35 @@ class OperatorAction(models.Model):
 
     def __str__(self):
         return f"{self.username} {self.action} {self.target} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class WorkerInstance(models.Model):
+    """One start of a Celery worker process, beating every few seconds (dlq.liveness).
+
+    Written by the worker's parent process, which runs no records, so a record
+    that holds the GIL in a pool child cannot starve it. A claim names the
+    instance (boot id) and pool process holding it; recovery hands the work out
+    again when the instance is dead, stale, or no longer has that process.
+    """
+
+    boot_id = models.CharField(max_length=32, unique=True)
+    node_name = models.CharField(max_length=200, help_text="Celery's node name (-n).")
+    hostname = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    pool_pids = models.JSONField(default=list, help_text="Live pool processes, at the last beat.")
+    queues = models.CharField(max_length=500, blank=True)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    up_since = models.DateTimeField(help_text="Start of its current unbroken run of beats.")
+    dead_at = models.DateTimeField(null=True, blank=True)
+    dead_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "worker instance"
+        indexes = [
+            models.Index(fields=["node_name", "dead_at"], name="workerinstance_node_idx"),
+            models.Index(fields=["last_seen"], name="workerinstance_seen_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.node_name} pid {self.pid}"

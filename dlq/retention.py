@@ -17,7 +17,7 @@ from django.utils import timezone
 from common.chunks import delete_in_chunks
 from errors import retention as error_retention
 
-from . import activity
+from . import activity, liveness
 from .models import DLQEntry, Job
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def purge_expired(now=None, chunk=CHUNK):
         "occurrences": error_retention.purge_occurrences(now, chunk),
         "rollups": error_retention.purge_rollups(now, chunk),
         "job_activity": activity.purge(now),
+        "worker_instances": liveness.purge_instances(now),
     }
     log.info("purged expired rows: %s", counts)
     return counts

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from kombu import Queue
 
 from errors.context import from_environ
 from velo_site import __version__
@@ -142,6 +143,17 @@ else:
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("VELO_QUEUE", default="velo")
+# The beat tick (recovery and dispatch) and the daily purge have a queue and a
+# small worker of their own, so they never wait behind batches, requeues or a
+# record that hangs (README "Queues").
+VELO_CONTROL_QUEUE = env.str("VELO_CONTROL_QUEUE", default="velo-control")
+# A worker started without --queues takes both (a small deployment: one
+# `celery worker -B`); Procfile.dev and deploy/ give each worker its own.
+CELERY_TASK_QUEUES = (Queue(CELERY_TASK_DEFAULT_QUEUE), Queue(VELO_CONTROL_QUEUE))
+CELERY_TASK_ROUTES = {
+    "dlq.dispatch_due_batches": {"queue": VELO_CONTROL_QUEUE},
+    "dlq.purge_expired": {"queue": VELO_CONTROL_QUEUE},
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -150,6 +162,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process killed mid-task holds its slot this long (Celery waits for a
+# result it might have sent first; default 10 s) before its task is given up:
+# results live in the database, so there is nothing worth waiting for.
+CELERY_WORKER_LOST_WAIT = 1.0
 # Celery's Django fixup closes every database connection before and after
 # each task unless told to reuse them; a fresh PostgreSQL backend per batch
 # cost more CPU than the batch's own queries. velo_site.celery treats a task
@@ -162,14 +178,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "dlq.dispatch_due_batches",
         "schedule": env.float("VELO_DISPATCH_INTERVAL", default=1.0),
         # A tick that waited out a worker outage is stale: the next one will do.
-        "options": {"expires": 10},
+        "options": {"expires": 10, "queue": VELO_CONTROL_QUEUE},
     },
     # Retention (dlq.retention): resolved/discarded entries, old occurrences and rollups.
     "purge-expired": {
         "task": "dlq.purge_expired",
         "schedule": crontab(hour=3, minute=0),
         # A purge that waited out a whole day is replaced by the next one.
-        "options": {"expires": 12 * 3600},
+        "options": {"expires": 12 * 3600, "queue": VELO_CONTROL_QUEUE},
     },
 }
 
@@ -180,6 +196,10 @@ VELO_MAX_BODY_BYTES = env.int("VELO_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
 # A claimed batch whose worker stops answering for this long is handed out again.
 VELO_BATCH_LEASE_SECONDS = env.float("VELO_BATCH_LEASE_SECONDS", default=300.0)
+# Every worker process beats this often; one silent for VELO_WORKER_STALE_SECONDS
+# (while another worker kept beating) is dead, and its claims are handed out again.
+VELO_WORKER_HEARTBEAT_SECONDS = env.float("VELO_WORKER_HEARTBEAT_SECONDS", default=2.0)
+VELO_WORKER_STALE_SECONDS = env.float("VELO_WORKER_STALE_SECONDS", default=10.0)
 # A queued batch whose task message has not started after this long is sent again.
 VELO_REDISPATCH_AFTER_SECONDS = env.float("VELO_REDISPATCH_AFTER_SECONDS", default=300.0)
 # ... but only this long when Velo's queue at the broker is empty (dlq.sweep).

@@ -10,6 +10,7 @@ os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DATABASE_CONN_MAX_AGE", "0")
 os.environ.setdefault("VELO_PROCESSORS", "tests.processors")
 os.environ.setdefault("VELO_QUEUE", f"velo-test-{os.getpid()}")
+os.environ.setdefault("VELO_CONTROL_QUEUE", f"velo-control-test-{os.getpid()}")
 os.environ.setdefault(
     "VELO_BROKER_DIR",
     os.path.join(os.path.dirname(__file__), "..", "var", f"test-broker-{os.getpid()}"),

@@ -4,7 +4,8 @@ A worker claims a batch with a conditional UPDATE (SQLite has no SELECT … FOR
 UPDATE): only a batch that is due and not running can be claimed, so a
 redelivered task finds nothing to do. The claim carries a token and a lease;
 the attempt's results are committed only while the token still holds, and a
-batch whose lease ran out (its worker died) is handed out again. Every attempt
+batch whose worker died (dlq.liveness: within seconds) or whose lease ran out
+is handed out again. Every attempt
 that ends without its results recorded counts as lost; a batch that loses too
 many goes to the DLQ whole instead of being retried forever.
 """
@@ -23,7 +24,8 @@ from django.utils import timezone
 from common.heartbeat import Renewer
 from common.outage import when_database_returns
 
-from ..models import Batch
+from .. import liveness
+from ..models import Batch, JobCounters
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ def claim_batch(batch_id):
             status=Batch.Status.RUNNING,
             claim_token=token,
             lease_expires_at=_lease_end(),
+            **liveness.claim_fields(now),
             started_at=Case(
                 When(started_at__isnull=True, then=Value(now)), default=F("started_at")
             ),
@@ -139,20 +142,39 @@ def _status_before_claim():
 
 
 def recover_stalled(now=None):
-    """Hand out again every batch whose worker stopped renewing its lease."""
+    """Hand out again every batch whose worker died (dlq.liveness) or stopped renewing its
+    lease; each counts as a lost attempt and a recovery of its job. Return how many."""
     now = now or timezone.now()
-    recovered = Batch.objects.filter(
-        Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True),
-        status=Batch.Status.RUNNING,
-    ).update(
-        status=_status_before_claim(),
-        claim_token="",
-        lease_expires_at=None,
-        dispatched_at=None,
-        next_attempt_at=now,
-        lost_attempts=F("lost_attempts") + 1,
-        last_error="attempt lost: its worker stopped answering",
+    running = list(
+        Batch.objects.filter(status=Batch.Status.RUNNING).values_list(
+            "pk", "job_id", "claim_token", "lease_expires_at", *liveness.HOLDER_FIELDS
+        )
     )
-    if recovered:
-        log.warning("recovered %d batches whose worker stopped answering", recovered)
+    dead = liveness.lost_claims(((row[0], *row[4:]) for row in running), now)
+    recovered = 0
+    for pk, job_id, token, lease_expires_at, *_ in running:
+        if lease_expires_at is not None and lease_expires_at >= now and pk not in dead:
+            continue
+        why = dead.get(pk, "its lease ran out")
+        with transaction.atomic():
+            # Only the claim seen above: a batch that finished (or was claimed
+            # again) meanwhile is left alone, and counted once.
+            if not Batch.objects.filter(
+                pk=pk, status=Batch.Status.RUNNING, claim_token=token
+            ).update(
+                status=_status_before_claim(),
+                claim_token="",
+                lease_expires_at=None,
+                dispatched_at=None,
+                next_attempt_at=now,
+                lost_attempts=F("lost_attempts") + 1,
+                last_error=f"attempt lost: {why}",
+            ):
+                continue
+            counters, _ = JobCounters.objects.get_or_create(job_id=job_id)
+            JobCounters.objects.filter(pk=counters.pk).update(
+                batches_recovered=F("batches_recovered") + 1
+            )
+        recovered += 1
+        log.warning("batch %s handed out again: %s", pk, why)
     return recovered

@@ -1,10 +1,11 @@
 """Submitting a batch: checked, persisted, then queued (a broker outage loses nothing)."""
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..dispatch import send_on_commit
-from ..models import Batch
+from ..models import Batch, JobCounters
 from . import records as record_checks
 
 
@@ -20,7 +21,7 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
         )
         existing = Batch.objects.filter(job=job, idempotency_key=idempotency_key).first()
         if existing:
-            return existing, False
+            return _replayed(existing)
     record_checks.validate(records)
     now = timezone.now()
     try:
@@ -39,5 +40,15 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
         if not idempotency_key:
             raise
         # Another request with the same key won the race: answer with its batch.
-        return Batch.objects.get(job=job, idempotency_key=idempotency_key), False
+        return _replayed(Batch.objects.get(job=job, idempotency_key=idempotency_key))
     return batch, True
+
+
+def _replayed(batch):
+    """An earlier batch answers again for its Idempotency-Key: counted for
+    velo_idempotent_replays_total."""
+    counters, _ = JobCounters.objects.get_or_create(job_id=batch.job_id)
+    JobCounters.objects.filter(pk=counters.pk).update(
+        idempotent_replays=F("idempotent_replays") + 1
+    )
+    return batch, False

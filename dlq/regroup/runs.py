@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from errors import regroup as history
 from errors.models import ErrorGroup
 from errors.rules import InvalidRules, Rules
 
-from .. import audit, dispatch
+from .. import audit, dispatch, liveness
 from ..models import Job, OperatorAction, RegroupRun
 from . import entries
 
@@ -125,6 +125,7 @@ def execute_run(run_id, *, progress=None):
         status=RegroupRun.Status.RUNNING,
         heartbeat_at=now,
         started_at=Coalesce(F("started_at"), Value(now)),
+        **liveness.claim_fields(now),
     )
     if not claimed:
         log.info("regroup run %s: not queued; nothing to do", run_id)
@@ -251,12 +252,15 @@ def _describe(run):
 
 
 def recover_stalled_runs(now=None):
-    """A running regroup whose worker stopped answering is queued again, to resume."""
+    """A running regroup whose worker died (dlq.liveness) or stopped answering is queued
+    again, to resume."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
-    return RegroupRun.objects.filter(
-        status=RegroupRun.Status.RUNNING, heartbeat_at__lt=stale
-    ).update(status=RegroupRun.Status.QUEUED, dispatched_at=None)
+    running = RegroupRun.objects.filter(status=RegroupRun.Status.RUNNING)
+    dead = liveness.lost_claims(running.values_list("pk", *liveness.HOLDER_FIELDS), now)
+    return running.filter(Q(heartbeat_at__lt=stale) | Q(pk__in=dead)).update(
+        status=RegroupRun.Status.QUEUED, dispatched_at=None
+    )
 
 
 def report_lines(run):

@@ -27,7 +27,7 @@ from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
 from .. import backlog
-from ..models import DLQAttempt, DLQEntry, Job, JobCounters
+from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.runner import run_records, run_then_commit
 from .fix import FixDoesNotApply, PayloadFix
 
@@ -99,17 +99,12 @@ def claim(entry_ids, run):
 
 def release(entry_ids, run):
     """Hand back, untouched, entries `run` claimed but will not work on."""
-    _back_to_pending(
+    back_to_pending(
         DLQEntry.objects.filter(pk__in=entry_ids, status=DLQEntry.Status.REQUEUED, requeue_run=run)
     )
 
 
-def release_held(run):
-    """Hand back every entry `run` still holds (its worker lost the database mid-chunk)."""
-    _back_to_pending(DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run=run))
-
-
-def _back_to_pending(claimed):
+def back_to_pending(claimed):
     """Claimed entries, not worked on, pending again (their counters never moved)."""
     return claimed.update(status=DLQEntry.Status.PENDING, requeue_run=None, claimed_until=None)
 
@@ -270,11 +265,20 @@ def _run(job, entries, *, savepoints):
 
 def _commit(job, entries, failures, *, run, started_by, result):
     now = timezone.now()
+    # The run first (recovery locks it before its entries): an execution whose run was
+    # handed to another worker (its worker declared dead) commits nothing.
+    run_held = (
+        RequeueRun.objects.select_for_update()
+        .filter(pk=run.pk, claim_token=getattr(run, "claim_token", ""))
+        .exists()
+    )
     # Each held entry's group as it is now: a regroup may have moved it since its claim.
     held = dict(
         DLQEntry.objects.select_for_update()
         .filter(pk__in=[e.pk for e in entries], status=DLQEntry.Status.REQUEUED, requeue_run=run)
         .values_list("pk", "error_group_id")
+        if run_held
+        else ()
     )
     # Lock order as the engine and discard take it: entries, the job's counters, then
     # groups (group_failures and the backlogs below), so no two of them wait in a cycle.
@@ -394,7 +398,7 @@ def recover_expired_claims(now=None):
         )
         if not expired:
             return 0
-        _back_to_pending(DLQEntry.objects.filter(pk__in=expired, status=DLQEntry.Status.REQUEUED))
+        back_to_pending(DLQEntry.objects.filter(pk__in=expired, status=DLQEntry.Status.REQUEUED))
     log.warning(
         "%d requeued entries whose worker stopped answering are pending again", len(expired)
     )

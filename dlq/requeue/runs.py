@@ -9,6 +9,7 @@ entries fail too often. A dry run only counts.
 """
 
 import logging
+import secrets
 import time
 from datetime import timedelta
 
@@ -21,10 +22,10 @@ from django.utils import timezone
 from common.heartbeat import Renewer
 from common.outage import when_database_returns
 
-from .. import audit, dispatch
+from .. import audit, dispatch, liveness
 from ..actors import Actor
 from ..models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
-from .entries import ChunkResult, claim, release, release_held, reprocess
+from .entries import ChunkResult, back_to_pending, claim, release, reprocess
 from .prefetch import ClaimAhead
 from .scope import RequeueOptions, RequeueScope
 
@@ -122,6 +123,8 @@ def execute_run(run_id: int) -> RequeueRun | None:
         status=RequeueRun.Status.RUNNING,
         heartbeat_at=now,
         started_at=Coalesce("started_at", Value(now)),
+        claim_token=secrets.token_hex(16),
+        **liveness.claim_fields(now),
     )
     if not claimed:
         log.info("requeue run %s: not queued; nothing to do", run_id)
@@ -142,28 +145,41 @@ def execute_run(run_id: int) -> RequeueRun | None:
         # The database went away mid-chunk: once it is back, the run is queued again
         # to resume at its cursor, and what it held is pending again, in seconds
         # rather than when its claims run out.
-        when_database_returns(lambda: _hand_back(run), f"requeue run {run_id}")
+        when_database_returns(
+            lambda: _queue_again(run.pk, run.claim_token), f"requeue run {run_id}"
+        )
         raise
 
 
-def _hand_back(run):
+def _queue_again(pk, token):
+    """Queue a running run again, to resume at its cursor, with the entries it held pending
+    again; False when another execution holds it now."""
     with transaction.atomic():
-        release_held(run)
-        RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
-            status=RequeueRun.Status.QUEUED, dispatched_at=None
-        )
+        # The run first, then its entries: the order a chunk's commit locks them in.
+        if not RequeueRun.objects.filter(
+            pk=pk, status=RequeueRun.Status.RUNNING, claim_token=token
+        ).update(status=RequeueRun.Status.QUEUED, dispatched_at=None, claim_token=""):
+            return False
+        back_to_pending(DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run_id=pk))
+        return True
 
 
 def _renew(run):
     """Keep the run and the entries it holds claimed while a chunk is being worked on."""
     now = timezone.now()
-    DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run=run).update(
-        claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
-    )
-    return bool(
-        RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
-            heartbeat_at=now
+    held = bool(_held(run).update(heartbeat_at=now))
+    if held:
+        DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run=run).update(
+            claimed_until=now + timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
         )
+    return held
+
+
+def _held(run):
+    """The run, while this execution of it still holds it (recovery gives a new one a new
+    token: the old one then changes nothing)."""
+    return RequeueRun.objects.filter(
+        pk=run.pk, status=RequeueRun.Status.RUNNING, claim_token=run.claim_token
     )
 
 
@@ -199,7 +215,9 @@ def _work_chunks(run, scope, ahead):
             # A full chunk: there may be more; claim them while this one is worked on.
             ahead.start(ids[-1], wanted)
         result = reprocess(entries, run, started_by=run.created_by) if entries else None
-        _record_progress(run, ids, result)
+        if not _record_progress(run, ids, result):
+            log.warning("requeue run %s was handed to another worker; stopping here", run.pk)
+            return run
         size = _next_size(size, asked, len(ids), time.monotonic() - chunk_started)
         if canary_pending and run.done >= run.canary_size:
             canary_pending = False
@@ -254,16 +272,17 @@ def _record_progress(run, ids, result):
         "skipped": len(ids) - result.claimed + result.skipped,
         "not_fixed": result.not_fixed,
     }
-    RequeueRun.objects.filter(pk=run.pk).update(
+    held = _held(run).update(
         last_id=ids[-1],
         heartbeat_at=timezone.now(),
         **{field: F(field) + amount for field, amount in changes.items()},
     )
     run.refresh_from_db()
+    return bool(held)
 
 
 def _end(run, status, reason):
-    RequeueRun.objects.filter(pk=run.pk, status=RequeueRun.Status.RUNNING).update(
+    _held(run).update(
         status=status, stop_reason=reason, finished_at=timezone.now(), heartbeat_at=timezone.now()
     )
     run.refresh_from_db()
@@ -279,9 +298,21 @@ def _end(run, status, reason):
 
 
 def recover_stalled_runs(now=None):
-    """A running run whose worker stopped answering is queued again, to resume at its cursor."""
+    """A running run whose worker died (dlq.liveness) or stopped answering is queued again,
+    to resume at its cursor; the entries it held are pending again at once."""
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.VELO_REQUEUE_CLAIM_SECONDS)
-    return RequeueRun.objects.filter(
-        status=RequeueRun.Status.RUNNING, heartbeat_at__lt=stale
-    ).update(status=RequeueRun.Status.QUEUED, dispatched_at=None)
+    running = list(
+        RequeueRun.objects.filter(status=RequeueRun.Status.RUNNING).values_list(
+            "pk", "claim_token", "heartbeat_at", *liveness.HOLDER_FIELDS
+        )
+    )
+    dead = liveness.lost_claims(((row[0], *row[3:]) for row in running), now)
+    recovered = 0
+    for pk, token, heartbeat_at, *_ in running:
+        if pk not in dead and (heartbeat_at is None or heartbeat_at >= stale):
+            continue
+        if _queue_again(pk, token):
+            recovered += 1
+            log.warning("requeue run %s queued again: %s", pk, dead.get(pk, "it stopped answering"))
+    return recovered

@@ -60,7 +60,7 @@ def test_grafana_variable_queries_are_read():
 def test_one_expression_is_read_for_every_rule():
     expressions, blocks = rule_expressions(), rule_blocks()
     assert set(expressions) == set(blocks)
-    assert len(expressions) == 10
+    assert len(expressions) == 11
     assert all(expr.strip() for expr in expressions.values())
     assert "unless on (job_name)" in expressions["VeloBatchesStuck"]  # a block scalar, whole
 

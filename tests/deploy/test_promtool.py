@@ -17,7 +17,7 @@ def promtool(*args):
 
 
 def test_promtool_accepts_the_alert_rules():
-    assert "SUCCESS: 10 rules found" in promtool("check", "rules", ALERTS)
+    assert "SUCCESS: 11 rules found" in promtool("check", "rules", ALERTS)
 
 
 def test_promtool_accepts_the_prometheus_config_and_the_rule_file_it_loads():

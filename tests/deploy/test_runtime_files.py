@@ -138,7 +138,16 @@ def compose_sections():
 def test_compose_has_the_services_of_a_production_like_deployment():
     sections = compose_sections()
     services = sections["services"]
-    assert set(services) >= {"postgres", "redis", "migrate", "web", "worker", "beat", "prometheus"}
+    assert set(services) >= {
+        "postgres",
+        "redis",
+        "migrate",
+        "web",
+        "worker",
+        "control",
+        "beat",
+        "prometheus",
+    }
     assert "image: postgres:15" in services["postgres"]
     assert "image: redis:7" in services["redis"]
     assert "manage.py migrate" in services["migrate"]
@@ -146,7 +155,9 @@ def test_compose_has_the_services_of_a_production_like_deployment():
     assert "PROMETHEUS_MULTIPROC_DIR:" in services["web"]
     assert re.search(r"-\s*worker\b", services["worker"])
     assert re.search(r"-\s*beat\b", services["beat"])
-    for service in ("web", "worker", "beat"):
+    assert re.search(r"--queues\n\s*- velo-control\n", services["control"])
+    assert re.search(r"--queues\n\s*- velo\n", services["worker"])
+    for service in ("web", "worker", "control", "beat"):
         assert "<<: *velo" in services[service]  # the image, and waiting for migrate
     assert "service_completed_successfully" in sections["x-velo"]["depends_on"]
     assert "./prometheus.yml:/etc/prometheus/prometheus.yml" in services["prometheus"]
@@ -188,7 +199,7 @@ def test_compose_parses_as_yaml_when_pyyaml_is_installed():
 # --- Procfile -----------------------------------------------------------------------------
 
 
-def test_procfile_runs_web_worker_and_beat():
+def test_procfile_runs_web_worker_control_and_beat():
     result = subprocess.run(
         [sys.executable, "-m", "honcho", "check", "-f", str(DEPLOY / "Procfile")],
         cwd=ROOT,
@@ -197,7 +208,25 @@ def test_procfile_runs_web_worker_and_beat():
         timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "(web, worker, beat)" in result.stdout + result.stderr
+    assert "(web, worker, control, beat)" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("procfile", [DEPLOY / "Procfile", ROOT / "Procfile.dev"])
+def test_the_beat_tick_and_the_purge_have_a_worker_of_their_own(procfile, settings):
+    """The tick's tasks are routed to the control queue, which only the control worker takes."""
+    lines = dict(
+        line.split(": ", 1)
+        for line in procfile.read_text().splitlines()
+        if re.match(r"^\w+:", line)
+    )
+    assert re.search(
+        r"--queues (\$\{VELO_CONTROL_QUEUE:-velo-control\}|velo-control) ", lines["control"]
+    )
+    assert re.search(r"--queues (\$\{VELO_QUEUE:-velo\}|velo) ", lines["worker"])
+    for task in ("dlq.dispatch_due_batches", "dlq.purge_expired"):
+        assert settings.CELERY_TASK_ROUTES[task] == {"queue": settings.VELO_CONTROL_QUEUE}
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["options"]["queue"] == settings.VELO_CONTROL_QUEUE
 
 
 # --- alerts.yml ---------------------------------------------------------------------------

@@ -144,7 +144,13 @@ def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     ):
         counts = retention.purge_expired(now=now)
 
-    assert counts == {"dlq_entries": 0, "occurrences": 1, "rollups": 7, "job_activity": 0}
+    assert counts == {
+        "dlq_entries": 0,
+        "occurrences": 1,
+        "rollups": 7,
+        "job_activity": 0,
+        "worker_instances": 0,
+    }
     assert set(ErrorOccurrence.objects.values_list("pk", flat=True)) == {new.pk, edge.pk}
     assert set(ErrorRollup.objects.values_list("pk", flat=True)) == current
     assert set(ErrorVolume.objects.values_list("pk", flat=True)) == current_volumes

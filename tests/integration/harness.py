@@ -8,7 +8,17 @@ from django.db import connection
 
 from devtools.processes import ROOT, ChildProcess, answers_on, free_port, wait_for
 
-__all__ = ("ROOT", "Process", "WebServer", "Worker", "child_env", "free_port", "wait_for")
+__all__ = (
+    "ROOT",
+    "Process",
+    "WebServer",
+    "Worker",
+    "batch_queue",
+    "child_env",
+    "control_queue",
+    "free_port",
+    "wait_for",
+)
 
 
 def test_database_url():
@@ -40,28 +50,48 @@ def child_env(**overrides):
     return env
 
 
-class Worker(Process):
-    """`celery worker -B`: the worker and beat in one process, as a small deployment runs."""
+def batch_queue():
+    return os.environ["VELO_QUEUE"]
 
-    def __init__(self, log_dir, name="worker", **env):
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "velo_site",
-            "worker",
-            "--beat",
-            "--schedule",
-            str(Path(log_dir) / f"{name}-beat-schedule"),
+
+def control_queue():
+    return os.environ["VELO_CONTROL_QUEUE"]
+
+
+class Worker(Process):
+    """`celery worker -B`: the worker and beat in one process, as a small deployment runs.
+
+    Without `queues` it consumes every queue of the settings: the batch queue
+    and the control queue (the beat tick); `beat=False` leaves beat out; `node` fixes its node
+    name (a restarted worker keeps its name, as under a supervisor).
+    """
+
+    def __init__(
+        self,
+        log_dir,
+        name="worker",
+        *,
+        pool="threads",
+        concurrency=2,
+        queues=None,
+        beat=True,
+        node=None,
+        **env,
+    ):
+        argv = [sys.executable, "-m", "celery", "-A", "velo_site", "worker"]
+        if beat:
+            argv += ["--beat", "--schedule", str(Path(log_dir) / f"{name}-beat-schedule")]
+        if queues:
+            argv += ["--queues", ",".join(queues)]
+        argv += [
             "--pool",
-            "threads",
+            pool,
             "--concurrency",
-            "2",
+            str(concurrency),
             "--loglevel",
             "INFO",
             "--hostname",
-            f"{name}-{os.getpid()}@%h",
+            node or f"{name}-{os.getpid()}@%h",
             "--without-gossip",
             "--without-mingle",
         ]

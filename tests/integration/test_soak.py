@@ -122,7 +122,6 @@ class Soak(ScratchSite):
             tmp_path,
             CELERY_BROKER_URL=self.redis.url,
             VELO_QUEUE=f"velo-soak-{os.getpid()}",
-            VELO_BATCH_LEASE_SECONDS="10",  # HARNESS CHECK ONLY: removed with worker liveness
         )
         self.web_port = free_port()
         self.processes, self.starters, self.down = {}, {}, set()

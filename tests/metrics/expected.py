@@ -57,6 +57,8 @@ def per_job(job, **values):
         "health": "velo_dlq_health_status",
         "oldest": "velo_dlq_oldest_entry_timestamp_seconds",
         "last": "velo_dlq_last_entry_timestamp_seconds",
+        "recovered": "velo_batches_recovered_total",
+        "replays": "velo_idempotent_replays_total",
     }
     label = (("job_name", job),)
     return {(names[key], label): value for key, value in values.items() if value is not None}
@@ -85,6 +87,8 @@ def expected_workload_samples():
         "discarded": 0,
         "exceeded": 0,
         "at_capacity": 0,
+        "recovered": 0,
+        "replays": 0,
     }
     samples = {}
     # 1,000 attempted, 20 failed, all kept (unbounded); one discarded; one batch queued.
@@ -93,7 +97,7 @@ def expected_workload_samples():
             "trades",
             [0.0, 0.0],
             0.0,
-            **{**zero, "in_flight": 1, "discarded": 1},
+            **{**zero, "in_flight": 1, "discarded": 1, "recovered": 1, "replays": 1},
             processed=1000,
             failed=20,
             rate=20 / 1000 * 100,
@@ -243,6 +247,8 @@ SPEC_FAMILIES = {
     "velo_unique_error_types": ("gauge", ()),
     "velo_buffered_error_messages": ("gauge", ()),
     "velo_error_message": ("gauge", (*JOB, "message")),
+    "velo_batches_recovered": ("counter", JOB),
+    "velo_idempotent_replays": ("counter", JOB),
     "velo_active_jobs": ("gauge", ()),
     "velo_deployment_info": ("gauge", ("node_id", "node_name", "region", "version")),
 }

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from dlq import requeue, triage
 from dlq.actors import Actor
 from dlq.engine import process_batch
+from dlq.engine.lease import claim_batch, recover_stalled
 from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, Job
 from dlq.processors import processor
@@ -175,5 +176,14 @@ def build_workload(clock):
     assert triage.discard(DLQEntry.objects.filter(pk=one.pk), actor=OPS_SHELL) == 1
 
     # t=90: a trades batch is queued and not yet processed: in flight.
+    # Its client sends it again with the same Idempotency-Key: answered from the first.
+    # A worker claims it and dies; at t=400 its lease has run out: it is handed out again.
     clock.at(90)
-    submit_batch(trades, [{"symbol": "Z", "price": 1}])
+    late, _ = submit_batch(trades, [{"symbol": "Z", "price": 1}], idempotency_key="z-1")
+    assert submit_batch(trades, [{"symbol": "Z", "price": 1}], idempotency_key="z-1") == (
+        late,
+        False,
+    )
+    assert claim_batch(late.pk) is not None
+    clock.at(400)
+    assert recover_stalled() == 1
