@@ -97,7 +97,7 @@ class VeloCollector:
 
     def describe(self):
         """The families without their samples: registering reads no database."""
-        return list(_families().values())
+        return [*_families().values(), record_timeouts([])]
 
     def collect(self):
         f = _families()
@@ -131,6 +131,7 @@ class VeloCollector:
             [context.node_id, context.node_name, context.region, context.version], 1
         )
         yield from f.values()
+        yield record_timeouts(jobs)
 
     def _job(self, f, job, in_flight, buckets):
         c = job.counters_or_zeros()
@@ -191,3 +192,16 @@ class VeloCollector:
             series[labels] = series.get(labels, 0) + count
         for labels, count in series.items():
             f["velo_error_message"].add_metric(list(labels), count)
+
+
+def record_timeouts(jobs):
+    """velo_record_timeouts_total{job_name}: record attempts that failed with RecordTimeout
+    (soft limit, hard limit or a late return), from the job's stored counter."""
+    family = CounterMetricFamily(
+        "velo_record_timeouts",
+        "Record attempts failed for running past record_timeout.",
+        labels=JOB,
+    )
+    for job in jobs:
+        family.add_metric([job.name], job.counters_or_zeros().record_timeouts)
+    return family

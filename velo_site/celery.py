@@ -5,11 +5,14 @@ import os
 from celery import Celery, signals
 from django.db import close_old_connections, connections
 
+from .watchdog import RecordWatchdog
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velo_site.settings")
 
 app = Celery("velo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["worker"].add(RecordWatchdog)  # the hard time limit on records (prefork only)
 
 
 def _eager(task):

@@ -57,6 +57,7 @@ def per_job(job, **values):
         "health": "velo_dlq_health_status",
         "oldest": "velo_dlq_oldest_entry_timestamp_seconds",
         "last": "velo_dlq_last_entry_timestamp_seconds",
+        "timeouts": "velo_record_timeouts_total",
     }
     label = (("job_name", job),)
     return {(names[key], label): value for key, value in values.items() if value is not None}
@@ -85,6 +86,7 @@ def expected_workload_samples():
         "discarded": 0,
         "exceeded": 0,
         "at_capacity": 0,
+        "timeouts": 0,
     }
     samples = {}
     # 1,000 attempted, 20 failed, all kept (unbounded); one discarded; one batch queued.
@@ -245,4 +247,5 @@ SPEC_FAMILIES = {
     "velo_error_message": ("gauge", (*JOB, "message")),
     "velo_active_jobs": ("gauge", ()),
     "velo_deployment_info": ("gauge", ("node_id", "node_name", "region", "version")),
+    "velo_record_timeouts": ("counter", JOB),
 }
