@@ -14,6 +14,7 @@ import threading
 
 from celery import bootsteps
 from django.conf import settings
+from django.db import connection
 
 from dlq.processors.limits import watchdog_dir
 
@@ -55,6 +56,8 @@ class RecordWatchdog(bootsteps.StartStopStep):
 
         while not self.stopping.wait(settings.VELO_WATCHDOG_INTERVAL_SECONDS):
             try:
-                watchdog.enforce(self.directory, settings.VELO_RECORD_TIMEOUT_GRACE_SECONDS)
+                if watchdog.enforce(self.directory, settings.VELO_RECORD_TIMEOUT_GRACE_SECONDS):
+                    connection.close()  # used once in a long while: do not hold it open
             except Exception:  # the watchdog must outlive any one bad look
                 log.exception("record watchdog: look failed")
+                connection.close()

@@ -85,9 +85,8 @@ def enforce(directory, grace):
             # Kill it all the same: never hold a worker forever. Its lease runs out and
             # the batch is retried as a lost attempt.
             log.error("watchdog: could not mark batch %d: %s", batch_id, exc)
+            connection.close()  # broken: the next look opens a new one
             marked = False
-        finally:
-            connection.close()
         log.error(
             "watchdog: record %d of batch %d ran past its record_timeout (%gs) + %gs;"
             " killing pool process %d%s",

@@ -43,7 +43,7 @@ class BatchTimeout(Exception):
     """An attempt at a batch ran longer than its job's batch_timeout."""
 
 
-def record_timeout_message(seconds, how="stopped"):
+def record_timeout_message(seconds, how="interrupted"):
     return f"Record took longer than {seconds:g} s (record_timeout); {how}"
 
 
@@ -183,7 +183,22 @@ class TimeLimits:
 
 
 def _can_signal():
-    """A SIGALRM handler may be ours: on the main thread, and nobody else's alarm."""
+    """A SIGALRM handler may be ours: on the main thread, and nobody else's alarm (the
+    default, or what a pool process puts there: a handler that only ends the process)."""
     if threading.current_thread() is not threading.main_thread():
         return False
-    return signal.getsignal(signal.SIGALRM) in (signal.SIG_DFL, None)
+    return signal.getsignal(signal.SIGALRM) in _FREE_ALARM_HANDLERS
+
+
+def _free_alarm_handlers():
+    handlers = [signal.SIG_DFL, signal.SIG_IGN, None]
+    try:
+        from billiard.common import _shutdown_cleanup  # prefork pool processes' SIGALRM
+    except ImportError:
+        pass
+    else:
+        handlers.append(_shutdown_cleanup)
+    return tuple(handlers)
+
+
+_FREE_ALARM_HANDLERS = _free_alarm_handlers()
