@@ -44,7 +44,9 @@ def overdue(directory, grace, now=None):
         if slot is None:
             continue
         batch_id, token, index, started, timeout = slot
-        if index != IDLE and timeout and now > started + timeout + grace:
+        # A record's slot is always (IDLE, 0) between records: a read torn by a write
+        # shows a start of 0, never an old start with a new index.
+        if index != IDLE and started > 0 and timeout and now > started + timeout + grace:
             found.append((pid, batch_id, token, index, timeout))
     return found
 

@@ -33,6 +33,9 @@ BATCH_TIMEOUT = "BatchTimeout"
 # every process of the host shares), record_timeout.
 SLOT = struct.Struct("<q32sqdd")
 IDLE = -1
+# Per record only the index and its start change: packed alone, after batch id and token.
+_RECORD = struct.Struct("<qd")
+_RECORD_AT = struct.calcsize("<q32s")
 
 
 class RecordTimeout(Exception):
@@ -77,8 +80,11 @@ class Progress:
             cls._for_pid = pid
         return cls._instance
 
-    def write(self, batch_id, token, index, started, timeout):
-        SLOT.pack_into(self._map, 0, batch_id, token.encode(), index, started, timeout)
+    def begin(self, batch_id, token, timeout):
+        SLOT.pack_into(self._map, 0, batch_id, token.encode(), IDLE, 0.0, timeout)
+
+    def record(self, index, started):
+        _RECORD.pack_into(self._map, _RECORD_AT, index, started)
 
     def idle(self):
         SLOT.pack_into(self._map, 0, 0, b"", IDLE, 0.0, 0.0)
@@ -119,6 +125,8 @@ class TimeLimits:
     def __enter__(self):
         if self.token:
             self._progress = Progress.of_this_process()
+            if self._progress is not None:
+                self._progress.begin(self.batch_id, self.token, self.record_timeout or 0.0)
         if self.record_timeout and _can_signal():
             self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
             self._armed = True
@@ -143,9 +151,7 @@ class TimeLimits:
         self._fired = False
         self._started = time.monotonic()
         if self._progress is not None:
-            self._progress.write(
-                self.batch_id, self.token, index, self._started, self.record_timeout
-            )
+            self._progress.record(index, self._started)
 
     def check(self):
         """After the record returned: over its limit all the same (it swallowed the soft
@@ -156,7 +162,7 @@ class TimeLimits:
     def leave(self):
         self._started = None
         if self._progress is not None:
-            self._progress.idle()
+            self._progress.record(IDLE, 0.0)
 
     # -- the soft limit ------------------------------------------------------
 
