@@ -5,6 +5,10 @@ runs the processor over the batch's records, then commits, in one transaction
 guarded by the batch's claim, everything it counts: the job's counters, the
 error groups and occurrences, the DLQ entries and the batch's new status. A
 redelivered task finds the batch already claimed or finished and does nothing.
+
+Each record runs under its job's record_timeout and the attempt under its
+batch_timeout (processors.limits): an attempt cut short commits what it finished
+and leaves the rest to a new attempt, due at once, that uses up no retry.
 """
 
 import functools

@@ -122,3 +122,35 @@ def test_the_watchdog_kills_a_process_past_its_hard_limit_and_marks_its_batch(ma
     assert sorted(p.name for p in tmp_path.iterdir()) == [str(busy.pid)]
     batch.refresh_from_db()
     assert (batch.status, batch.timed_out) == (Batch.Status.QUEUED, {"1": 1.0})
+
+
+def test_failures_held_for_dlq_room_keep_the_records_the_attempt_left(make_job):
+    """backpressure + batch_timeout: the attempt's failures wait for room, and once stored
+    the records it did not reach still run; nothing is lost or run twice."""
+    job = hang_job(
+        make_job,
+        failure_strategy="send_to_dlq",
+        dlq_max_size=1,
+        dlq_full_policy="backpressure",
+        batch_timeout=0.5,
+    )
+    JobCounters.objects.filter(job=job).update(dlq_pending=1)  # full
+    batch, _ = submit_batch(job, [HANG, *slow(0.1, 5)])
+
+    def attempt():
+        Batch.objects.filter(pk=batch.pk).update(next_attempt_at=None)
+        process_batch(batch.pk)
+        batch.refresh_from_db()
+
+    attempt()
+    assert batch.status == "retrying" and batch.held_failures["left"]
+    left = batch.held_failures["left"]
+    attempt()  # still full: held again, the records left kept
+    assert batch.held_failures["left"] == left
+    JobCounters.objects.filter(job=job).update(dlq_pending=0)  # room
+    for _ in range(10):
+        attempt()
+        if batch.status not in Batch.IN_FLIGHT:
+            break
+    assert (batch.status, batch.processed, batch.failed, batch.dlq_added) == ("partial", 6, 1, 1)
+    assert DLQEntry.objects.get(job=job).error_type == "RecordTimeout"
