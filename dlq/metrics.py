@@ -107,7 +107,7 @@ class VeloCollector:
 
     def describe(self):
         """The families without their samples: registering reads no database."""
-        return list(_families().values())
+        return [*_families().values(), record_timeouts([])]
 
     def collect(self):
         f = _families()
@@ -141,6 +141,7 @@ class VeloCollector:
             [context.node_id, context.node_name, context.region, context.version], 1
         )
         yield from f.values()
+        yield record_timeouts(jobs)
 
     def _job(self, f, job, in_flight, buckets):
         c = job.counters_or_zeros()
@@ -209,3 +210,16 @@ def _recoveries(f, label, c):
     submissions answered from an Idempotency-Key (dlq.ingest.submit)."""
     f["velo_batches_recovered"].add_metric(label, c.batches_recovered)
     f["velo_idempotent_replays"].add_metric(label, c.idempotent_replays)
+
+
+def record_timeouts(jobs):
+    """velo_record_timeouts_total{job_name}: record attempts that failed with RecordTimeout
+    (soft limit, hard limit or a late return), from the job's stored counter."""
+    family = CounterMetricFamily(
+        "velo_record_timeouts",
+        "Record attempts failed for running past record_timeout.",
+        labels=JOB,
+    )
+    for job in jobs:
+        family.add_metric([job.name], job.counters_or_zeros().record_timeouts)
+    return family

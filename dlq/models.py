@@ -26,6 +26,12 @@ class DLQFullPolicy(models.TextChoices):
     BACKPRESSURE = "backpressure", "Hold the batch until there is room"
 
 
+# Time limits, in seconds: a record may run at most MAX_RECORD_TIMEOUT; a batch
+# attempt less than the batch lease (VELO_BATCH_LEASE_SECONDS), checked in clean().
+MIN_TIMEOUT = 0.1
+MAX_RECORD_TIMEOUT = 3600.0
+
+
 class Job(models.Model):
     """A named pipeline: which processor runs its records and what happens when one fails."""
 
@@ -63,6 +69,21 @@ class Job(models.Model):
         validators=[MinValueValidator(0), MaxValueValidator(100)],
         help_text="The DLQ health page warns when the last hour's failure rate reaches this.",
     )
+    record_timeout = models.FloatField(
+        default=30.0,
+        db_default=30.0,
+        validators=[MinValueValidator(MIN_TIMEOUT), MaxValueValidator(MAX_RECORD_TIMEOUT)],
+        help_text="Seconds one record may run; a record over it fails with RecordTimeout.",
+    )
+    batch_timeout = models.FloatField(
+        default=240.0,
+        db_default=240.0,
+        validators=[MinValueValidator(MIN_TIMEOUT)],
+        help_text=(
+            "Seconds one attempt at a batch may run (below the batch lease); the records it"
+            " finished are committed, the rest retried."
+        ),
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -95,6 +116,29 @@ class Job(models.Model):
             grouping_rules.Rules.parse(self.grouping)
         except grouping_rules.InvalidRules as exc:
             raise ValidationError({"grouping": str(exc)}) from None
+        self._clean_timeouts()
+
+    def _clean_timeouts(self):
+        """batch_timeout below the lease (else a slow attempt would be handed out twice), and no
+        shorter than record_timeout (so every attempt gives its first record its full time,
+        and a batch that keeps timing out still moves on)."""
+        lease = settings.VELO_BATCH_LEASE_SECONDS
+        if self.batch_timeout is None or self.record_timeout is None:
+            return  # the field's own validation says so
+        if self.batch_timeout >= lease:
+            raise ValidationError(
+                {
+                    "batch_timeout": f"Must be below the batch lease, VELO_BATCH_LEASE_SECONDS"
+                    f" ({lease:g} s); got {self.batch_timeout:g} s."
+                }
+            )
+        if self.record_timeout > self.batch_timeout:
+            raise ValidationError(
+                {
+                    "record_timeout": f"Must not exceed batch_timeout ({self.batch_timeout:g} s);"
+                    f" got {self.record_timeout:g} s."
+                }
+            )
 
     @property
     def grouping_rules(self):
@@ -134,6 +178,9 @@ class JobCounters(models.Model):
     )
     idempotent_replays = models.BigIntegerField(
         default=0, help_text="Submissions answered with the batch of an earlier Idempotency-Key."
+    )
+    record_timeouts = models.BigIntegerField(
+        default=0, db_default=0, help_text="Record attempts that failed with RecordTimeout."
     )
 
     class Meta:
@@ -258,6 +305,14 @@ class Batch(HeldByWorker):
     lost_attempts = models.PositiveIntegerField(
         default=0,
         help_text="Attempts that ended unrecorded (worker died, or results unstorable).",
+    )
+    # Records the watchdog stopped by killing their pool process ({"index": seconds}):
+    # the next attempt fails them with RecordTimeout without running them again.
+    timed_out = models.JSONField(null=True, blank=True)
+    batch_timeouts = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Attempts its batch_timeout cut short; they do not count against max_retries.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -47,3 +47,26 @@ def _remove_test_broker_folder():
 
     if settings.CELERY_BROKER_URL.startswith("filesystem://"):
         shutil.rmtree(settings.BROKER_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def silent_server():
+    """A loopback TCP server that accepts connections and never sends a byte; its port."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+
+    def accept():
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:  # closed: the test is over
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()

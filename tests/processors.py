@@ -1,5 +1,10 @@
 """Processors that exist only for the test suite (loaded through VELO_PROCESSORS)."""
 
+import contextlib
+import re
+import socket
+import time
+
 from django.contrib.auth.models import Group
 
 from dlq.models import RequeueRun
@@ -45,3 +50,26 @@ def slow_until_fixed(record, ctx):
     time.sleep(ctx.config.get("sleep", 0))
     if record.get("fail") and not ctx.config.get("fixed"):
         raise ValueError("record marked to fail")
+
+
+# Python's `re` backtracks on this for hours, in one C call that holds the GIL.
+CATASTROPHIC = (r"^(a+)+$", "a" * 40 + "!")
+
+
+@processor("test.hangs", transactional=False)
+def hangs(record, ctx):
+    """Hangs the way the record says: `sleep` seconds, a catastrophic `regex`, a `socket`
+    read from 127.0.0.1:port that never answers, or a `stubborn` regex that swallows the
+    soft limit (only killing its process stops it). Anything else succeeds."""
+    how = record.get("hang")
+    if how == "sleep":
+        time.sleep(record.get("seconds", 3600))
+    elif how == "regex":
+        re.fullmatch(*CATASTROPHIC)
+    elif how == "socket":
+        with socket.create_connection(("127.0.0.1", record["port"])) as conn:
+            conn.recv(1)
+    elif how == "stubborn":
+        while True:  # the point: a processor that will not stop
+            with contextlib.suppress(BaseException):
+                re.fullmatch(*CATASTROPHIC)

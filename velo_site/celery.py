@@ -7,11 +7,14 @@ from django.db import close_old_connections, connections
 
 from common import workers
 
+from .watchdog import RecordWatchdog
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "velo_site.settings")
 
 app = Celery("velo")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["worker"].add(RecordWatchdog)  # the hard time limit on records (prefork only)
 
 
 def _eager(task):

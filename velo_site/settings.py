@@ -207,6 +207,11 @@ VELO_REDISPATCH_IDLE_SECONDS = env.float("VELO_REDISPATCH_IDLE_SECONDS", default
 # A batch whose attempts end unrecorded this many times (its worker died, or its
 # results could not be stored) is dead-lettered instead of retried forever.
 VELO_MAX_LOST_ATTEMPTS = env.int("VELO_MAX_LOST_ATTEMPTS", default=5)
+# The hard time limit (prefork workers): a record still running this long after its
+# job's record_timeout gets its pool process killed by the worker's watchdog, which
+# looks every VELO_WATCHDOG_INTERVAL_SECONDS.
+VELO_RECORD_TIMEOUT_GRACE_SECONDS = env.float("VELO_RECORD_TIMEOUT_GRACE_SECONDS", default=5.0)
+VELO_WATCHDOG_INTERVAL_SECONDS = env.float("VELO_WATCHDOG_INTERVAL_SECONDS", default=0.5)
 # A requeued entry (or a running requeue run) whose worker stops answering
 # for this long goes back to pending (to queued).
 VELO_REQUEUE_CLAIM_SECONDS = env.float("VELO_REQUEUE_CLAIM_SECONDS", default=300.0)

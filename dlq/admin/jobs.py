@@ -60,6 +60,7 @@ class JobAdmin(admin.ModelAdmin):
             "Dead letter queue",
             {"fields": ("dlq_enabled", "dlq_max_size", "dlq_full_policy", "dlq_retention_days")},
         ),
+        ("Time limits", {"fields": ("record_timeout", "batch_timeout")}),
         ("Health", {"fields": ("failure_rate_warning_percent",)}),
     ]
     live_fieldset = ("Live counters", {"fields": ("dlq_health", "counters_table")})

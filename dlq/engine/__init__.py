@@ -6,6 +6,8 @@
 - `strategies`: what a failure strategy does with the failures, a pure `plan`.
 - `lease`: a batch claimed for one attempt, renewed while it runs, recovered when
   its worker dies.
+- `watchdog`: the hard time limit, kept from the worker's parent process: a pool process
+  whose record runs past its limit is killed, the record marked for the next attempt.
 - `store`: dead letters into the DLQ, within the job's capacity.
 - `backoff`: the delay before each retry.
 """

@@ -5,11 +5,16 @@ runs the processor over the batch's records, then commits, in one transaction
 guarded by the batch's claim, everything it counts: the job's counters, the
 error groups and occurrences, the DLQ entries and the batch's new status. A
 redelivered task finds the batch already claimed or finished and does nothing.
+
+Each record runs under its job's record_timeout and the attempt under its
+batch_timeout (processors.limits): an attempt cut short commits what it finished
+and leaves the rest to a new attempt, due at once, that uses up no retry.
 """
 
 import functools
 import logging
 import math
+import time
 from collections import Counter
 from dataclasses import replace
 from datetime import timedelta
@@ -32,6 +37,7 @@ from ..models import (
     FailureStrategy,
     JobCounters,
 )
+from ..processors.limits import TimeLimits
 from ..processors.runner import RecordFailure, RunResult, run_records, run_then_commit
 from . import store
 from .backoff import job_retry_delay
@@ -81,6 +87,13 @@ def _attempt(claim):
     attempt = batch.attempts + 1
     indexes = _indexes_left(batch)
     fail_fast = job.failure_strategy == FailureStrategy.FAIL_BATCH
+    limits = TimeLimits(
+        record_timeout=job.record_timeout,
+        deadline=time.monotonic() + job.batch_timeout,
+        timed_out={int(index): seconds for index, seconds in (batch.timed_out or {}).items()},
+        batch_id=batch.pk,
+        token=claim.token,
+    )
     run = functools.partial(
         run_records,
         job,
@@ -90,6 +103,7 @@ def _attempt(claim):
         attempt=attempt,
         stop_on_first=fail_fast,
         keep_going=claim.still_held,
+        limits=limits,
     )
     if fail_fast and processors.resolve(job.processor).transactional:
         return _all_or_nothing(claim, attempt, run)
@@ -136,16 +150,24 @@ def _finish(claim, attempt, result, *, give_up=False):
         now=now,
         rules=job.grouping_rules,
     )
+    # Attempts cut short by batch_timeout are continuations, not retries.
+    tries = attempt - batch.batch_timeouts
     next_step = plan(
         job.failure_strategy,
         failed=len(failures),
-        retries_left=attempt <= job.max_retries,
+        retries_left=tries <= job.max_retries,
         dlq_enabled=job.dlq_enabled,
         give_up=give_up,
     )
     _count_attempt(batch, attempt, result, next_step, delta)
     if next_step.retry == Retry.FAILED_ONLY:
         batch.pending_indexes = [f.index for f in failures]
+    if result.left:
+        # Cut short by batch_timeout: what it finished is committed below, the rest waits.
+        retried = batch.pending_indexes if next_step.retry == Retry.FAILED_ONLY else []
+        batch.pending_indexes = sorted([*result.left, *retried])
+        batch.batch_timeouts += 1
+    batch.timed_out = None  # the watchdog's marks were spent on this attempt
 
     letters = _letters(next_step.dead_letters, batch, failures, groups, attempt)
     entries, overflow = (
@@ -173,18 +195,45 @@ def _finish(claim, attempt, result, *, give_up=False):
             overflow = [
                 replace(letter, occurrence_id=by_index.get(letter.index)) for letter in overflow
             ]
-            _hold(batch, job, overflow, tries=0, now=now)
-            batch.final_status = next_step.status
+            _hold(batch, job, overflow, tries=0, now=now, left=result.left)
+            batch.final_status = _worse(batch.final_status, next_step.status)
             held = True
         else:
             _reject(batch, job, overflow, delta)
 
     if next_step.retry != Retry.NO:
-        _schedule_retry(batch, job, attempt, delta, now)
+        _schedule_retry(batch, job, tries, delta, now)
+    elif result.left and not held:
+        _continue(batch, job, next_step.status, delta, now)
     elif not held:
-        _complete(batch, next_step.status, delta, now)
+        _complete(batch, _worse(batch.final_status, next_step.status), delta, now)
     _save(batch, counters, delta)
     return batch.status
+
+
+# The worse of two outcomes wins: a batch that dead-lettered records in one attempt
+# stays partial when a later attempt (a continuation) finishes cleanly.
+_OUTCOMES = ("", Batch.Status.SUCCEEDED, Batch.Status.PARTIAL, Batch.Status.FAILED)
+
+
+def _worse(a, b):
+    return max(a or "", b or "", key=_OUTCOMES.index)
+
+
+def _continue(batch, job, outcome, delta, now):
+    """The attempt ran out of batch_timeout: the records left run in a new attempt, now."""
+    if outcome != Batch.Status.SUCCEEDED:
+        batch.final_status = _worse(batch.final_status, outcome)
+    batch.status = Batch.Status.RETRYING
+    batch.next_attempt_at = now
+    delta["batch_retries"] += 1
+    log.warning(
+        "job %s: batch %d ran out of its batch_timeout (%gs); %d records left for a new attempt",
+        job.name,
+        batch.pk,
+        job.batch_timeout,
+        len(batch.pending_indexes),
+    )
 
 
 def _count_attempt(batch, attempt, result, next_step, delta):
@@ -199,8 +248,11 @@ def _count_attempt(batch, attempt, result, next_step, delta):
     batch.failed += failed
     delta["records_processed"] += processed
     delta["records_failed"] += failed
+    delta["record_timeouts"] += result.record_timeouts
     if failures:
         batch.last_error = f"{failures[0].error_type}: {failures[0].message}"[:2000]
+    elif result.left:
+        batch.last_error = f"BatchTimeout: {len(result.left)} records left for a new attempt"
 
 
 def _schedule_retry(batch, job, attempt, delta, now):
@@ -237,7 +289,12 @@ def _store_held(claim):
     _count_stored(batch, counters, entries, delta, now)
     if overflow:
         counters.last_capacity_exceeded_at = now
-        _hold(batch, job, overflow, tries=batch.held_failures["tries"] + 1, now=now)
+        left = batch.held_failures.get("left", ())
+        _hold(batch, job, overflow, tries=batch.held_failures["tries"] + 1, now=now, left=left)
+    elif batch.held_failures.get("left"):
+        # The attempt that held them had also run out of time: its records left come next.
+        batch.held_failures = None
+        _continue(batch, job, Batch.Status.SUCCEEDED, delta, now)
     else:
         batch.held_failures = None
         _complete(batch, batch.final_status or Batch.Status.PARTIAL, delta, now)
@@ -320,9 +377,11 @@ def _reject(batch, job, overflow, delta):
     )
 
 
-def _hold(batch, job, letters, *, tries, now):
+def _hold(batch, job, letters, *, tries, now, left=()):
     delay = job_retry_delay(job, tries + 1)
     batch.held_failures = {"letters": [letter.as_json() for letter in letters], "tries": tries}
+    if left:
+        batch.held_failures["left"] = list(left)
     batch.status = Batch.Status.RETRYING
     batch.next_attempt_at = now + timedelta(seconds=delay)
     log.error(
@@ -373,6 +432,8 @@ def _save(batch, counters, delta):
             "pending_indexes",
             "held_failures",
             "final_status",
+            "timed_out",
+            "batch_timeouts",
             "last_error",
             "next_attempt_at",
             "dispatched_at",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from . import ProcessorContext, registry, resolve
+from .limits import BATCH_TIMEOUT, RECORD_TIMEOUT, BatchTimeout, TimeLimits, record_timeout_message
 
 log = logging.getLogger("velo.records")
 
@@ -25,6 +26,12 @@ class RecordFailure:
 class RunResult:
     attempted: int
     failures: list
+    # Indexes the attempt's batch_timeout left unreached (or interrupted), for a later attempt.
+    left: tuple = ()
+
+    @property
+    def record_timeouts(self):
+        return sum(f.error_type == RECORD_TIMEOUT for f in self.failures)
 
 
 def storable_text(text):
@@ -102,6 +109,7 @@ def run_records(
     stop_on_first=False,
     savepoints=False,
     keep_going=None,
+    limits=None,
 ):
     """Run the job's processor on `records[i]` for each i of `indexes`; return what failed.
 
@@ -110,6 +118,9 @@ def run_records(
     in its own savepoint, so a failing record's database writes roll back
     while the others' stay. `keep_going`, asked before each record, stops the
     run early (the claim was lost: the rest would be work thrown away).
+    `limits` (TimeLimits) times each record out with RecordTimeout, and stops the
+    run at the attempt's deadline: the records not finished come back in `left`
+    (under `stop_on_first`, fail_batch, the deadline is the batch's failure).
     """
     processor = registry.get(job.processor)
     if processor is None:
@@ -132,21 +143,34 @@ def run_records(
         attempt=attempt,
         logger=logging.getLogger(f"velo.job.{job.name}"),
     )
-    failures = []
+    limits = limits or TimeLimits()
+    failures, left = [], []
     attempted = 0
-    for index in indexes:
-        if keep_going is not None and not keep_going():
-            break
-        attempted += 1
-        record = records[index]
-        try:
-            if savepoints:
-                with transaction.atomic():
-                    processor.func(record, ctx)
+    with limits:
+        for position, index in enumerate(indexes):
+            if keep_going is not None and not keep_going():
+                break
+            if limits.out_of_time():
+                left = list(indexes[position:])
+                break
+            attempted += 1
+            if index in limits.timed_out:
+                failure = RecordFailure(
+                    index,
+                    RECORD_TIMEOUT,
+                    record_timeout_message(
+                        limits.timed_out[index], "its worker process was stopped by the watchdog"
+                    ),
+                )
             else:
-                processor.func(record, ctx)
-        except Exception as exc:  # a processor fails a record by raising anything
-            failure = _failure(index, exc)
+                try:
+                    failure = _run_one(processor, records[index], ctx, index, limits, savepoints)
+                except BatchTimeout:
+                    attempted -= 1  # interrupted: it runs again, whole, with the rest
+                    left = list(indexes[position:])
+                    break
+            if failure is None:
+                continue
             log.warning(
                 "job %s: record %d of batch %d failed (attempt %d): %s: %s",
                 job.name,
@@ -159,7 +183,32 @@ def run_records(
             failures.append(failure)
             if stop_on_first:
                 break
-    return RunResult(attempted, failures)
+    if left and stop_on_first:
+        # fail_batch: running out of time fails the batch, like a failed record would.
+        cause = f"Batch attempt took longer than its batch_timeout ({job.batch_timeout:g} s)"
+        return RunResult(attempted, [RecordFailure(left[0], BATCH_TIMEOUT, cause)])
+    return RunResult(attempted, failures, tuple(left))
+
+
+def _run_one(processor, record, ctx, index, limits, savepoints):
+    """One record under its time limit: None, or how it failed (BatchTimeout propagates)."""
+    try:
+        try:
+            limits.enter(index)
+            if savepoints:
+                with transaction.atomic():
+                    processor.func(record, ctx)
+                    limits.check()
+            else:
+                processor.func(record, ctx)
+                limits.check()
+        finally:
+            limits.leave()
+    except BatchTimeout:
+        raise
+    except Exception as exc:  # a processor fails a record by raising anything
+        return _failure(index, exc)
+    return None
 
 
 def run_then_commit(job, run, commit):

@@ -28,6 +28,7 @@ from errors.services import Failure, group_failures, save_occurrences
 
 from .. import backlog
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
+from ..processors.limits import RECORD_TIMEOUT, TimeLimits
 from ..processors.runner import run_records, run_then_commit
 from .fix import FixDoesNotApply, PayloadFix
 
@@ -257,6 +258,9 @@ def _run(job, entries, *, savepoints):
             batch_id=entry.batch_id,
             attempt=entry.attempts + 1,
             savepoints=savepoints,
+            # The soft limit and the check on return; the watchdog's hard limit is
+            # for batches (a killed requeue would run the entry again when resumed).
+            limits=TimeLimits(record_timeout=job.record_timeout),
         )
         if outcome.failures:
             failures[entry.pk] = outcome.failures[0]
@@ -361,6 +365,8 @@ def _commit(job, entries, failures, *, run, started_by, result):
         backlogs[group.pk] += 1
     backlog.add(backlogs)
     JobCounters.objects.filter(job=job).update(
+        record_timeouts=F("record_timeouts")
+        + sum(failures[e.pk].error_type == RECORD_TIMEOUT for e in failed),
         dlq_requeued=F("dlq_requeued") + len(entries),
         dlq_resolved=F("dlq_resolved") + len(succeeded),
         dlq_pending=F("dlq_pending") - len(succeeded),

@@ -254,3 +254,39 @@ def test_a_json_schema_job_with_a_broken_schema_is_refused(db, config):
     with pytest.raises(ValidationError) as refused:
         Job(name="bad-schema", processor="json_schema", config=config).full_clean()
     assert "config" in refused.value.message_dict
+
+
+def with_limits(record, batch):
+    return SPEC_EXAMPLE.replace(
+        "[jobs.config.schema]",
+        f"record_timeout = {record}\nbatch_timeout = {batch}\n[jobs.config.schema]",
+    )
+
+
+def test_time_limits_are_declared_in_the_file_and_checked(write):
+    (result,) = sync(write(with_limits(2, 20)))
+    assert result.action == "created"
+    job = Job.objects.get(name="orders")
+    assert (job.record_timeout, job.batch_timeout) == (2.0, 20.0)
+    problems = refusal(write(with_limits(0, 900))).problems
+    assert any('job "orders", field "record_timeout"' in p for p in problems), problems
+    assert any(
+        'job "orders", field "batch_timeout": Must be below the batch lease' in p for p in problems
+    ), problems
+    problems = refusal(write(with_limits(60, 30))).problems
+    assert problems == [
+        'job "orders", field "record_timeout": Must not exceed batch_timeout (30 s); got 60 s.'
+    ]
+
+
+def test_a_schema_pattern_re2_cannot_run_is_refused_naming_it(write):
+    text = SPEC_EXAMPLE.replace(
+        'symbol = { type = "string" }', "symbol = { type = \"string\", pattern = '(?<=x)y' }"
+    )
+    problems = refusal(write(text)).problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(
+        'job "orders", field "config": config[\'schema\'] at properties/symbol'
+    )
+    assert "'(?<=x)y'" in problems[0] and "RE2" in problems[0]
+    assert not Job.objects.exists()

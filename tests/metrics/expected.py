@@ -59,6 +59,7 @@ def per_job(job, **values):
         "last": "velo_dlq_last_entry_timestamp_seconds",
         "recovered": "velo_batches_recovered_total",
         "replays": "velo_idempotent_replays_total",
+        "timeouts": "velo_record_timeouts_total",
     }
     label = (("job_name", job),)
     return {(names[key], label): value for key, value in values.items() if value is not None}
@@ -89,6 +90,7 @@ def expected_workload_samples():
         "at_capacity": 0,
         "recovered": 0,
         "replays": 0,
+        "timeouts": 0,
     }
     samples = {}
     # 1,000 attempted, 20 failed, all kept (unbounded); one discarded; one batch queued.
@@ -251,4 +253,5 @@ SPEC_FAMILIES = {
     "velo_idempotent_replays": ("counter", JOB),
     "velo_active_jobs": ("gauge", ()),
     "velo_deployment_info": ("gauge", ("node_id", "node_name", "region", "version")),
+    "velo_record_timeouts": ("counter", JOB),
 }

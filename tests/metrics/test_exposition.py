@@ -385,3 +385,15 @@ def test_the_failure_rate_is_zero_before_anything_ran(scrape):
     (sample,) = families["velo_failure_rate_percent"].samples
     assert sample.value == 0.0
     assert not math.isnan(sample.value)
+
+
+def test_record_timeouts_are_counted_per_job_from_the_database(scrape, make_job):
+    job = make_job("hangs", processor="test.hangs", record_timeout=0.2)
+    make_job("calm", processor="test.hangs")
+    batch, _ = submit_batch(job, [{}, {"hang": "sleep"}, {"hang": "regex"}])
+    assert run_once(batch).status == "partial"
+    _, families = scrape()
+    samples = velo_samples(families)
+    assert samples[("velo_record_timeouts_total", (("job_name", "hangs"),))] == 2
+    assert samples[("velo_record_timeouts_total", (("job_name", "calm"),))] == 0
+    assert samples[("velo_records_failed_total", (("job_name", "hangs"),))] == 2

@@ -52,25 +52,8 @@ def test_saving_a_job_never_writes_its_counters(admin_client_, job):
     JobCounters.objects.filter(job=job).update(records_processed=5, dlq_pending=2)
     response = admin_client_.post(
         f"/admin/dlq/job/{job.pk}/change/",
-        {
-            "name": job.name,
-            "processor": job.processor,
-            "config": json.dumps(job.config),
-            "failure_strategy": job.failure_strategy,
-            "enabled": "on",
-            "max_retries": 5,
-            "retry_initial_delay": 1.0,
-            "retry_multiplier": 2.0,
-            "retry_max_delay": 60.0,
-            "dlq_enabled": "on",
-            "dlq_max_size": 100,
-            "dlq_full_policy": job.dlq_full_policy,
-            "dlq_retention_days": 14,
-            "failure_rate_warning_percent": 5,
-            # What a form holding counters would post back, read before the engine moved on.
-            "records_processed": 0,
-            "dlq_pending": 0,
-        },
+        # What a form holding counters would post back, read before the engine moved on.
+        _job_form(job, max_retries=5, records_processed=0, dlq_pending=0),
     )
     assert response.status_code == 302
     job.refresh_from_db()
@@ -95,3 +78,58 @@ def test_batch_list_leaves_the_records_out_of_its_query(admin_client_, batch):
     rows = [q["sql"] for q in queries if 'FROM "dlq_batch"' in q["sql"] and "COUNT" not in q["sql"]]
     assert rows
     assert all('"dlq_batch"."records"' not in sql for sql in rows)
+
+
+def _job_form(job, **changes):
+    return {
+        "name": job.name,
+        "processor": job.processor,
+        "config": json.dumps(job.config),
+        "failure_strategy": job.failure_strategy,
+        "enabled": "on",
+        "max_retries": 3,
+        "retry_initial_delay": 1.0,
+        "retry_multiplier": 2.0,
+        "retry_max_delay": 60.0,
+        "dlq_enabled": "on",
+        "dlq_max_size": 100,
+        "dlq_full_policy": job.dlq_full_policy,
+        "dlq_retention_days": 14,
+        "failure_rate_warning_percent": 5,
+        "record_timeout": 30,
+        "batch_timeout": 240,
+        **changes,
+    }
+
+
+def test_the_job_form_sets_time_limits_and_refuses_a_batch_limit_past_the_lease(admin_client_, job):
+    page = admin_client_.get(f"/admin/dlq/job/{job.pk}/change/").content.decode()
+    assert "Time limits" in page and 'name="record_timeout"' in page
+    url = f"/admin/dlq/job/{job.pk}/change/"
+    assert (
+        admin_client_.post(url, _job_form(job, record_timeout=5, batch_timeout=60)).status_code
+        == 302
+    )
+    job.refresh_from_db()
+    assert (job.record_timeout, job.batch_timeout) == (5, 60)
+    response = admin_client_.post(url, _job_form(job, batch_timeout=300))
+    assert response.status_code == 200
+    assert (
+        "Must be below the batch lease, VELO_BATCH_LEASE_SECONDS (300 s)"
+        in response.content.decode()
+    )
+    job.refresh_from_db()
+    assert job.batch_timeout == 60
+
+
+def test_the_job_form_refuses_a_schema_pattern_re2_cannot_run(admin_client_, make_job):
+    job = make_job("schema", processor="json_schema", config={"schema": {"type": "object"}})
+    schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^(\\w)\\1$"}}}
+    response = admin_client_.post(
+        f"/admin/dlq/job/{job.pk}/change/", _job_form(job, config=json.dumps({"schema": schema}))
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "properties/id/pattern" in page and "RE2" in page
+    job.refresh_from_db()
+    assert job.config == {"schema": {"type": "object"}}

@@ -1,0 +1,94 @@
+"""Time limits on a real prefork worker: a record that sleeps, backtracks in C holding the
+GIL, or blocks on a socket that never answers fails with RecordTimeout; one that swallows
+the soft limit has its pool process killed by the watchdog; the rest of each batch is done,
+and the worker is free for the next batch."""
+
+import pytest
+
+from dlq.models import Batch, DLQEntry, Job, JobCounters
+
+from .harness import Worker
+
+pytestmark = pytest.mark.worker
+
+QUICK = {}
+
+
+class PreforkWorker(Worker):
+    """The harness's worker on the prefork pool (its watchdog needs processes to kill),
+    with one pool process: a stuck record would leave no other to run the next batch."""
+
+    def __init__(self, log_dir, **env):
+        super().__init__(log_dir, name="prefork", **env)
+        pool = self.argv.index("--pool")
+        self.argv[pool + 1] = "prefork"
+        self.argv[self.argv.index("--concurrency") + 1] = "1"
+
+
+@pytest.fixture
+def prefork(transactional_db, tmp_path):
+    started = PreforkWorker(tmp_path, VELO_RECORD_TIMEOUT_GRACE_SECONDS=1).start()
+    yield started
+    started.stop()
+    print(f"--- worker log (tail)\n{started.log()[-6000:]}")
+
+
+def hang_job(name, **fields):
+    fields.setdefault("record_timeout", 1)
+    fields.setdefault("failure_strategy", "send_to_dlq")
+    return Job.objects.create(name=name, processor="test.hangs", **fields)
+
+
+def final(api, batch_id):
+    body = api.wait_until_final(batch_id, timeout=90)
+    return body["status"], body["processed"], body["failed"], body["dlq_added"]
+
+
+def test_sleep_regex_and_socket_reads_time_out_and_the_worker_moves_on(prefork, api, silent_server):
+    hang_job("hangs")
+    hangs = {
+        "sleep": {"hang": "sleep"},
+        "regex": {"hang": "regex"},
+        "socket": {"hang": "socket", "port": silent_server},
+    }
+    for how, record in hangs.items():
+        batch_id = api.submit("hangs", [QUICK, record, QUICK])["batch_id"]
+        assert final(api, batch_id) == ("partial", 3, 1, 1), how
+        entry = DLQEntry.objects.get(batch_id=batch_id)
+        assert (entry.index, entry.error_type) == (1, "RecordTimeout"), how
+        # Stopped inside its pool process by the soft limit: no process killed.
+        assert "interrupted" in entry.error_message, how
+    assert "killing pool process" not in prefork.log()
+    innocent = api.submit("hangs", [QUICK] * 5)["batch_id"]
+    assert final(api, innocent) == ("succeeded", 5, 0, 0)
+    c = JobCounters.objects.get(job__name="hangs")
+    assert (c.records_processed, c.records_failed, c.record_timeouts) == (14, 3, 3)
+
+
+def test_a_record_that_swallows_the_soft_limit_is_stopped_by_the_watchdog(prefork, api):
+    hang_job(
+        "stubborn", failure_strategy="retry_with_backoff", max_retries=1, retry_initial_delay=0.2
+    )
+    batch_id = api.submit("stubborn", [QUICK, {"hang": "stubborn"}, QUICK])["batch_id"]
+    # Killed twice (the first try and its retry); each killed attempt committed nothing.
+    assert final(api, batch_id) == ("partial", 4, 2, 1)
+    batch = Batch.objects.get(pk=batch_id)
+    assert (batch.attempts, batch.lost_attempts, batch.timed_out) == (2, 0, None)
+    entry = DLQEntry.objects.get(batch_id=batch_id)
+    assert (entry.index, entry.error_type) == (1, "RecordTimeout")
+    assert "watchdog" in entry.error_message
+    assert prefork.log().count("killing pool process") == 2
+    innocent = api.submit("stubborn", [QUICK] * 5)["batch_id"]
+    assert final(api, innocent) == ("succeeded", 5, 0, 0)
+    assert JobCounters.objects.get(job__name="stubborn").record_timeouts == 2
+
+
+def test_a_batch_over_its_batch_timeout_finishes_over_several_attempts(prefork, api):
+    hang_job("long", batch_timeout=1.5)
+    records = [{"hang": "sleep", "seconds": 0.4}] * 8
+    batch_id = api.submit("long", records)["batch_id"]
+    assert final(api, batch_id) == ("succeeded", 8, 0, 0)
+    batch = Batch.objects.get(pk=batch_id)
+    assert batch.attempts >= 2
+    assert batch.batch_timeouts == batch.attempts - 1
+    assert JobCounters.objects.get(job__name="long").records_processed == 8
