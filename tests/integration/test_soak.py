@@ -45,13 +45,23 @@ pytestmark = [
 LOAD_SECONDS = 60
 SETTLE_TIMEOUT = 120
 JOBS = {
-    "soak-dlq": {"failure_strategy": "send_to_dlq"},
+    "soak-dlq": {"processor": "demo.trades", "failure_strategy": "send_to_dlq"},
     "soak-retry": {
+        "processor": "demo.trades",
         "failure_strategy": "retry_with_backoff",
         "max_retries": 1,
         "retry_initial_delay": 0.5,
     },
+    # One record in each of its batches hangs in a GIL-holding regex or a sleep:
+    # stopped at its record_timeout (the soft limit, or the watchdog's kill).
+    "soak-hang": {
+        "processor": "test.hangs",
+        "failure_strategy": "send_to_dlq",
+        "record_timeout": 2,
+    },
 }
+LOADED_JOBS = ("soak-dlq", "soak-retry")
+HANGS = ({"hang": "regex"}, {"hang": "sleep", "seconds": 3600})
 FINAL = ("succeeded", "partial", "failed")
 
 
@@ -85,9 +95,12 @@ class Load:
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {self.token}"
         while not self.stop.is_set():
-            job = rng.choice(sorted(JOBS))
-            size = rng.randint(50, 400)
-            records = [BAD if rng.random() < 0.1 else GOOD for _ in range(size)]
+            if rng.random() < 0.02:
+                job, records = "soak-hang", [{"n": i} for i in range(20)]
+                records[rng.randrange(20)] = rng.choice(HANGS)
+            else:
+                job, size = rng.choice(LOADED_JOBS), rng.randint(50, 400)
+                records = [BAD if rng.random() < 0.1 else GOOD for _ in range(size)]
             self._submit(session, job, records, key=str(uuid.uuid4()))
             time.sleep(0.05)
 
@@ -107,7 +120,8 @@ class Load:
             self.answers[response.status_code] += 1
             if response.status_code == 202:
                 batch_id = response.json()["batch_id"]
-                self.accepted[key] = Accepted(job, batch_id, len(records), records.count(BAD))
+                bad = sum(record == BAD or "hang" in record for record in records)
+                self.accepted[key] = Accepted(job, batch_id, len(records), bad)
                 return
             assert response.status_code == 503, f"{response.status_code}: {response.text[:500]}"
             time.sleep(0.3)
@@ -159,8 +173,10 @@ class Soak(ScratchSite):
         self.env.update(GUNICORN_BIND=f"127.0.0.1:{self.web_port}", WEB_CONCURRENCY="2")
         return self._process("web", env_argv, "Booting worker")
 
-    def start_worker(self, name):
-        options = ["--pool", "prefork", "--concurrency", "2", "--hostname", f"{name}@%h"]
+    def start_worker(self, name, queue=None, pool="prefork"):
+        """A batch worker (Velo's queue, prefork), or with `queue` the control worker."""
+        queue = queue or self.env["VELO_QUEUE"]
+        options = ["--pool", pool, "--concurrency", "2", "--hostname", f"{name}@%h", "-Q", queue]
         quiet = ["--without-gossip", "--without-mingle"]
         return self._process(name, celery("worker", *options, *quiet), "ready.")
 
@@ -206,8 +222,9 @@ def soak(tmp_path):
 
 
 def test_chaos_soak_loses_nothing_and_counts_everything_once(soak):
-    token = soak.prepare({name: {"processor": "demo.trades", **f} for name, f in JOBS.items()})
+    token = soak.prepare(JOBS)
     soak.start_web()
+    soak.start_worker("soak-control", queue=soak.env["VELO_CONTROL_QUEUE"], pool="threads")
     soak.start_worker("soak-a")
     soak.start_worker("soak-b")
     soak.start_beat()
@@ -261,7 +278,17 @@ def test_chaos_soak_loses_nothing_and_counts_everything_once(soak):
             == 0
         )
 
-    wait_for(all_finished, timeout=SETTLE_TIMEOUT, interval=0.5, what="every batch to finish")
+    try:
+        wait_for(all_finished, timeout=SETTLE_TIMEOUT, interval=0.5, what="every batch to finish")
+    except AssertionError:
+        stuck = soak.rows(
+            "SELECT b.id, j.name, b.status, b.attempts, b.lost_attempts, b.next_attempt_at,"
+            " b.dispatched_at, b.worker, b.last_error FROM dlq_batch b"
+            " JOIN dlq_job j ON j.id = b.job_id WHERE b.status <> ALL(%s) ORDER BY b.id",
+            list(FINAL),
+        )
+        print(f"unfinished batches: {stuck[:10]}")
+        raise
     recovered_after = time.monotonic() - last_fault
     print(f"faults: {faults}")
     print(f"client answers: {dict(load.answers)}; {len(accepted)} batches accepted")
