@@ -43,7 +43,7 @@ def child_env(**overrides):
 class Worker(Process):
     """`celery worker -B`: the worker and beat in one process, as a small deployment runs."""
 
-    def __init__(self, log_dir, name="worker", **env):
+    def __init__(self, log_dir, name="worker", concurrency=2, **env):
         argv = [
             sys.executable,
             "-m",
@@ -57,7 +57,7 @@ class Worker(Process):
             "--pool",
             "threads",
             "--concurrency",
-            "2",
+            str(concurrency),
             "--loglevel",
             "INFO",
             "--hostname",
