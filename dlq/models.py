@@ -589,6 +589,12 @@ class RequeueRun(HeldByWorker):
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A rate-limited run waiting for its next chunk is due then; no worker holds "
+        "it meanwhile (set only while it waits).",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

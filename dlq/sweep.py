@@ -72,9 +72,9 @@ def due_batch_ids(now, limit=DISPATCH_LIMIT, stale_after=None):
 
 
 def due_run_ids(now, model=RequeueRun, limit=DISPATCH_LIMIT, stale_after=None):
-    """Queued runs (requeue or regroup) with no message on its way."""
-    return list(
-        model.objects.filter(_not_on_its_way(now, stale_after), status=model.Status.QUEUED)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
-    )
+    """Queued runs (requeue or regroup) with no message on its way; a paced requeue run
+    only once its next chunk is due."""
+    runs = model.objects.filter(_not_on_its_way(now, stale_after), status=model.Status.QUEUED)
+    if model is RequeueRun:
+        runs = runs.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return list(runs.order_by("pk").values_list("pk", flat=True)[:limit])

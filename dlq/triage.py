@@ -69,7 +69,12 @@ class EditRefused(ValueError):
 
 
 def edit_and_requeue(entry_id: int, payload, *, actor: Actor) -> RequeueRun:
-    """Replace a pending entry's payload (the original is kept) and requeue it at once."""
+    """Replace a pending entry's payload (the original is kept) and start a one-entry run
+    on a worker to requeue it; return the run.
+
+    The edit and the run are one transaction: when a live run holds the entry
+    (requeue.ScopeHeld), nothing is changed.
+    """
     try:
         records.validate([payload])
     except records.InvalidRecords as exc:
@@ -96,7 +101,7 @@ def edit_and_requeue(entry_id: int, payload, *, actor: Actor) -> RequeueRun:
             outcome="payload replaced",
             details={"before": before, "after": payload},
         )
-    return requeue.run_here(RequeueScope.of_ids([entry_id]), RequeueOptions(), actor)
+        return requeue.start_run(RequeueScope.of_ids([entry_id]), RequeueOptions(), actor)
 
 
 def set_group_status(groups: QuerySet, status: str, *, actor: Actor) -> int:

@@ -3,6 +3,7 @@ attempt history, and the operator's actions on both. The extra pages live in ent
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
 from django.db.models import TextField
 from django.db.models.functions import Cast, Left, Substr
 from django.urls import reverse
@@ -40,7 +41,7 @@ from .filters import (
     search_batch,
 )
 from .permissions import OperatorPermissions
-from .runs import run_started_link
+from .runs import run_held_message, run_started_link
 
 # Enough of a message, or of a record, for a list cell; either can be megabytes long.
 ERROR_EXCERPT_CHARS = 200
@@ -180,9 +181,17 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         return self.fieldsets
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        entry_id = parse_id(unquote(object_id))
+        run, response = self.following(request, entry_id) if entry_id else (None, None)
+        if response is not None:
+            return response
         context = {
             "can_requeue": self.has_requeue_permission(request),
             "can_discard": self.has_discard_permission(request),
+            "requeue_run": run,
+            "requeue_run_url": reverse("admin:dlq_requeuerun_change", args=[run.pk])
+            if run
+            else None,
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, context)
@@ -262,7 +271,11 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
                 messages.ERROR,
             )
             return None
-        run = requeue.start_run(scope, RequeueOptions(), Actor.from_request(request))
+        try:
+            run = requeue.start_run(scope, RequeueOptions(), Actor.from_request(request))
+        except requeue.ScopeHeld as exc:
+            self.message_user(request, run_held_message(exc), messages.ERROR)
+            return None
         # Back on the list as it was filtered (the admin's redirect after an action), with
         # the way to the run's progress.
         self.message_user(request, run_started_link(run), messages.SUCCESS)

@@ -13,11 +13,14 @@ from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.http import urlencode
 from django.utils.text import Truncator
+
+from common.ids import parse_id
 
 from .. import requeue, triage
 from ..actors import Actor
-from ..models import DLQEntry
+from ..models import DLQEntry, RequeueRun
 from ..requeue import RequeueOptions, RequeueScope
 from ..requeue.fix import diff_in_words, preview
 from .forms import (
@@ -27,7 +30,10 @@ from .forms import (
     RequeueOptionsForm,
     RequeueScopeForm,
 )
-from .runs import run_started_link, run_started_message
+from .runs import run_held_message, run_started_link, run_started_message
+
+# The entry page's query parameter naming the one-entry run it follows.
+FOLLOW = "requeue_run"
 
 
 class EntryPagesMixin:
@@ -83,8 +89,31 @@ class EntryPagesMixin:
         url = reverse("admin:dlq_dlqentry_change", args=[entry.pk])
         return redirect(self._with_filters(request, url))
 
+    def _follow_run(self, request, entry, run):
+        """The entry's page, following the one-entry run a worker works: it shows the
+        run's progress until the result arrives (change_view)."""
+        url = reverse("admin:dlq_dlqentry_change", args=[entry.pk])
+        return redirect(self._with_filters(request, f"{url}?{urlencode({FOLLOW: run.pk})}"))
+
+    def following(self, request, entry_id):
+        """(the one-entry run the entry's page follows, or None; the response to send
+        instead of the page, or None). A run that has ended is reported as a message, and
+        the page is shown again without following it."""
+        run_id = parse_id(request.GET.get(FOLLOW, ""))
+        run = RequeueRun.objects.filter(pk=run_id).first() if run_id else None
+        if run is None:
+            return None, None
+        if run.status in RequeueRun.ACTIVE:
+            return run, None
+        if run.status == RequeueRun.Status.CANCELLED:
+            self.message_user(request, f"Requeue run {run.pk}: {run.outcome}.", messages.WARNING)
+        else:
+            self.report_run(request, entry_id, run)
+        url = reverse("admin:dlq_dlqentry_change", args=[entry_id])
+        return None, redirect(self._with_filters(request, url))
+
     def report_run(self, request, entry_id, run):
-        """Say how a one-entry run ended, right away: it ran in this request."""
+        """Say how a one-entry run ended (its page or the entry's shows it when it has)."""
         if run.succeeded:
             self.message_user(request, f"Entry {entry_id} resolved.", messages.SUCCESS)
         elif run.failed:
@@ -111,10 +140,16 @@ class EntryPagesMixin:
                 messages.WARNING,
             )
         else:
-            run = requeue.run_here(
-                RequeueScope.of_ids([entry.pk]), RequeueOptions(), Actor.from_request(request)
-            )
-            self.report_run(request, entry.pk, run)
+            # On a worker, as a one-entry run: a record that hangs holds a worker, not
+            # this request (nor the entry's claim past its run's).
+            try:
+                run = requeue.start_run(
+                    RequeueScope.of_ids([entry.pk]), RequeueOptions(), Actor.from_request(request)
+                )
+            except requeue.ScopeHeld as exc:
+                self.message_user(request, run_held_message(exc), messages.ERROR)
+            else:
+                return self._follow_run(request, entry, run)
         return self._back_to(request, entry)
 
     def edit_payload_view(self, request, object_id):
@@ -130,9 +165,11 @@ class EntryPagesMixin:
                     )
                 except triage.EditRefused as exc:
                     form.add_error("payload", str(exc))
+                except requeue.ScopeHeld as exc:
+                    # Nothing was changed: the edit and its run are one transaction.
+                    self.message_user(request, run_held_message(exc), messages.ERROR)
                 else:
-                    self.report_run(request, entry.pk, run)
-                    return self._back_to(request, entry)
+                    return self._follow_run(request, entry, run)
         else:
             text = json.dumps(entry.payload, indent=2, ensure_ascii=False)
             form = EditPayloadForm(initial={"payload": text})
@@ -183,6 +220,7 @@ class EntryPagesMixin:
                 status=400,
             )
         matching = scope.cleaned_data["scope"]
+        status = 200
         if request.method == "POST" and options.is_valid():
             try:
                 run = requeue.start_run(
@@ -190,6 +228,9 @@ class EntryPagesMixin:
                 )
             except requeue.InvalidRequeue as exc:
                 options.add_error(None, str(exc))
+            except requeue.ScopeHeld as exc:
+                self.message_user(request, run_held_message(exc), messages.ERROR)
+                status = 409
             else:
                 if not self.get_preserved_filters(request):
                     self.message_user(request, run_started_message(run), messages.SUCCESS)
@@ -202,6 +243,7 @@ class EntryPagesMixin:
             request,
             "admin/dlq/dlqentry/requeue_matching.html",
             "Requeue all matching",
+            status=status,
             scope=scope,
             form=options,
             count=matching.count(),  # counted the way the run will count
@@ -226,6 +268,7 @@ class EntryPagesMixin:
                 **page,
             )
         matching = scope.cleaned_data["scope"]
+        status = 200
         if posted is not None and fix.is_valid():
             if "apply" in posted and options.is_valid():
                 try:
@@ -236,6 +279,9 @@ class EntryPagesMixin:
                     )
                 except requeue.InvalidRequeue as exc:
                     options.add_error(None, str(exc))
+                except requeue.ScopeHeld as exc:
+                    self.message_user(request, run_held_message(exc), messages.ERROR)
+                    status = 409
                 else:
                     self.message_user(request, run_started_message(run), messages.SUCCESS)
                     return redirect("admin:dlq_requeuerun_change", run.pk)
@@ -252,6 +298,7 @@ class EntryPagesMixin:
             request,
             "admin/dlq/dlqentry/fix_matching.html",
             "Fix and requeue all matching",
+            status=status,
             count=matching.count(),
             max_id=matching.max_id,
             **page,

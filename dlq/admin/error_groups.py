@@ -17,7 +17,7 @@ from .. import panels, regroup, requeue, triage
 from ..actors import Actor
 from ..models import DLQEntry
 from .permissions import OperatorPermissions
-from .runs import run_started_message
+from .runs import run_held_message, run_started_message
 
 
 class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
@@ -55,10 +55,15 @@ class ErrorGroupAdmin(OperatorPermissions, BaseErrorGroupAdmin):
     def requeue_group(self, request, queryset):
         """One run per group, cut at today's newest entry: later arrivals are not swept in."""
         group_ids = queryset.order_by("pk").values_list("pk", flat=True)[: requeue.MAX_GROUPS + 1]
+        held = []
         try:
-            runs = requeue.requeue_groups(group_ids, Actor.from_request(request))
+            runs = requeue.requeue_groups(group_ids, Actor.from_request(request), held=held)
         except requeue.InvalidRequeue as exc:
             self.message_user(request, str(exc), messages.ERROR)
+            return None
+        for refusal in held:
+            self.message_user(request, run_held_message(refusal), messages.ERROR)
+        if held and not runs:
             return None
         if not runs:
             self.message_user(

@@ -11,7 +11,14 @@ from common.ids import MAX_ID
 from errors.models import ErrorGroup
 
 from ..models import DLQEntry, Job
-from ..requeue import InvalidRequeue, PayloadFix, RequeueOptions, RequeueScope
+from ..requeue import (
+    MAX_RATE_LIMIT,
+    MIN_RATE_LIMIT,
+    InvalidRequeue,
+    PayloadFix,
+    RequeueOptions,
+    RequeueScope,
+)
 from ..requeue.fix import CONVERSIONS
 from .filters import search_batch
 
@@ -98,9 +105,12 @@ class RequeueOptionsForm(forms.Form):
     )
     rate_limit = forms.FloatField(
         required=False,
-        min_value=0.01,
+        min_value=MIN_RATE_LIMIT,
+        max_value=MAX_RATE_LIMIT,
         label="Rate limit",
-        help_text="Entries per second at most. Empty: as fast as the workers go.",
+        help_text=f"Entries per second at most, from {MIN_RATE_LIMIT} to {MAX_RATE_LIMIT:,}; "
+        "the run waits between chunks without holding a worker. Empty: as fast as the "
+        "workers go.",
     )
     canary_size = forms.IntegerField(
         required=False,

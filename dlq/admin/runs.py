@@ -13,7 +13,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from common.admin import BigTableAdmin, ReadOnlyAdmin, moment_column
+from common.admin import BigTableAdmin, ReadOnlyAdmin, moment_column, moment_html
 from errors.admin import group_page_link
 
 from .. import requeue
@@ -92,6 +92,7 @@ class RequeueRunAdmin(RunTimes, OperatorPermissions, ReadOnlyAdmin, BigTableAdmi
         "fix_summary",
         "not_fixed_link",
         "pace",
+        "waits_until",
         "created_by",
         "created",
         "started",
@@ -232,6 +233,13 @@ class RequeueRunAdmin(RunTimes, OperatorPermissions, ReadOnlyAdmin, BigTableAdmi
         rate = f", {run.done / seconds:,.1f} entries/s" if seconds > 0 and run.done else ""
         return f"{seconds:,.1f} s{rate}"
 
+    @admin.display(description="next chunk due")
+    def waits_until(self, run):
+        """A paced run between chunks: queued, on no worker, until then."""
+        if run.status != RequeueRun.Status.QUEUED or run.next_attempt_at is None:
+            return "-"
+        return moment_html(run.next_attempt_at)
+
     @admin.display(description="attempts")
     def attempts_link(self, run):
         return _attempts_link(run, None, None, "This run’s attempts")
@@ -259,4 +267,15 @@ def run_started_link(run):
     url = reverse("admin:dlq_requeuerun_change", args=[run.pk])
     return format_html(
         '{} <a href="{}" id="started-run">Follow its progress</a>.', run_started_message(run), url
+    )
+
+
+def run_held_message(exc):
+    """A refused run (requeue.ScopeHeld): why, with a link to the live run that holds it."""
+    url = reverse("admin:dlq_requeuerun_change", args=[exc.run.pk])
+    return format_html(
+        'Not started: {}. <a href="{}" id="holding-run">Open requeue run {}</a>.',
+        str(exc),
+        url,
+        exc.run.pk,
     )

@@ -42,10 +42,12 @@ def start_requeue(request):
     keys, bad values, neither ids nor a filter), 401, 403 (token without
     can_requeue, or limited to jobs and reaching beyond them), 404 (unknown
     job, error group or batch in the filter), 413 (more than
-    requeue.MAX_IDS ids or a body over VELO_MAX_BODY_BYTES).
+    requeue.MAX_IDS ids or a body over VELO_MAX_BODY_BYTES), 409 (a live run
+    holds entries of this selection: its "run_id", "status" and "status_url" in
+    the detail; one run per scope at a time).
     """
     token, body = _requeue_body(request, KEYS)
-    with _refusals():
+    with _refusals(request):
         scope, options = _scope_and_options(body, token)
         run = requeue.start_run(scope, options, Actor.api(token))
     return _run_started(request, run)
@@ -63,7 +65,7 @@ def start_fix(request):
     200 {"dry_run": true, "total", "sample": [{"id", "applies", "before",
     "after", "diff"} or {"id", "applies": false, "reason"}]} for the first
     "sample_size" entries (default 10, at most 100), changing nothing.
-    Refusals as a requeue's, and 400 for a patch that is not one.
+    Refusals as a requeue's (409 included), and 400 for a patch that is not one.
     """
     token, body = _requeue_body(request, FIX_KEYS)
     if "patch" not in body and "convert" not in body:
@@ -71,7 +73,7 @@ def start_fix(request):
     size = body.get("sample_size", fix.PREVIEW_SIZE)
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= fix.MAX_PREVIEW:
         raise ApiError(400, f"sample_size must be an integer from 1 to {fix.MAX_PREVIEW}")
-    with _refusals():
+    with _refusals(request):
         payload_fix = fix.PayloadFix.parse(body.get("patch"), body.get("convert"))
         if payload_fix is None:
             raise ApiError(400, 'give "patch" (RFC 6902 operations) and/or "convert", not null')
@@ -99,10 +101,17 @@ def _requeue_body(request, keys):
 
 
 @contextmanager
-def _refusals():
+def _refusals(request):
     """The requeue service's refusals as the API's JSON errors."""
     try:
         yield
+    except requeue.ScopeHeld as exc:
+        detail = {
+            "run_id": exc.run.pk,
+            "status": exc.run.status,
+            "status_url": _status_url(request, exc.run),
+        }
+        raise ApiError(409, str(exc), detail) from exc
     except requeue.TooManyIds as exc:
         detail = {"ids": exc.given, "max_ids": requeue.MAX_IDS}
         raise ApiError(413, str(exc), detail) from exc
@@ -137,8 +146,12 @@ def _scope_and_options(body, token, **more):
     return scope, options
 
 
+def _status_url(request, run):
+    return request.build_absolute_uri(reverse("api-requeue-run", args=[run.pk]))
+
+
 def _run_started(request, run):
-    status_url = request.build_absolute_uri(reverse("api-requeue-run", args=[run.pk]))
+    status_url = _status_url(request, run)
     response = JsonResponse(
         {"run_id": run.pk, "total": run.total, "status_url": status_url}, status=202
     )

@@ -43,6 +43,8 @@ def requeue_run(run):
         "fix": run.fix,
         "stop_reason": run.stop_reason,
         "rate_limit": run.rate_limit,
+        # A paced run waiting (queued) for its next chunk: when it is due; else null.
+        "next_attempt_at": iso_utc(run.next_attempt_at),
         "created_at": iso_utc(run.created_at),
         "finished_at": iso_utc(run.finished_at),
     }

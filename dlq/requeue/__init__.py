@@ -9,6 +9,7 @@
   to pending.
 - `prefetch`: the next chunk claimed while one is being worked on.
 - `groups`: one run per error group.
+- `holds`: one run per scope at a time: a run over entries a live run holds is refused.
 - `fix`: a change to many payloads (JSON Patch, conversions) a run applies
   before it runs each entry again, and its preview.
 """
@@ -16,11 +17,22 @@
 from .entries import recover_expired_claims
 from .fix import FixDoesNotApply, PayloadFix
 from .groups import MAX_GROUPS, requeue_groups
-from .runs import cancel, create_run, execute_run, recover_stalled_runs, run_here, start_run
+from .holds import ScopeHeld
+from .runs import (
+    cancel,
+    create_run,
+    execute_run,
+    recover_stalled_runs,
+    run_here,
+    start_run,
+    work_here,
+)
 from .scope import (
     DEFAULT_CANARY_MAX_FAILURE_RATIO,
     FILTER_KEYS,
     MAX_IDS,
+    MAX_RATE_LIMIT,
+    MIN_RATE_LIMIT,
     InvalidRequeue,
     RequeueOptions,
     RequeueScope,
@@ -33,11 +45,14 @@ __all__ = [
     "FILTER_KEYS",
     "MAX_GROUPS",
     "MAX_IDS",
+    "MAX_RATE_LIMIT",
+    "MIN_RATE_LIMIT",
     "FixDoesNotApply",
     "InvalidRequeue",
     "PayloadFix",
     "RequeueOptions",
     "RequeueScope",
+    "ScopeHeld",
     "TooManyIds",
     "UnknownTarget",
     "cancel",
@@ -48,4 +63,5 @@ __all__ = [
     "requeue_groups",
     "run_here",
     "start_run",
+    "work_here",
 ]

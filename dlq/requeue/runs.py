@@ -3,19 +3,26 @@
 A run acts on its scope (dlq.requeue.scope): explicit ids, or a filter cut at
 the newest id the operator saw, so entries that arrive later are never swept
 in. It works through its entries in id order, a chunk at a time, keeping a
-cursor, so a run whose worker died resumes where it stopped. It honours a rate
-limit, stops when cancelled, and as a canary stops by itself when its first
-entries fail too often. A dry run only counts.
+cursor, so a run whose worker died resumes where it stopped. It stops when
+cancelled, and as a canary stops by itself when its first entries fail too
+often. A dry run only counts.
+
+A rate limit never holds a worker: a paced run works a chunk of about a
+second's worth of its rate, then leaves the worker, queued again with a due
+time (`next_attempt_at`), as a batch waits for its retry; beat's tick sends
+it again once it is due (dlq.sweep). A waiting run holds no entry, so a
+cancel ends it at once; a working one stops before its next chunk.
 """
 
 import logging
+import math
 import secrets
 import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Max, Value
+from django.db.models import Case, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -25,6 +32,7 @@ from common.outage import when_database_returns
 from .. import audit, dispatch, liveness
 from ..actors import Actor
 from ..models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
+from . import holds
 from .entries import ChunkResult, back_to_pending, claim, release, reprocess
 from .prefetch import ClaimAhead
 from .scope import RequeueOptions, RequeueScope
@@ -36,16 +44,26 @@ CHUNK_SECONDS = 1.0
 # speed) and grows at most this many times a chunk.
 FIRST_CHUNK = 50
 CHUNK_GROWTH = 4
+# A paced run's chunk is this many seconds of its rate; then it waits, off the worker.
+PACE_SECONDS = 1.0
+# How late a paced run may resume and still make up the time lost (beat ticks every
+# second, a message takes a moment): later than this, its schedule starts again from
+# now rather than bursting to catch up.
+PACE_CREDIT_SECONDS = 2.0
 
 
 def create_run(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> RequeueRun:
     """Count a run over `scope`, save it and its audit row; return it, not yet started.
 
     A filter is cut at the newest entry that exists now. A dry run ends here,
-    finished, having only counted.
+    finished, having only counted. A run over entries a live run holds is refused
+    with ScopeHeld (dlq.requeue.holds): one run per scope at a time.
     """
     scope = scope.cut()
     with transaction.atomic():
+        if not options.dry_run:
+            holds.lock_creation()
+            holds.refuse_if_held(scope)
         run = RequeueRun(
             entry_ids=list(scope.entry_ids) if scope.entry_ids is not None else None,
             filters=scope.filters,
@@ -90,13 +108,32 @@ def run_here(scope: RequeueScope, options: RequeueOptions, actor: Actor) -> Requ
     """Create a run and work it through in this process; return it as it ended."""
     run = create_run(scope, options, actor)
     if not run.dry_run:
-        execute_run(run.pk)
+        work_here(run.pk)
         run.refresh_from_db()
     return run
 
 
+def work_here(run_id: int, poll=0.2) -> None:
+    """Work a run through in this process (the shell's way, no worker needed), waiting out
+    its paces here: this process is the operator's, not a worker. Should a worker take
+    the run when it is due (beat sends due runs), this follows it to its end instead."""
+    while True:
+        run = RequeueRun.objects.only("status", "next_attempt_at").get(pk=run_id)
+        if run.status not in RequeueRun.ACTIVE:
+            return
+        wait = poll  # running on a worker: follow it
+        if run.status == RequeueRun.Status.QUEUED:
+            due = run.next_attempt_at or timezone.now()
+            wait = (due - timezone.now()).total_seconds()
+            if wait <= 0:
+                execute_run(run_id)
+                continue
+        time.sleep(min(wait, poll))
+
+
 def cancel(run_id: int, *, actor: Actor) -> bool:
-    """Ask a run to stop after its current chunk; a queued run stops at once."""
+    """Ask a run to stop after its current chunk; a queued run (not started yet, or waiting
+    for its next chunk, which holds no entry) stops at once."""
     with transaction.atomic():
         asked = RequeueRun.objects.filter(pk=run_id, status__in=RequeueRun.ACTIVE).update(
             cancel_requested=True
@@ -104,7 +141,11 @@ def cancel(run_id: int, *, actor: Actor) -> bool:
         RequeueRun.objects.filter(pk=run_id, status=RequeueRun.Status.QUEUED).update(
             status=RequeueRun.Status.CANCELLED,
             finished_at=timezone.now(),
-            stop_reason="cancelled before it started",
+            next_attempt_at=None,
+            stop_reason=Case(
+                When(started_at__isnull=True, then=Value("cancelled before it started")),
+                default=Value("cancelled by an operator"),
+            ),
         )
         audit.record(
             OperatorAction.Action.CANCEL,
@@ -117,9 +158,12 @@ def cancel(run_id: int, *, actor: Actor) -> bool:
 
 
 def execute_run(run_id: int) -> RequeueRun | None:
-    """Work a run through to its end (the Celery task's body); return it."""
+    """Work a run until it ends, or until its rate limit makes it wait (the Celery task's
+    body); return it."""
     now = timezone.now()
-    claimed = RequeueRun.objects.filter(pk=run_id, status=RequeueRun.Status.QUEUED).update(
+    # A paced run only once it is due: a message that comes early (redelivered) does nothing.
+    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    claimed = RequeueRun.objects.filter(due, pk=run_id, status=RequeueRun.Status.QUEUED).update(
         status=RequeueRun.Status.RUNNING,
         heartbeat_at=now,
         started_at=Coalesce("started_at", Value(now)),
@@ -127,10 +171,16 @@ def execute_run(run_id: int) -> RequeueRun | None:
         **liveness.claim_fields(now),
     )
     if not claimed:
-        log.info("requeue run %s: not queued; nothing to do", run_id)
+        log.info("requeue run %s: not queued, or not due yet; nothing to do", run_id)
         return None
     run = RequeueRun.objects.get(pk=run_id)
-    if run.started_at < now:
+    # Where the pace goes on from: the due time it waited for (None: not paced yet).
+    run.paced_from = run.next_attempt_at
+    if run.next_attempt_at is not None:
+        # Resumed from a wait: its last chunk ended cleanly, the cursor is exact. The
+        # stamp goes, so that a run that dies from here on is resumed as below.
+        RequeueRun.objects.filter(pk=run_id).update(next_attempt_at=None)
+    elif run.started_at < now:
         # Resumed after its worker died: the chunk it was on may have committed its
         # outcomes without moving the cursor; those entries must not run twice.
         run.attempted_up_to = (
@@ -199,14 +249,13 @@ def _work_through(run):
 
 
 def _work_chunks(run, scope, ahead):
-    started = time.monotonic()
-    done_at_start = run.done
     canary_pending = bool(run.canary_size) and run.done < run.canary_size
     size = min(FIRST_CHUNK, settings.VELO_REQUEUE_CHUNK)
     while True:
         if RequeueRun.objects.filter(pk=run.pk, cancel_requested=True).exists():
             return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
         chunk_started = time.monotonic()
+        chunk_began_at, done_before = timezone.now(), run.done
         wanted = _chunk_size(run, canary_pending, size)
         ids, entries, asked = ahead.take() or _claim_chunk(run, scope, run.last_id, wanted)
         if not ids:
@@ -232,10 +281,11 @@ def _work_chunks(run, scope, ahead):
                     ),
                 )
         if run.rate_limit:
-            # Sleep until this many entries are due at the limit, after every
-            # chunk (the last one too), so the whole run keeps to the rate.
-            due = started + (run.done - done_at_start) / run.rate_limit
-            time.sleep(max(0.0, due - time.monotonic()))
+            due = _next_due(run, chunk_began_at, run.done - done_before)
+            if len(ids) < asked:  # a short chunk was the last: nothing to wait for
+                return _end(run, RequeueRun.Status.FINISHED, "")
+            if due > timezone.now():
+                return _wait_until(run, due)
 
 
 def _next_size(size, asked, used, seconds):
@@ -258,8 +308,34 @@ def _chunk_size(run, canary_pending, size):
     if canary_pending:
         size = min(size, run.canary_size - run.done)
     if run.rate_limit:
-        size = min(size, max(1, int(run.rate_limit / 4)))  # at least four steps a second
+        size = min(size, math.ceil(run.rate_limit * PACE_SECONDS))
     return max(1, size)
+
+
+def _next_due(run, chunk_began_at, done):
+    """When a paced run may go on after a chunk that did `done` entries: `done` at the rate
+    after the time its chunk was due (or began, when it resumed too late to make up)."""
+    base = run.paced_from
+    if base is None or chunk_began_at - base > timedelta(seconds=PACE_CREDIT_SECONDS):
+        base = chunk_began_at
+    run.paced_from = base + timedelta(seconds=done / run.rate_limit)
+    return run.paced_from
+
+
+def _wait_until(run, due):
+    """Leave the worker: queued again, due at `due`, for beat to send (dlq.sweep).
+
+    Only a run still running and not asked to cancel waits: a cancel that came
+    during the chunk ends it here and now rather than after the wait.
+    """
+    waiting = RequeueRun.objects.filter(
+        pk=run.pk, status=RequeueRun.Status.RUNNING, cancel_requested=False
+    ).update(status=RequeueRun.Status.QUEUED, next_attempt_at=due, dispatched_at=None)
+    if not waiting:
+        return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
+    run.refresh_from_db()
+    log.info("requeue run %s: %s/%s done; waits until %s", run.pk, run.done, run.total, due)
+    return run
 
 
 def _record_progress(run, ids, result):

@@ -22,6 +22,11 @@ MAX_IDS = 10_000
 # Ids sent to the database at once when walking an id list.
 ID_SLICE = 1000
 DEFAULT_CANARY_MAX_FAILURE_RATIO = 0.5
+# A rate limit's range, in entries per second. Below 0.1/s (one entry every ten
+# seconds) a run over a few thousand entries takes days: that is not a requeue.
+# Above 100,000/s no worker comes near it (a run does ~6,000/s): a typo, not a limit.
+MIN_RATE_LIMIT = 0.1
+MAX_RATE_LIMIT = 100_000
 
 
 class InvalidRequeue(ValueError):
@@ -133,7 +138,11 @@ class RequeueScope:
 
     def entries(self, after=0):
         """The pending entries of a filter past id `after` (of ids, those still to check)."""
-        entries = DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=after)
+        return self.narrow(DLQEntry.objects.filter(status=DLQEntry.Status.PENDING, pk__gt=after))
+
+    def narrow(self, entries):
+        """`entries` (a DLQEntry queryset) cut to the filter's job, error group, batch and
+        newest id; an id list is the caller's to apply (in slices)."""
         if self.job is not None:
             # The job's id, not a join on its name: the walk then runs along
             # (job, status, id) in id order.
@@ -204,8 +213,14 @@ class RequeueOptions:
 
         if not isinstance(self.dry_run, bool):
             refuse("dry_run", "dry_run must be true or false")
-        if self.rate_limit is not None and not (_finite(self.rate_limit) and self.rate_limit > 0):
-            refuse("rate_limit", "rate_limit must be a positive number of entries per second")
+        if self.rate_limit is not None and not (
+            _finite(self.rate_limit) and MIN_RATE_LIMIT <= self.rate_limit <= MAX_RATE_LIMIT
+        ):
+            refuse(
+                "rate_limit",
+                f"rate_limit must be a number of entries per second from {MIN_RATE_LIMIT} "
+                f"to {MAX_RATE_LIMIT:,}",
+            )
         if self.canary_size is not None and parse_id(self.canary_size, strings=False) is None:
             refuse("canary_size", "canary_size must be a positive integer (entries)")
         ratio = self.canary_max_failure_ratio

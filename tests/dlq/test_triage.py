@@ -2,7 +2,7 @@
 
 import pytest
 
-from dlq import triage
+from dlq import requeue, triage
 from dlq.actors import Actor
 from dlq.models import DLQAttempt, DLQEntry, OperatorAction
 from errors.models import ErrorGroup
@@ -16,6 +16,8 @@ def test_edit_and_requeue_keeps_the_original_and_records_the_change():
     failing_entries(1)
     entry = DLQEntry.objects.get()
     run = triage.edit_and_requeue(entry.pk, {"symbol": "ACME"}, actor=OPS)
+    assert (run.status, run.total, run.entry_ids) == ("queued", 1, [entry.pk])  # for a worker
+    run = requeue.execute_run(run.pk)
     entry.refresh_from_db()
     assert (run.succeeded, entry.status) == (1, "resolved")
     assert (entry.original_payload, entry.payload) == ({"n": 0}, {"symbol": "ACME"})

@@ -47,7 +47,12 @@ class Command(BaseCommand):
         parser.add_argument("--job", required=True, help="The job whose entries to requeue.")
         parser.add_argument("--error-group", type=int, help="Only entries of this error group.")
         parser.add_argument("--batch", type=int, help="Only entries of this batch.")
-        parser.add_argument("--rate", type=float, help="At most this many entries per second.")
+        parser.add_argument(
+            "--rate",
+            type=float,
+            help=f"At most this many entries per second ({requeue.MIN_RATE_LIMIT} to "
+            f"{requeue.MAX_RATE_LIMIT:,}).",
+        )
         parser.add_argument(
             "--dry-run", action="store_true", help="Only count the entries; change nothing."
         )
@@ -98,6 +103,8 @@ class Command(BaseCommand):
             run = requeue.create_run(scope, run_options, Actor.shell())
         except requeue.InvalidRequeue as exc:
             raise CommandError(_refusal(exc)) from None
+        except requeue.ScopeHeld as exc:
+            raise CommandError(f"{exc} (its page: /admin/dlq/requeuerun/{exc.run.pk}/)") from None
         except KeyboardInterrupt:
             raise CommandError(
                 "Interrupted before the run started: nothing was requeued."
@@ -186,7 +193,7 @@ class Command(BaseCommand):
 
 
 class _Worker:
-    """requeue.execute_run in a thread of its own, keeping what stopped it, if anything."""
+    """requeue.work_here in a thread of its own, keeping what stopped it, if anything."""
 
     def __init__(self, run_id):
         self.run_id = run_id
@@ -195,7 +202,7 @@ class _Worker:
 
     def _work(self):
         try:
-            requeue.execute_run(self.run_id)
+            requeue.work_here(self.run_id)
         except BaseException as exc:  # handed to the main thread, which reports it
             self.error = exc
         finally:

@@ -5,7 +5,9 @@ import itertools
 from dlq.models import (
     DLQEntry,
     OperatorAction,
+    RequeueRun,
 )
+from dlq.requeue import execute_run
 
 LIST = "/admin/dlq/dlqentry/"
 STRICT = {
@@ -65,3 +67,14 @@ def post_group_action(client, action, groups):
         {"action": action, "_selected_action": [g.pk for g in groups]},
         follow=True,
     )
+
+
+def worked(client, response):
+    """The entry page a one-entry requeue led to, once a worker has run it: the page
+    follows the run (`?requeue_run=`) until its result arrives, then says it."""
+    following = response.redirect_chain[-1][0]
+    assert "requeue_run=" in following, following
+    assert 'id="requeue-waiting"' in response.content.decode()  # no worker yet: it waits
+    [run] = RequeueRun.objects.filter(status="queued", entry_ids__isnull=False)
+    execute_run(run.pk)  # what the worker does with it
+    return client.get(following, follow=True)

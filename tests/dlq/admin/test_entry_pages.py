@@ -15,7 +15,7 @@ from dlq.models import (
 from tests.conftest import BAD
 from tests.dlq.factories import relax
 
-from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses
+from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses, worked
 
 
 def test_requeue_all_matching_leaves_out_entries_that_arrive_after_the_page(
@@ -133,8 +133,16 @@ def test_requeue_button_resolves_an_entry_once_the_cause_is_fixed(admin_client_,
     [entry] = fail(1)
     relax(job)
     response = admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True)
+    run = RequeueRun.objects.get()
+    assert response.redirect_chain[-1][0] == f"{LIST}{entry.pk}/change/?requeue_run={run.pk}"
+    page = response.content.decode()
+    assert f'href="/admin/dlq/requeuerun/{run.pk}/change/" id="requeue-run"' in page
+    assert '<meta http-equiv="refresh"' in page
+    assert statuses([entry]) == [Status.PENDING]  # the request ran nothing
+    response = worked(admin_client_, response)
     assert response.redirect_chain[-1][0] == f"{LIST}{entry.pk}/change/"
     assert f"Entry {entry.pk} resolved." in messages_of(response)
+    assert '<meta http-equiv="refresh"' not in response.content.decode()
     entry.refresh_from_db()
     assert (entry.status, entry.attempts) == (Status.RESOLVED, 2)
     assert OperatorAction.objects.get(action=Action.REQUEUE).count == 1
@@ -143,7 +151,7 @@ def test_requeue_button_resolves_an_entry_once_the_cause_is_fixed(admin_client_,
 
 def test_requeue_button_says_why_an_entry_failed_again(admin_client_, fail):
     [entry] = fail(1)
-    response = admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True)
+    response = worked(admin_client_, admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True))
     [message] = messages_of(response)
     assert message.startswith(f"Entry {entry.pk} failed again: RecordInvalid: Field 'symbol'")
     entry.refresh_from_db()
@@ -199,6 +207,7 @@ def test_edit_payload_keeps_the_original_and_resolves_the_entry(admin_client_, f
     response = admin_client_.post(
         f"{LIST}{entry.pk}/edit-payload/", {"payload": json.dumps(fixed)}, follow=True
     )
+    response = worked(admin_client_, response)
     assert f"Entry {entry.pk} resolved." in messages_of(response)
     entry.refresh_from_db()
     assert (entry.payload, entry.original_payload, entry.status) == (fixed, BAD, Status.RESOLVED)
@@ -256,8 +265,14 @@ def test_the_list_filter_survives_edit_and_requeue_and_discard(admin_client_, fa
         f"/admin/dlq/dlqentry/{first.pk}/edit-payload/?_changelist_filters={kept}",
         {"payload": '{"symbol": "ACME", "price": 1}'},
     )
-    assert (
-        edited["Location"] == f"/admin/dlq/dlqentry/{first.pk}/change/?_changelist_filters={kept}"
+    run = RequeueRun.objects.get()
+    assert edited["Location"] == (
+        f"/admin/dlq/dlqentry/{first.pk}/change/?_changelist_filters={kept}&requeue_run={run.pk}"
+    )
+    requeue.execute_run(run.pk)
+    reported = admin_client_.get(edited["Location"])
+    assert reported["Location"] == (
+        f"/admin/dlq/dlqentry/{first.pk}/change/?_changelist_filters={kept}"
     )
     discarded = admin_client_.post(
         f"/admin/dlq/dlqentry/{second.pk}/discard/?_changelist_filters={kept}"
@@ -266,3 +281,38 @@ def test_the_list_filter_survives_edit_and_requeue_and_discard(admin_client_, fa
     back = admin_client_.get(discarded["Location"]).content.decode()
     # The entry page's Close leads back to the list as it was filtered.
     assert f"/admin/dlq/dlqentry/?job__id__exact={job.pk}&amp;status__exact=pending" in back
+
+
+def test_a_rate_limit_out_of_range_is_a_form_error(admin_client_, job, fail):
+    fail(2)
+    listing = admin_client_.get(LIST, {"job__id__exact": job.pk, "status__exact": "pending"})
+    url = matching_url(listing)
+    for rate in ("0.000001", "100001"):
+        response = admin_client_.post(url, {"rate_limit": rate, "canary_size": ""})
+        assert response.status_code == 200
+        assert "rate_limit" in response.context["form"].errors
+    assert not RequeueRun.objects.exists()
+
+
+def test_a_second_run_over_held_entries_is_refused_with_a_link_to_the_live_one(
+    admin_client_, job, fail
+):
+    first, _ = fail(2)
+    listing = admin_client_.get(LIST, {"job__id__exact": job.pk, "status__exact": "pending"})
+    url = matching_url(listing)
+    admin_client_.post(url, {"rate_limit": "", "canary_size": ""}, follow=True)
+    live = RequeueRun.objects.get()
+    link = f'<a href="/admin/dlq/requeuerun/{live.pk}/change/" id="holding-run">'
+    again = admin_client_.post(url, {"rate_limit": "", "canary_size": ""})
+    assert again.status_code == 409
+    [message] = messages_of(again)
+    assert message.startswith(f"Not started: requeue run {live.pk} (queued, 0 of 2 done)")
+    assert link in message
+    single = admin_client_.post(f"{LIST}{first.pk}/requeue/", follow=True)
+    assert link in messages_of(single)[0]
+    edit = admin_client_.post(
+        f"{LIST}{first.pk}/edit-payload/", {"payload": '{"symbol": "A"}'}, follow=True
+    )
+    assert link in messages_of(edit)[0]
+    assert DLQEntry.objects.get(pk=first.pk).original_payload is None  # the edit rolled back
+    assert RequeueRun.objects.count() == 1

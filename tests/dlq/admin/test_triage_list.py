@@ -13,7 +13,7 @@ from common.admin import BoundedCountPaginator
 from dlq.admin.entries import DLQEntryAdmin
 from dlq.models import Batch, DLQEntry, OperatorAction, RequeueRun
 
-from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses
+from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses, worked
 
 
 @pytest.fixture
@@ -304,5 +304,6 @@ def test_an_entry_opened_from_the_list_closes_back_to_it_after_an_edit(admin_cli
         {"payload": '{"price": 2}'},
         follow=True,
     )
+    saved = worked(admin_client_, saved)
     assert saved.redirect_chain == [(entry_url, 302)]
     assert close in saved.content.decode()  # and the entry page's Close, after the edit

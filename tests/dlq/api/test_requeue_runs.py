@@ -219,6 +219,9 @@ def test_no_token_is_a_401(client, orders):
         {"job": "not a slug\u0000"},
         {"job": "", "error_group": 1},
         {"job": "orders", "rate_limit": 10**400},
+        {"job": "orders", "rate_limit": 1e-6},  # would take ~11.6 days an entry
+        {"job": "orders", "rate_limit": 0.09},
+        {"job": "orders", "rate_limit": 100_001},
         {"job": "nope", "dry_run": "yes"},  # wrong in itself: a 400 before the unknown job's 404
         {"rate_limit": 5},
     ],
@@ -226,6 +229,38 @@ def test_no_token_is_a_401(client, orders):
 def test_bad_bodies_are_a_json_400_and_start_nothing(client, orders, requeuer, body):
     fail(orders, 1)
     post_refused(client, requeuer, body, 400)
+
+
+def test_the_rate_limit_says_its_range(client, orders, requeuer):
+    fail(orders, 1)
+    body = post_refused(client, requeuer, {"job": "orders", "rate_limit": 1e-6}, 400)
+    assert body["error"] == "rate_limit must be a number of entries per second from 0.1 to 100,000"
+    assert body["detail"] == {"rate_limit": "1e-06"}
+    for edge in (0.1, 100_000):
+        RequeueRun.objects.update(status="finished")
+        assert post(client, requeuer, {"job": "orders", "rate_limit": edge}).status_code == 202
+
+
+def test_a_run_over_entries_a_live_run_holds_is_a_409_naming_it(client, orders, requeuer):
+    entries = fail(orders, 3)
+    live = post(client, requeuer, {"job": "orders", "rate_limit": 5}).json()
+    for body in ({"job": "orders"}, {"ids": [entries[1].pk]}):
+        answer = post_refused(client, requeuer, body, 409)
+        assert answer["detail"] == {
+            "run_id": live["run_id"],
+            "status": "queued",
+            "status_url": live["status_url"],
+        }
+        assert f"requeue run {live['run_id']} (queued, 0 of 3 done)" in answer["error"]
+    patch = {"job": "orders", "patch": [{"op": "add", "path": "/symbol", "value": "A"}]}
+    refused_fix = client.post(
+        "/api/v1/dlq/patch",
+        json.dumps(patch),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=requeuer,
+    )
+    assert refused(refused_fix, 409)["detail"]["run_id"] == live["run_id"]
+    assert RequeueRun.objects.count() == 1
 
 
 def test_more_ids_than_the_cap_is_a_413(client, orders, requeuer):
@@ -268,7 +303,7 @@ def test_a_job_limited_token_requeues_only_its_jobs(client, make_token):
     post_refused(client, limited, {"job": "orders"}, 403)
     no_job = post_refused(client, limited, {"error_group": mine[0].error_group_id}, 403)
     assert no_job["detail"] == {"jobs": ["trades"]}
-    assert post(client, limited, {"job": "trades"}).status_code == 202
+    assert post(client, limited, {"job": "trades", "dry_run": True}).status_code == 202
 
 
 def test_a_job_limited_token_cannot_read_a_run_over_another_job(client, make_token, requeuer):
@@ -277,6 +312,7 @@ def test_a_job_limited_token_cannot_read_a_run_over_another_job(client, make_tok
     fail(trades, 1)
     _, limited = make_token("trades-only", jobs=[trades])
     by_filter = post(client, requeuer, {"job": "orders"}).json()["status_url"]
+    RequeueRun.objects.update(status="finished")  # one run over the entries at a time
     by_ids = post(client, requeuer, {"ids": [theirs[0].pk]}).json()["status_url"]
     own = post(client, requeuer, {"job": "trades"}).json()["status_url"]
 

@@ -9,8 +9,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from dlq import requeue
+from dlq.actors import Actor
 from dlq.management.commands import requeue as requeue_command
 from dlq.models import DLQEntry, JobCounters, OperatorAction, RequeueRun
+from dlq.requeue import RequeueOptions, RequeueScope
 from tests.dlq.factories import fail, relax, schema_job
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -158,8 +161,8 @@ def test_an_unknown_job_group_or_batch_is_refused():
 
 def test_bad_options_are_refused_before_anything_starts():
     schema_job()
-    for rate in ("0", "-1", "nan", "inf"):
-        with pytest.raises(CommandError, match="--rate must be a positive"):
+    for rate in ("0", "-1", "nan", "inf", "0.05", "1e-6", "100001"):
+        with pytest.raises(CommandError, match="--rate must be a number of entries per second"):
             run("--job", "orders", "--rate", rate)
     with pytest.raises(CommandError, match="--canary must be a positive"):
         run("--job", "orders", "--canary", "-2")
@@ -202,3 +205,14 @@ def test_a_bad_fix_from_the_shell_is_refused_and_changes_nothing(args, says):
         run("--job", "orders", *args)
     assert statuses(entries) == ["pending"]
     assert not RequeueRun.objects.exists()
+
+
+def test_a_second_run_over_entries_a_live_run_holds_is_refused_with_its_page():
+    job = schema_job()
+    fail(job, 3)
+    live = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(), Actor.shell())
+    with pytest.raises(
+        CommandError, match=rf"requeue run {live.pk} \(queued.*/admin/dlq/requeuerun/{live.pk}/"
+    ):
+        run("--job", "orders")
+    assert RequeueRun.objects.count() == 1

@@ -2,13 +2,15 @@
 
 import threading
 import time
+from datetime import timedelta
 from itertools import pairwise
 
 import pytest
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 
-from dlq import requeue
+from dlq import requeue, sweep
 from dlq.actors import Actor
 from dlq.engine import process_batch
 from dlq.ingest import submit_batch
@@ -139,52 +141,128 @@ def test_a_canary_that_passes_lets_the_run_finish():
 
 
 @pytest.mark.django_db
-def test_a_run_keeps_to_its_rate_limit_within_ten_percent():
+def test_a_rate_limited_run_works_a_seconds_worth_then_waits_off_the_worker():
+    job = failing_entries(60)
+    relax(job)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(rate_limit=40), OPS)
+    began = timezone.now()
+    run = requeue.execute_run(run.pk)  # returns: no worker sleeps through the wait
+    assert (run.status, run.done, run.succeeded) == ("queued", 40, 40)  # one second's worth
+    assert (
+        began + timedelta(seconds=0.9)
+        <= run.next_attempt_at
+        <= timezone.now() + timedelta(seconds=1)
+    )
+    assert run.dispatched_at is None  # for beat to send, once due
+    assert not DLQEntry.objects.filter(status="requeued").exists()  # it holds nothing
+    # Not due yet: beat does not send it, and a message that comes early does nothing.
+    assert run.pk not in sweep.due_run_ids(timezone.now())
+    assert requeue.execute_run(run.pk) is None
+    assert run.pk in sweep.due_run_ids(run.next_attempt_at)
+
+    RequeueRun.objects.filter(pk=run.pk).update(next_attempt_at=timezone.now())  # due now
+    run = requeue.execute_run(run.pk)
+    assert (run.status, run.done, run.succeeded, run.next_attempt_at) == ("finished", 60, 60, None)
+    assert DLQAttempt.objects.filter(kind="requeue").count() == 60
+
+
+@pytest.mark.django_db
+def test_run_here_waits_out_the_pace_in_this_process():
     job = failing_entries(60)
     relax(job)
     began = time.monotonic()
     run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(rate_limit=40), OPS)
     elapsed = time.monotonic() - began
-    assert run.done == 60
-    assert 60 / 40 * 0.9 <= elapsed <= 60 / 40 * 1.1 + 0.5  # 1.5 s expected
+    assert (run.status, run.done) == ("finished", 60)
+    assert elapsed >= 0.9  # 40 in the first second, the last 20 after it
+    first, last = (
+        DLQAttempt.objects.filter(kind="requeue").order_by("pk").values_list("at", flat=True)[i]
+        for i in (0, 40)
+    )
+    assert last - first >= timedelta(seconds=0.9)
+
+
+@pytest.mark.django_db
+def test_a_waiting_run_is_cancelled_at_once_and_never_resumed():
+    job = failing_entries(5)
+    relax(job)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(rate_limit=2), OPS)
+    requeue.execute_run(run.pk)
+    assert RequeueRun.objects.get(pk=run.pk).status == "queued"
+    assert requeue.cancel(run.pk, actor=OPS)
+    run.refresh_from_db()
+    assert (run.status, run.done) == ("cancelled", 2)
+    assert run.finished_at is not None
+    RequeueRun.objects.filter(pk=run.pk).update(next_attempt_at=timezone.now())
+    assert requeue.execute_run(run.pk) is None
+    assert run.pk not in sweep.due_run_ids(timezone.now() + timedelta(hours=1))
+    assert DLQEntry.objects.filter(status="pending").count() == 3
+
+
+@pytest.mark.django_db
+def test_a_cancel_during_a_chunk_ends_the_run_instead_of_its_wait():
+    job = failing_entries(5)
+    relax(job)
+    run = requeue.start_run(RequeueScope.matching(job="orders"), RequeueOptions(rate_limit=2), OPS)
+    RequeueRun.objects.filter(pk=run.pk).update(status="running", cancel_requested=True)
+    run.refresh_from_db()
+    ended = lifecycle._wait_until(run, timezone.now() + timedelta(seconds=30))
+    assert (ended.status, ended.stop_reason) == ("cancelled", "cancelled by an operator")
+
+
+def test_the_pace_makes_up_a_late_start_only_within_its_credit():
+    start = timezone.now()
+    run = RequeueRun(rate_limit=10)
+    run.paced_from = None  # the first chunk: the pace starts with it
+    assert lifecycle._next_due(run, start, 10) == start + timedelta(seconds=1)
+    # Resumed 1.5 s after it was due (beat's tick, the message): the time is made up.
+    late = run.paced_from + timedelta(seconds=1.5)
+    assert lifecycle._next_due(run, late, 10) == start + timedelta(seconds=2)
+    # Resumed an hour late (no beat): a new schedule, not a burst to catch up.
+    later = run.paced_from + timedelta(hours=1)
+    assert lifecycle._next_due(run, later, 5) == later + timedelta(seconds=0.5)
+
+
+def test_a_paced_chunk_is_a_second_of_the_rate():
+    assert lifecycle._chunk_size(RequeueRun(rate_limit=0.1), False, 2000) == 1
+    assert lifecycle._chunk_size(RequeueRun(rate_limit=2.5), False, 2000) == 3
+    assert lifecycle._chunk_size(RequeueRun(rate_limit=100_000), False, 2000) == 2000
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_requeues_started_at_the_same_moment_process_each_entry_once(settings):
-    settings.VELO_REQUEUE_CHUNK = 7
-    job = failing_entries(60)
-    relax(job)
-    runs = [
-        requeue.start_run(
-            RequeueScope.matching(job="orders"), RequeueOptions(), Actor(f"ops{i}", "admin")
-        )
-        for i in (1, 2)
-    ]
+def test_two_requeues_asked_for_at_the_same_moment_start_one_run(settings):
+    job = failing_entries(300)  # counting them keeps each request in its transaction a while
     barrier = threading.Barrier(2)
-    errors = []
+    started, refused, errors = [], [], []
 
-    def execute(run_id):
+    def start(i):
         try:
             barrier.wait()
-            requeue.execute_run(run_id)
+            started.append(
+                requeue.start_run(
+                    RequeueScope.matching(job="orders"), RequeueOptions(), Actor(f"ops{i}", "admin")
+                )
+            )
+        except requeue.ScopeHeld as exc:
+            refused.append(exc)
         except Exception as exc:  # surfaced below
             errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=execute, args=(run.pk,)) for run in runs]
+    threads = [threading.Thread(target=start, args=(i,)) for i in (1, 2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(60)
     assert not errors
-    for run in runs:
-        run.refresh_from_db()
-    assert sum(run.succeeded for run in runs) == 60
-    assert DLQAttempt.objects.filter(kind="requeue").count() == 60
-    assert set(DLQEntry.objects.values_list("status", "attempts")) == {("resolved", 2)}
-    c = counters(job)
-    assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (0, 60, 60)
+    assert (len(started), len(refused)) == (1, 1)
+    assert refused[0].run.pk == started[0].pk
+    assert RequeueRun.objects.count() == 1
+    # The one run attempts each entry once, though every one fails again.
+    requeue.execute_run(started[0].pk)
+    assert DLQAttempt.objects.filter(kind="requeue").count() == 300
+    assert counters(job).dlq_requeued == 300
 
 
 @pytest.mark.django_db
