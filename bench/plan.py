@@ -49,7 +49,7 @@ def run(quick, only, log):
     if "recovery" in only:
         from .figures import recovery
 
-        log("figure 9: recovery after SIGKILL, worker restarted")
+        log("figure 10: recovery after SIGKILL, worker restarted")
         rows += recovery.run(quick, log)
 
     if not only & {"metrics", "errors", "admin", "requeue"}:

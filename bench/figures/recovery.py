@@ -1,4 +1,4 @@
-"""Figure 9: recovery after SIGKILL: a worker killed mid-batch, restarted, with the default lease.
+"""Figure 10: recovery after SIGKILL: a worker killed mid-batch, restarted, with the default lease.
 
 A prefork worker (concurrency 1, node name fixed as under a supervisor) runs a
 batch of demo.slow records; a second or so in, its whole process group is
@@ -109,7 +109,7 @@ def run(quick, log):
     data.drop_job(JOB)
     return [
         Row(
-            "9 recovery after SIGKILL",
+            "10 recovery after SIGKILL",
             median(seconds),
             GOAL_SECONDS,
             "s",
