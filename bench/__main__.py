@@ -6,7 +6,17 @@ import time
 
 from . import environment
 
-FIGURES = ("grouping", "persist", "e2e", "recovery", "metrics", "admin", "errors", "requeue")
+FIGURES = (
+    "grouping",
+    "persist",
+    "e2e",
+    "recovery",
+    "soak",
+    "metrics",
+    "admin",
+    "errors",
+    "requeue",
+)
 
 
 def parse(argv):

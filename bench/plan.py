@@ -51,6 +51,11 @@ def run(quick, only, log):
 
         log("figure 10: recovery after SIGKILL, worker restarted")
         rows += recovery.run(quick, log)
+    if "soak" in only:
+        from .figures import soak
+
+        log("figure 11: the chaos soak, without faults and with them")
+        rows += soak.run(quick, log)
 
     if not only & {"metrics", "errors", "admin", "requeue"}:
         return rows, pages
