@@ -9,10 +9,13 @@ until the database answers or the patience runs out (then the lease is the backs
 import logging
 import time
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 log = logging.getLogger(__name__)
 
+# The errors of a database that is away (down, restarting, the connection cut), as
+# opposed to ones that would come back on every try (an IntegrityError, a DataError).
+DATABASE_AWAY = (OperationalError, InterfaceError)
 PATIENCE_SECONDS = 60.0
 MAX_DELAY = 5.0
 

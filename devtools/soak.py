@@ -75,8 +75,16 @@ class Load:
     accepted: dict = field(default_factory=dict)
     answers: Counter = field(default_factory=Counter)
     stop: threading.Event = field(default_factory=threading.Event)
+    unexpected: list = field(default_factory=list)  # answers other than 202 and 503
+    crashed: BaseException | None = None
 
     def run(self):
+        try:
+            self._load()
+        except BaseException as exc:  # the test reads it: a client thread dies silently
+            self.crashed = exc
+
+    def _load(self):
         rng = random.Random(self.seed)
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {self.token}"
@@ -109,7 +117,9 @@ class Load:
                 bad = sum(record == BAD or "hang" in record for record in records)
                 self.accepted[key] = Accepted(job, batch_id, len(records), bad)
                 return
-            assert response.status_code == 503, f"{response.status_code}: {response.text[:500]}"
+            if response.status_code != 503:  # anything but "come back later" is a finding
+                self.unexpected.append((response.status_code, response.text[:500]))
+                return
             time.sleep(0.3)
 
 
@@ -218,9 +228,13 @@ class Soak(ScratchSite):
                     process = self.processes[name]
                     if name in self.down or process.proc.poll() is None:
                         continue
-                    if not self.stopping.is_set():
-                        self.restarts.append((name, process.proc.returncode))
+                    if self.stopping.is_set():
+                        return
+                    self.restarts.append((name, process.proc.returncode))
+                    try:
                         self.starters[name]()
+                    except Exception as exc:  # e.g. the database is down: the next look retries
+                        self.restarts.append((name, f"restart failed: {exc}"[:200]))
 
     def start_web(self):
         env_argv = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"]
@@ -270,6 +284,8 @@ class Outcome:
 
     accepted: dict
     answers: Counter
+    unexpected: list
+    crashed: BaseException | None
     faults: list
     restarts: list
     seconds: float  # from the first submission to every batch finished
@@ -358,5 +374,12 @@ def run(soak, token, faults=True, load_seconds=LOAD_SECONDS, settle_timeout=SETT
         raise
     now = time.monotonic()
     return Outcome(
-        load.accepted, load.answers, done, list(soak.restarts), now - started, now - last_fault
+        load.accepted,
+        load.answers,
+        load.unexpected,
+        load.crashed,
+        done,
+        list(soak.restarts),
+        now - started,
+        now - last_fault,
     )

@@ -595,6 +595,12 @@ class RequeueRun(HeldByWorker):
         help_text="A rate-limited run waiting for its next chunk is due then; no worker holds "
         "it meanwhile (set only while it waits).",
     )
+    timed_out = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Entries whose record the watchdog stopped ({entry id: seconds}): failed "
+        "with RecordTimeout without running again when the run resumes.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -22,7 +22,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from common.heartbeat import Renewer
-from common.outage import when_database_returns
+from common.outage import DATABASE_AWAY, when_database_returns
 
 from .. import liveness
 from ..models import Batch, JobCounters
@@ -109,7 +109,23 @@ def claim_batch(batch_id):
     if not claimed:
         log.info("batch %s: not due or already taken; nothing to do", batch_id)
         return None
-    return Claim(Batch.objects.select_related("job").get(pk=batch_id), token)
+    try:
+        return Claim(Batch.objects.select_related("job").get(pk=batch_id), token)
+    except DATABASE_AWAY:
+        # Claimed, then the database went away: nothing ran, so no attempt is lost;
+        # handed back as soon as it answers, not when the lease runs out.
+        when_database_returns(lambda: _unclaim(batch_id, token), f"batch {batch_id}")
+        raise
+
+
+def _unclaim(batch_id, token):
+    Batch.objects.filter(pk=batch_id, claim_token=token).update(
+        status=_status_before_claim(),
+        claim_token="",
+        lease_expires_at=None,
+        dispatched_at=None,
+        next_attempt_at=timezone.now(),
+    )
 
 
 def release(claim, error):

@@ -19,6 +19,7 @@ from pathlib import Path
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from .. import requeue
 from ..models import Batch
 from ..processors.limits import IDLE, read_slot
 from .lease import _status_before_claim
@@ -81,23 +82,26 @@ def enforce(directory, grace):
     """One look at every pool process; kill those past their hard limit. Returns the pids killed."""
     killed = []
     for pid, batch_id, token, index, timeout in overdue(directory, grace):
+        # A requeue's slot names its DLQ entry as a negative id (dlq.requeue.entries._run).
+        what = f"entry {-batch_id}" if batch_id < 0 else f"record {index} of batch {batch_id}"
         try:
-            marked = mark_timed_out(batch_id, token, index, timeout)
+            if batch_id < 0:
+                marked = requeue.mark_timed_out(-batch_id, token, timeout)
+            else:
+                marked = mark_timed_out(batch_id, token, index, timeout)
         except DatabaseError as exc:
             # Kill it all the same: never hold a worker forever. Its lease runs out and
-            # the batch is retried as a lost attempt.
-            log.error("watchdog: could not mark batch %d: %s", batch_id, exc)
+            # the batch (or run) is handed out again.
+            log.error("watchdog: could not mark %s: %s", what, exc)
             connection.close()  # broken: the next look opens a new one
             marked = False
         log.error(
-            "watchdog: record %d of batch %d ran past its record_timeout (%gs) + %gs;"
-            " killing pool process %d%s",
-            index,
-            batch_id,
+            "watchdog: %s ran past its record_timeout (%gs) + %gs; killing pool process %d%s",
+            what,
             timeout,
             grace,
             pid,
-            "" if marked else " (batch not marked)",
+            "" if marked else " (not marked)",
         )
         try:
             os.kill(pid, signal.SIGKILL)

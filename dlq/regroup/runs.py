@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.heartbeat import Renewer
-from common.outage import when_database_returns
+from common.outage import DATABASE_AWAY, when_database_returns
 from errors import regroup as history
 from errors.models import ErrorGroup
 from errors.rules import InvalidRules, Rules
@@ -121,11 +121,12 @@ def execute_run(run_id, *, progress=None):
     `progress(run)` is called after every chunk (the shell's progress bar).
     """
     now = timezone.now()
+    holder = liveness.claim_fields(now)
     claimed = RegroupRun.objects.filter(pk=run_id, status=RegroupRun.Status.QUEUED).update(
         status=RegroupRun.Status.RUNNING,
         heartbeat_at=now,
         started_at=Coalesce(F("started_at"), Value(now)),
-        **liveness.claim_fields(now),
+        **holder,
     )
     if not claimed:
         log.info("regroup run %s: not queued; nothing to do", run_id)
@@ -136,16 +137,22 @@ def execute_run(run_id, *, progress=None):
     ):
         try:
             _work(run, progress or (lambda run: None))
-        except DatabaseError:
+        except DATABASE_AWAY:
             # Queued again once the database answers, to resume at its phase and cursor
-            # (if it never does in time, a stale heartbeat gets it queued again).
+            # (if it never does in time, a stale heartbeat gets it queued again); only
+            # while this process is still its holder, never another worker's claim.
             when_database_returns(
                 lambda: RegroupRun.objects.filter(
-                    pk=run.pk, status=RegroupRun.Status.RUNNING
+                    pk=run.pk,
+                    status=RegroupRun.Status.RUNNING,
+                    worker=holder["worker"],
+                    claimed_at=holder["claimed_at"],
                 ).update(status=RegroupRun.Status.QUEUED, dispatched_at=None),
                 f"regroup run {run_id}",
             )
             raise
+        except DatabaseError:
+            raise  # the run stays running; once its heartbeat is stale it is queued again
         except Exception as exc:
             log.exception("regroup run %s failed", run_id)
             _end(run, RegroupRun.Status.FAILED, f"{type(exc).__name__}: {exc}")

@@ -158,7 +158,7 @@ def reprocess(entries, run, *, started_by):
         job = job_entries[0].job
         run_then_commit(
             job,
-            functools.partial(_run, job, job_entries),
+            functools.partial(_run, job, job_entries, run),
             functools.partial(
                 _commit, job, job_entries, run=run, started_by=started_by, result=result
             ),
@@ -247,10 +247,17 @@ def _attempt_row(
     }
 
 
-def _run(job, entries, *, savepoints):
-    """Failures by entry id. Entries are run one by one: each has its own attempt number."""
+def _run(job, entries, run, *, savepoints):
+    """Failures by entry id. Entries are run one by one: each has its own attempt number.
+
+    Each has the job's record_timeout: the soft limit, and the watchdog's hard one,
+    which knows an entry by a negative id in its slot (dlq.engine.watchdog); an entry
+    the watchdog stopped before the run was resumed fails without running again.
+    """
     failures = {}
+    stopped = run.timed_out or {}
     for entry in entries:
+        seconds = stopped.get(str(entry.pk))
         outcome = run_records(
             job,
             {entry.index: entry.payload},
@@ -258,9 +265,12 @@ def _run(job, entries, *, savepoints):
             batch_id=entry.batch_id,
             attempt=entry.attempts + 1,
             savepoints=savepoints,
-            # The soft limit and the check on return; the watchdog's hard limit is
-            # for batches (a killed requeue would run the entry again when resumed).
-            limits=TimeLimits(record_timeout=job.record_timeout),
+            limits=TimeLimits(
+                record_timeout=job.record_timeout,
+                timed_out={entry.index: seconds} if seconds is not None else {},
+                batch_id=-entry.pk,
+                token=getattr(run, "claim_token", ""),
+            ),
         )
         if outcome.failures:
             failures[entry.pk] = outcome.failures[0]
@@ -273,7 +283,11 @@ def _commit(job, entries, failures, *, run, started_by, result):
     # handed to another worker (its worker declared dead) commits nothing.
     run_held = (
         RequeueRun.objects.select_for_update()
-        .filter(pk=run.pk, claim_token=getattr(run, "claim_token", ""))
+        .filter(
+            pk=run.pk,
+            status=RequeueRun.Status.RUNNING,
+            claim_token=getattr(run, "claim_token", ""),
+        )
         .exists()
     )
     # Each held entry's group as it is now: a regroup may have moved it since its claim.

@@ -21,13 +21,13 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import transaction
 from django.db.models import Case, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from common.heartbeat import Renewer
-from common.outage import when_database_returns
+from common.outage import DATABASE_AWAY, when_database_returns
 
 from .. import audit, dispatch, liveness
 from ..actors import Actor
@@ -163,16 +163,35 @@ def execute_run(run_id: int) -> RequeueRun | None:
     now = timezone.now()
     # A paced run only once it is due: a message that comes early (redelivered) does nothing.
     due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    token = secrets.token_hex(16)
     claimed = RequeueRun.objects.filter(due, pk=run_id, status=RequeueRun.Status.QUEUED).update(
         status=RequeueRun.Status.RUNNING,
         heartbeat_at=now,
         started_at=Coalesce("started_at", Value(now)),
-        claim_token=secrets.token_hex(16),
+        claim_token=token,
         **liveness.claim_fields(now),
     )
     if not claimed:
         log.info("requeue run %s: not queued, or not due yet; nothing to do", run_id)
         return None
+    try:
+        run = _resumed(run_id, now)
+        with Renewer.for_lease(
+            lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
+        ):
+            return _work_through(run)
+    except DATABASE_AWAY:
+        # The database went away (mid-chunk, or right after the claim): once it is back,
+        # the run is queued again to resume at its cursor, and what it held is pending
+        # again, in seconds rather than when its claims run out. (Not for errors that
+        # would come back on every try, an IntegrityError say: those leave the run to
+        # its lease.)
+        when_database_returns(lambda: _queue_again(run_id, token), f"requeue run {run_id}")
+        raise
+
+
+def _resumed(run_id, now):
+    """The claimed run, told where it goes on from."""
     run = RequeueRun.objects.get(pk=run_id)
     # Where the pace goes on from: the due time it waited for (None: not paced yet).
     run.paced_from = run.next_attempt_at
@@ -186,19 +205,7 @@ def execute_run(run_id: int) -> RequeueRun | None:
         run.attempted_up_to = (
             DLQAttempt.objects.filter(requeue_run=run).aggregate(top=Max("entry_id"))["top"] or 0
         )
-    try:
-        with Renewer.for_lease(
-            lambda: _renew(run), settings.VELO_REQUEUE_CLAIM_SECONDS, f"requeue run {run_id}"
-        ):
-            return _work_through(run)
-    except DatabaseError:
-        # The database went away mid-chunk: once it is back, the run is queued again
-        # to resume at its cursor, and what it held is pending again, in seconds
-        # rather than when its claims run out.
-        when_database_returns(
-            lambda: _queue_again(run.pk, run.claim_token), f"requeue run {run_id}"
-        )
-        raise
+    return run
 
 
 def _queue_again(pk, token):
@@ -212,6 +219,26 @@ def _queue_again(pk, token):
             return False
         back_to_pending(DLQEntry.objects.filter(status=DLQEntry.Status.REQUEUED, requeue_run_id=pk))
         return True
+
+
+def mark_timed_out(entry_id, token, seconds):
+    """The watchdog is about to kill the process running `entry_id` (past its hard limit):
+    remember the entry on its run and queue the run again at once; resumed, it fails that
+    entry with RecordTimeout without running it. False if the stuck execution no longer
+    holds the run (it ended, or was handed out)."""
+    with transaction.atomic():
+        run = (
+            RequeueRun.objects.select_for_update()
+            .filter(claim_token=token, status=RequeueRun.Status.RUNNING)
+            .only("timed_out")
+            .first()
+        )
+        if run is None or not token:
+            return False
+        RequeueRun.objects.filter(pk=run.pk).update(
+            timed_out={**(run.timed_out or {}), str(entry_id): seconds}
+        )
+        return _queue_again(run.pk, token)
 
 
 def _renew(run):
@@ -328,9 +355,12 @@ def _wait_until(run, due):
     Only a run still running and not asked to cancel waits: a cancel that came
     during the chunk ends it here and now rather than after the wait.
     """
-    waiting = RequeueRun.objects.filter(
-        pk=run.pk, status=RequeueRun.Status.RUNNING, cancel_requested=False
-    ).update(status=RequeueRun.Status.QUEUED, next_attempt_at=due, dispatched_at=None)
+    # Only while this execution holds it: an old execution must not park a new one's run.
+    waiting = (
+        _held(run)
+        .filter(cancel_requested=False)
+        .update(status=RequeueRun.Status.QUEUED, next_attempt_at=due, dispatched_at=None)
+    )
     if not waiting:
         return _end(run, RequeueRun.Status.CANCELLED, "cancelled by an operator")
     run.refresh_from_db()

@@ -111,6 +111,8 @@ def test_a_database_restart_mid_batch_loses_nothing_and_counts_once(site):
     rows = site.rows("SELECT id, status, processed, failed, dlq_added FROM dlq_batch ORDER BY id")
     assert [row[0] for row in rows] == submitted
     assert {row[1:] for row in rows} == {("partial", 200, 20, 20)}
+    # The outage did hit work in hand: an attempt that could not be recorded, handed back.
+    assert site.value("SELECT sum(lost_attempts) FROM dlq_batch") >= 1
     assert site.value("SELECT count(*) FROM dlq_dlqentry") == 80
     assert (
         site.rows("SELECT batch_id, index FROM dlq_dlqentry GROUP BY 1, 2 HAVING count(*) > 1")
@@ -158,6 +160,9 @@ def test_a_database_restart_mid_requeue_run_attempts_each_entry_once(site):
     )
     print(f"the run finished {time.monotonic() - back:.1f} s after the database came back")
     assert site.rows("SELECT status, count(*) FROM dlq_dlqentry GROUP BY 1") == [("resolved", 300)]
+    done = site.rows("SELECT done, succeeded, failed FROM dlq_requeuerun WHERE id = %s", run_id)
+    assert done == [(300, 300, 0)]
+    assert f"requeue run {run_id}: database unavailable" in site.worker.log()
     attempts = site.rows(
         "SELECT entry_id, count(*) FROM dlq_dlqattempt WHERE kind = 'requeue'"
         " GROUP BY 1 HAVING count(*) <> 1"

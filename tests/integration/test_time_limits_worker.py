@@ -5,9 +5,11 @@ and the worker is free for the next batch."""
 
 import pytest
 
-from dlq.models import Batch, DLQEntry, Job, JobCounters
+from dlq import requeue
+from dlq.actors import Actor
+from dlq.models import Batch, DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 
-from .harness import Worker
+from .harness import Worker, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -81,6 +83,34 @@ def test_a_record_that_swallows_the_soft_limit_is_stopped_by_the_watchdog(prefor
     innocent = api.submit("stubborn", [QUICK] * 5)["batch_id"]
     assert final(api, innocent) == ("succeeded", 5, 0, 0)
     assert JobCounters.objects.get(job__name="stubborn").record_timeouts == 2
+
+
+def test_a_requeued_entry_that_swallows_the_soft_limit_is_stopped_once_and_its_run_ends(
+    prefork, api
+):
+    """The hard limit holds for requeues too: the watchdog kills the pool process, the run
+    resumes and fails that entry with RecordTimeout without running it again."""
+    hang_job("stubborn-requeue")
+    batch_id = api.submit("stubborn-requeue", [QUICK, {"hang": "stubborn"}])["batch_id"]
+    assert final(api, batch_id) == ("partial", 2, 1, 1)
+    entry = DLQEntry.objects.get(batch_id=batch_id)
+    run = requeue.start_run(
+        requeue.RequeueScope.matching(job="stubborn-requeue"),
+        requeue.RequeueOptions(),
+        Actor.shell(),
+    )
+    run = wait_for(
+        lambda: RequeueRun.objects.filter(pk=run.pk, status="finished").first(),
+        timeout=90,
+        what="the requeue run to finish",
+    )
+    assert (run.done, run.succeeded, run.failed) == (1, 0, 1)
+    entry.refresh_from_db()
+    assert (entry.status, entry.error_type, entry.attempts) == ("pending", "RecordTimeout", 2)
+    assert "watchdog" in entry.error_message
+    assert DLQAttempt.objects.filter(requeue_run=run).count() == 1
+    assert prefork.log().count("killing pool process") == 2  # the batch's, then the run's
+    assert JobCounters.objects.get(job__name="stubborn-requeue").record_timeouts == 2
 
 
 def test_a_batch_over_its_batch_timeout_finishes_over_several_attempts(prefork, api):

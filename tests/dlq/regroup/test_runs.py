@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -146,7 +146,7 @@ def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
     def dies_on_the_second_chunk(plan, rules, after, size):
         calls.append(after)
         if len(calls) == 2:
-            raise DatabaseError("the worker's connection is gone")
+            raise OperationalError("the worker's connection is gone")
         return real(plan, rules, after, size=4)
 
     monkeypatch.setattr(history, "move_occurrences", dies_on_the_second_chunk)
