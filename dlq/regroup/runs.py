@@ -121,12 +121,11 @@ def execute_run(run_id, *, progress=None):
     `progress(run)` is called after every chunk (the shell's progress bar).
     """
     now = timezone.now()
-    holder = liveness.claim_fields(now)
     claimed = RegroupRun.objects.filter(pk=run_id, status=RegroupRun.Status.QUEUED).update(
         status=RegroupRun.Status.RUNNING,
         heartbeat_at=now,
         started_at=Coalesce(F("started_at"), Value(now)),
-        **holder,
+        **liveness.claim_fields(now),
     )
     if not claimed:
         log.info("regroup run %s: not queued; nothing to do", run_id)
@@ -142,29 +141,36 @@ def execute_run(run_id, *, progress=None):
             # (if it never does in time, a stale heartbeat gets it queued again); only
             # while this process is still its holder, never another worker's claim.
             when_database_returns(
-                lambda: RegroupRun.objects.filter(
-                    pk=run.pk,
-                    status=RegroupRun.Status.RUNNING,
-                    worker=holder["worker"],
-                    claimed_at=holder["claimed_at"],
-                ).update(status=RegroupRun.Status.QUEUED, dispatched_at=None),
+                lambda: _held(run).update(status=RegroupRun.Status.QUEUED, dispatched_at=None),
                 f"regroup run {run_id}",
             )
             raise
         except DatabaseError:
             raise  # the run stays running; once its heartbeat is stale it is queued again
+        except LostRun as exc:
+            log.warning("%s; leaving it to its new holder", exc)
+            return None
         except Exception as exc:
             log.exception("regroup run %s failed", run_id)
             _end(run, RegroupRun.Status.FAILED, f"{type(exc).__name__}: {exc}")
     return run
 
 
-def _renew(run):
-    return bool(
-        RegroupRun.objects.filter(pk=run.pk, status=RegroupRun.Status.RUNNING).update(
-            heartbeat_at=timezone.now()
-        )
+class LostRun(Exception):
+    """This execution no longer holds its run: it was handed to another worker."""
+
+
+def _held(run):
+    """The run while this execution holds it. Its claim time names the claim: recovery
+    queues the run again and the next claim gives it a new one, so an old execution,
+    should it still run, changes nothing."""
+    return RegroupRun.objects.filter(
+        pk=run.pk, status=RegroupRun.Status.RUNNING, claimed_at=run.claimed_at
     )
+
+
+def _renew(run):
+    return bool(_held(run).update(heartbeat_at=timezone.now()))
 
 
 def _work(run, progress):
@@ -226,15 +232,19 @@ def _work(run, progress):
 
 
 def _save(run, *fields):
+    """Store the run's progress, inside the chunk's transaction: if the run is no longer
+    this execution's, raise LostRun, and the chunk rolls back with it."""
     run.heartbeat_at = timezone.now()
-    run.save(update_fields=[*fields, "heartbeat_at"])
+    if not _held(run).update(heartbeat_at=run.heartbeat_at, **{f: getattr(run, f) for f in fields}):
+        raise LostRun(f"regroup run {run.pk} was handed to another worker")
 
 
 def _end(run, status, outcome):
     run.status, run.finished_at = status, timezone.now()
     if status == RegroupRun.Status.FAILED:
         run.error = outcome
-    run.save(update_fields=["status", "finished_at", "error"])
+    if not _held(run).update(status=status, finished_at=run.finished_at, error=run.error):
+        raise LostRun(f"regroup run {run.pk} was handed to another worker")
     OperatorAction.objects.filter(regroup_run=run, action=OperatorAction.Action.REGROUP).update(
         outcome=outcome[:2000], count=run.report["moved_occurrences"] if run.report else 0
     )

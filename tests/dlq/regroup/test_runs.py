@@ -127,6 +127,41 @@ def test_only_one_regroup_of_a_job_is_applied_at_a_time():
     regroup.create_run(job, RULES, actor=OPS, dry_run=True)  # a preview may run beside it
 
 
+def test_an_execution_whose_run_was_handed_to_another_worker_commits_nothing_more(monkeypatch):
+    """Its worker was declared dead (cut off from the database while others beat) and the
+    run claimed again elsewhere: the old execution's next chunk rolls back and it stops."""
+    job = auth_job()
+    attacks(job, rounds=5)
+    before = snapshot()
+    real = history.move_occurrences
+    calls = []
+
+    def handed_out_before_the_second_chunk(plan, rules, after, size):
+        calls.append(after)
+        if len(calls) == 2:  # another worker's claim, as recovery and a new claim leave it
+            RegroupRun.objects.filter(pk=run.pk).update(
+                claimed_at=timezone.now() + timedelta(seconds=1)
+            )
+        return real(plan, rules, after, size=4)
+
+    monkeypatch.setattr(history, "move_occurrences", handed_out_before_the_second_chunk)
+    run = regroup.create_run(job, RULES, actor=OPS)
+    assert regroup.execute_run(run.pk) is None
+    run.refresh_from_db()
+    moved_once = run.moved_occurrences
+    assert (run.status, run.phase, len(calls)) == ("running", "occurrences", 2)
+    assert 0 < moved_once <= 4  # the first chunk only: the second rolled back
+
+    RegroupRun.objects.filter(pk=run.pk).update(status="queued")  # the new holder resumes
+    monkeypatch.setattr(history, "move_occurrences", lambda p, r, a, size: real(p, r, a, size=4))
+    regroup.execute_run(run.pk)
+    run.refresh_from_db()
+    assert run.status == "finished"
+    assert run.moved_occurrences == run.report["moved_occurrences"]
+    assert snapshot() == before
+    assert_exact()
+
+
 def test_a_running_run_whose_worker_went_silent_is_queued_again():
     run = regroup.create_run(auth_job(), RULES, actor=OPS)
     stale = timezone.now() - timedelta(hours=1)
