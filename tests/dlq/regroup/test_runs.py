@@ -127,41 +127,6 @@ def test_only_one_regroup_of_a_job_is_applied_at_a_time():
     regroup.create_run(job, RULES, actor=OPS, dry_run=True)  # a preview may run beside it
 
 
-def test_an_execution_whose_run_was_handed_to_another_worker_commits_nothing_more(monkeypatch):
-    """Its worker was declared dead (cut off from the database while others beat) and the
-    run claimed again elsewhere: the old execution's next chunk rolls back and it stops."""
-    job = auth_job()
-    attacks(job, rounds=5)
-    before = snapshot()
-    real = history.move_occurrences
-    calls = []
-
-    def handed_out_before_the_second_chunk(plan, rules, after, size):
-        calls.append(after)
-        if len(calls) == 2:  # another worker's claim, as recovery and a new claim leave it
-            RegroupRun.objects.filter(pk=run.pk).update(
-                claimed_at=timezone.now() + timedelta(seconds=1)
-            )
-        return real(plan, rules, after, size=4)
-
-    monkeypatch.setattr(history, "move_occurrences", handed_out_before_the_second_chunk)
-    run = regroup.create_run(job, RULES, actor=OPS)
-    assert regroup.execute_run(run.pk) is None
-    run.refresh_from_db()
-    moved_once = run.moved_occurrences
-    assert (run.status, run.phase, len(calls)) == ("running", "occurrences", 2)
-    assert 0 < moved_once <= 4  # the first chunk only: the second rolled back
-
-    RegroupRun.objects.filter(pk=run.pk).update(status="queued")  # the new holder resumes
-    monkeypatch.setattr(history, "move_occurrences", lambda p, r, a, size: real(p, r, a, size=4))
-    regroup.execute_run(run.pk)
-    run.refresh_from_db()
-    assert run.status == "finished"
-    assert run.moved_occurrences == run.report["moved_occurrences"]
-    assert snapshot() == before
-    assert_exact()
-
-
 def test_a_running_run_whose_worker_went_silent_is_queued_again():
     run = regroup.create_run(auth_job(), RULES, actor=OPS)
     stale = timezone.now() - timedelta(hours=1)
@@ -171,33 +136,67 @@ def test_a_running_run_whose_worker_went_silent_is_queued_again():
     assert (run.status, run.dispatched_at) == ("queued", None)
 
 
+class _Interrupted:
+    """A regroup of attacks whose second chunk meets `interrupt(run)`, in 4-row chunks."""
+
+    def __init__(self, monkeypatch, interrupt):
+        self.monkeypatch, self.real = monkeypatch, history.move_occurrences
+        job = auth_job()
+        attacks(job, rounds=5)
+        self.before, self.calls = snapshot(), []
+
+        def move(plan, rules, after, size):
+            self.calls.append(after)
+            if len(self.calls) == 2:
+                interrupt(self.run)
+            return self.real(plan, rules, after, size=4)
+
+        monkeypatch.setattr(history, "move_occurrences", move)
+        self.run = regroup.create_run(job, RULES, actor=OPS)
+
+    def resume_to_the_end(self):
+        real = self.real
+        self.monkeypatch.setattr(
+            history, "move_occurrences", lambda p, r, a, size: real(p, r, a, size=4)
+        )
+        regroup.execute_run(self.run.pk)
+        self.run.refresh_from_db()
+        assert self.run.status == "finished"
+        assert self.run.moved_occurrences == self.run.report["moved_occurrences"]
+        assert snapshot() == self.before
+        assert_exact()
+
+
 def test_a_run_whose_worker_dies_mid_way_resumes_and_ends_exact(monkeypatch):
-    job = auth_job()
-    attacks(job, rounds=5)
-    before = snapshot()
-    real = history.move_occurrences
-    calls = []
+    def connection_gone(run):
+        raise OperationalError("the worker's connection is gone")
 
-    def dies_on_the_second_chunk(plan, rules, after, size):
-        calls.append(after)
-        if len(calls) == 2:
-            raise OperationalError("the worker's connection is gone")
-        return real(plan, rules, after, size=4)
-
-    monkeypatch.setattr(history, "move_occurrences", dies_on_the_second_chunk)
-    run = regroup.create_run(job, RULES, actor=OPS)
+    regrouping = _Interrupted(monkeypatch, connection_gone)
     with pytest.raises(DatabaseError):
-        regroup.execute_run(run.pk)
+        regroup.execute_run(regrouping.run.pk)
+    run = regrouping.run
     run.refresh_from_db()
     # Its worker handed it back as soon as the database answered: queued to resume.
     assert (run.status, run.phase, run.cursor > 0) == ("queued", "occurrences", True)
-    monkeypatch.setattr(history, "move_occurrences", lambda p, r, a, size: real(p, r, a, size=4))
-    regroup.execute_run(run.pk)
+    regrouping.resume_to_the_end()
+
+
+def test_an_execution_whose_run_was_handed_to_another_worker_commits_nothing_more(monkeypatch):
+    """Its worker was declared dead (cut off from the database while others beat) and the
+    run claimed again elsewhere: the old execution's next chunk rolls back and it stops."""
+
+    def claimed_elsewhere(run):  # as recovery and another worker's claim leave the row
+        later = timezone.now() + timedelta(seconds=1)
+        RegroupRun.objects.filter(pk=run.pk).update(claimed_at=later)
+
+    regrouping = _Interrupted(monkeypatch, claimed_elsewhere)
+    assert regroup.execute_run(regrouping.run.pk) is None
+    run = regrouping.run
     run.refresh_from_db()
-    assert run.status == "finished"
-    assert run.moved_occurrences == run.report["moved_occurrences"]
-    assert snapshot() == before
-    assert_exact()
+    assert (run.status, run.phase, len(regrouping.calls)) == ("running", "occurrences", 2)
+    assert 0 < run.moved_occurrences <= 4  # the first chunk only: the second rolled back
+    RegroupRun.objects.filter(pk=run.pk).update(status="queued")  # the new holder resumes
+    regrouping.resume_to_the_end()
 
 
 def test_merging_groups_moves_their_history_and_entries_into_the_biggest():
