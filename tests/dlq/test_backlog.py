@@ -78,7 +78,7 @@ def test_an_entry_merged_away_while_it_is_requeued_is_counted_in_its_new_group()
     fail_with(job, ["Disk full on /var"] * 2)
     fail_with(job, ["No space left on device"])
     small = ErrorGroup.objects.get(template__startswith="No space")
-    run = RequeueRun.objects.create(created_by="ops", filters={"job": job.name})
+    run = RequeueRun.objects.create(created_by="ops", filters={"job": job.name}, status="running")
     claimed = entries.claim(
         list(DLQEntry.objects.filter(error_group=small).values_list("pk", flat=True)), run
     )
