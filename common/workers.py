@@ -36,3 +36,14 @@ def current():
 def forget():
     global _identity
     _identity = None
+
+
+def running(pid):
+    """Whether a process of this pid is alive on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -70,7 +70,9 @@ def register(identity, *, pool_pids, queues="", now=None):
         for row in WorkerInstance.objects.filter(
             node_name=identity.node_name, dead_at__isnull=True
         ).exclude(boot_id=identity.boot_id):
-            if row.hostname == hostname and (row.pid == identity.pid or not _running(row.pid)):
+            if row.hostname == hostname and (
+                row.pid == identity.pid or not workers.running(row.pid)
+            ):
                 _mark_dead(row.boot_id, now, f"succeeded by pid {identity.pid}")
                 log.warning(
                     "worker %s (pid %s) is dead: its claims are handed out again",
@@ -96,16 +98,6 @@ def register(identity, *, pool_pids, queues="", now=None):
             last_seen=now,
             up_since=now,
         )
-
-
-def _running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def beat(boot_id, pool_pids, *, up_since, now=None):

@@ -19,6 +19,8 @@ from pathlib import Path
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from common import workers
+
 from .. import requeue
 from ..models import Batch
 from ..processors.limits import IDLE, read_slot
@@ -38,7 +40,7 @@ def overdue(directory, grace, now=None):
         if not path.name.isdigit():
             continue
         pid = int(path.name)
-        if not _alive(pid):
+        if not workers.running(pid):
             path.unlink(missing_ok=True)
             continue
         slot = read_slot(path)
@@ -110,13 +112,3 @@ def enforce(directory, grace):
         Path(directory, str(pid)).unlink(missing_ok=True)
         killed.append(pid)
     return killed
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
