@@ -119,13 +119,7 @@ def claim_batch(batch_id):
 
 
 def _unclaim(batch_id, token):
-    Batch.objects.filter(pk=batch_id, claim_token=token).update(
-        status=_status_before_claim(),
-        claim_token="",
-        lease_expires_at=None,
-        dispatched_at=None,
-        next_attempt_at=timezone.now(),
-    )
+    Batch.objects.filter(pk=batch_id, claim_token=token).update(**handed_back(timezone.now()))
 
 
 def release(claim, error):
@@ -141,14 +135,24 @@ def _hand_back(claim, error):
     losses = claim.batch.lost_attempts + 1
     delay = min(2.0**losses, LOST_ATTEMPT_MAX_DELAY)
     Batch.objects.filter(pk=claim.batch.pk, claim_token=claim.token).update(
-        status=_status_before_claim(),
-        claim_token="",
-        lease_expires_at=None,
-        dispatched_at=None,
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        lost_attempts=F("lost_attempts") + 1,
-        last_error=f"attempt not recorded: {type(error).__name__}: {error}"[:2000],
+        **handed_back(
+            timezone.now() + timedelta(seconds=delay),
+            lost_attempts=F("lost_attempts") + 1,
+            last_error=f"attempt not recorded: {type(error).__name__}: {error}"[:2000],
+        )
     )
+
+
+def handed_back(due, **more):
+    """The fields of a claimed batch handed back (unclaimed, due at `due`), with `more`."""
+    return {
+        "status": _status_before_claim(),
+        "claim_token": "",
+        "lease_expires_at": None,
+        "dispatched_at": None,
+        "next_attempt_at": due,
+        **more,
+    }
 
 
 def _status_before_claim():
@@ -178,13 +182,9 @@ def recover_stalled(now=None):
             if not Batch.objects.filter(
                 pk=pk, status=Batch.Status.RUNNING, claim_token=token
             ).update(
-                status=_status_before_claim(),
-                claim_token="",
-                lease_expires_at=None,
-                dispatched_at=None,
-                next_attempt_at=now,
-                lost_attempts=F("lost_attempts") + 1,
-                last_error=f"attempt lost: {why}",
+                **handed_back(
+                    now, lost_attempts=F("lost_attempts") + 1, last_error=f"attempt lost: {why}"
+                )
             ):
                 continue
             counters, _ = JobCounters.objects.get_or_create(job_id=job_id)

@@ -24,7 +24,7 @@ from common import workers
 from .. import requeue
 from ..models import Batch
 from ..processors.limits import IDLE, read_slot
-from .lease import _status_before_claim
+from .lease import handed_back
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,12 @@ def mark_timed_out(batch_id, token, index, seconds):
         timed_out = {**(batch.timed_out or {}), str(index): seconds}
         # Not a lost attempt: the next one knows what happened and will not run it again.
         Batch.objects.filter(pk=batch_id, claim_token=token).update(
-            timed_out=timed_out,
-            status=_status_before_claim(),
-            claim_token="",
-            lease_expires_at=None,
-            dispatched_at=None,
-            next_attempt_at=timezone.now(),
-            last_error=f"RecordTimeout: record {index} ran past {seconds:g} s; its process killed",
+            **handed_back(
+                timezone.now(),
+                timed_out=timed_out,
+                last_error=f"RecordTimeout: record {index} ran past {seconds:g} s; "
+                "its process killed",
+            )
         )
     return True
 
