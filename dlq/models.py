@@ -279,6 +279,9 @@ class Batch(HeldByWorker):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # NULL, not "", when absent: the unique constraint must not match keyless batches.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # sha256 of the records (canonical JSON) submitted with the key: a replay of
+    # the key with other records is refused, not answered with this batch.
+    records_hash = models.CharField(max_length=64, blank=True)
     submitted_by = models.CharField(max_length=200, blank=True)
     # Totals over all attempts: processed and failed count every record of every attempt.
     attempts = models.PositiveIntegerField(default=0)
@@ -519,8 +522,19 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="The token's first characters, to tell it.")
     token_hash = models.CharField(max_length=64, unique=True)
+    # Every job is a flag, never an empty list: a token whose jobs are all
+    # deleted is left with none, and must then use none (fail closed).
+    all_jobs = models.BooleanField(
+        "every job",
+        default=False,
+        help_text="May use every job, today's and future ones. Off: only the jobs listed.",
+    )
     jobs = models.ManyToManyField(
-        Job, blank=True, related_name="api_tokens", help_text="Empty: every job."
+        Job,
+        blank=True,
+        related_name="api_tokens",
+        help_text="The jobs the token may use when it is not for every job. None listed and "
+        "not for every job: the token may use no job, so it does nothing.",
     )
     can_requeue = models.BooleanField(default=False)
     created_by = models.ForeignKey(
@@ -735,6 +749,9 @@ class OperatorAction(models.Model):
         REGROUP = "regroup", "Regroup error history"
         MERGE = "merge", "Merge error groups"
         FIX = "fix", "Fix payloads and requeue"
+        TOKEN_CREATE = "token_create", "Create API token"
+        TOKEN_CHANGE = "token_change", "Change API token"
+        TOKEN_REVOKE = "token_revoke", "Revoke API token"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(
