@@ -41,7 +41,8 @@ FIELDS = (
 def dlq_entries(request):
     """400 for a bad filter, limit or cursor; 403 for a job the token may not use; 404 unknown job.
 
-    A token limited to some jobs sees only those jobs' entries.
+    A token limited to some jobs sees only those jobs' entries (none when its
+    list is empty), and gets the 403 for an unknown job too (auth.unknown).
     """
     token = require_token(request)
     query = request.GET
