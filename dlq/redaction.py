@@ -52,12 +52,21 @@ _WORD_RE = re2.compile(r"[A-Z]+[a-z0-9]*|[a-z0-9]+", _OPTIONS)
 # `key=value`, `key: value`, `"key": "value"`, `'key': 'value'` in a message: the key, what
 # joins it to its value, and the value (quoted, or up to a separator; a scheme such as
 # `Bearer` goes with the credential after it).
-_PAIR_RE = re2.compile(
-    r"([A-Za-z][\w.-]*)([\"']?\s*[:=]\s*)"
-    r"(\[redacted\]|\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?"
-    r"|(?:(?i:bearer|basic|token|digest)\s+)?[^\s,;&)}\]\"']+)",
-    _OPTIONS,
+_PAIR_JOINT = r"([\"']?\s*[:=]\s*)"
+_PAIR_VALUE = (
+    rf"({re2.escape(MASK)}|\"(?:[^\"\\]|\\.)*\"?|'(?:[^'\\]|\\.)*'?"
+    r"|(?:(?i:bearer|basic|token|digest)\s+)?[^\s,;&)}\]\"']+)"
 )
+
+
+def _pair_re(fields):
+    """`key=value` pairs whose key holds a field's words (glued by `_`, `-`, `.` or nothing,
+    any case); whether the key names the field is checked on each match."""
+    glue = r"[_.-]?"
+    names = "|".join(glue.join(re2.escape(word) for word in field) for field in fields)
+    return re2.compile(
+        rf"(?i:((?:[A-Za-z][\w.-]*?)?(?:{names})[\w.-]*)){_PAIR_JOINT}{_PAIR_VALUE}", _OPTIONS
+    )
 
 
 def words(key):
@@ -75,8 +84,10 @@ class Redactor:
 
     def __init__(self, fields):
         self.fields = tuple(sorted({words(f) for f in fields if words(f)}))
-        # Cheap prefilter for texts: a message naming none of these words has no pair to mask.
-        self._hints = tuple(sorted({w for field in self.fields for w in field}))
+        self._pairs = _pair_re(self.fields) if self.fields else None
+        # A cheap prefilter for texts: each field's words glued, found by `in` in the text
+        # lowered and unglued (`card_number`, `cardNumber` and `card-number` hold `cardnumber`).
+        self._hints = tuple(sorted({"".join(field) for field in self.fields}))
         self._keys = {}
 
     def __bool__(self):
@@ -106,26 +117,28 @@ class Redactor:
         return payload
 
     def secrets(self, payload):
-        """The texts of the sensitive values in `payload` (its leaves under a sensitive key)."""
-        found = set()
-        if self.fields and isinstance(payload, (dict, list)):
-            self._collect(payload, False, found)
-        return found
+        """The texts of the sensitive values in `payload` (its leaves under a sensitive key).
 
-    def _collect(self, value, under, found):
-        if isinstance(value, dict):
-            for key, item in value.items():
-                self._collect(item, under or self.sensitive(key), found)
-        elif isinstance(value, list):
-            for item in value:
-                self._collect(item, under, found)
-        elif under and not isinstance(value, bool) and value is not None:
-            text = str(value)
-            if len(text) >= MIN_VALUE_CHARS:
-                found.add(text)
-                escaped = json.dumps(text, ensure_ascii=False)[1:-1]
-                if escaped != text:
-                    found.add(escaped)
+        On every failed record: a walk without recursion, that looks only at keys (cached)
+        and containers until a sensitive key is found."""
+        found = set()
+        if not self.fields or not isinstance(payload, (dict, list)):
+            return found
+        known, stack = self._keys, [payload]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    hit = known.get(key)
+                    if hit is None:
+                        hit = self.sensitive(key)
+                    if hit:
+                        _leaves(item, found)
+                    elif isinstance(item, (dict, list)):
+                        stack.append(item)
+            else:
+                stack.extend(item for item in value if isinstance(item, (dict, list)))
+        return found
 
     def texts(self, payload, *texts):
         """`texts` (a failure's message, traceback) with the payload's secrets masked, and every
@@ -139,9 +152,9 @@ class Redactor:
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        lowered = text.lower()
+        lowered = text.lower().replace("_", "").replace("-", "").replace(".", "")
         if any(hint in lowered for hint in self._hints):
-            text = _PAIR_RE.sub(self._pair, text)
+            text = self._pairs.sub(self._pair, text)
         return text
 
     def _pair(self, match):
@@ -189,6 +202,23 @@ class Redactor:
                 op = {k: self.mask(v) if k in ("value", "was") else v for k, v in op.items()}
             masked.append(op)
         return masked
+
+
+def _leaves(value, found):
+    """Every scalar under a sensitive key, as text (and as JSON writes it, when it differs)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _leaves(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _leaves(item, found)
+    elif not isinstance(value, bool) and value is not None:
+        text = str(value)
+        if len(text) >= MIN_VALUE_CHARS:
+            found.add(text)
+            escaped = json.dumps(text, ensure_ascii=False)[1:-1]
+            if escaped != text:
+                found.add(escaped)
 
 
 @functools.lru_cache(maxsize=256)
