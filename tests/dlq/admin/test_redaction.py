@@ -5,8 +5,9 @@ import json
 import logging
 
 import pytest
+from django.utils import timezone
 
-from dlq.models import DLQEntry
+from dlq.models import DLQAttempt, DLQEntry
 from dlq.processors import processor
 from errors.models import ErrorGroup, ErrorOccurrence
 
@@ -173,3 +174,41 @@ def test_editing_masked_keeps_the_secret_and_the_requeue_runs_on_it(login, secre
     }
     # The requeue ran the real record: the password still fails its rule, no mask does.
     assert secret_entry.error_message == "Field 'password': shorter than minLength 12"
+
+
+def test_fix_previews_mask_payload_fields(client, make_token, secret_entry):
+    auth = make_token(can_requeue=True)[1]
+    body = {
+        "ids": [secret_entry.pk],
+        "patch": [{"op": "replace", "path": "/password", "value": "n3w-s3cret-value"}],
+        "dry_run": True,
+    }
+    response = client.post(
+        "/api/v1/dlq/patch", json.dumps(body), "application/json", headers={"Authorization": auth}
+    )
+    assert response.status_code == 200, response.content
+    _assert_hidden(response.content.decode(), SECRET, CARD, IBAN, "n3w-s3cret-value")
+    [item] = response.json()["sample"]
+    assert item["before"]["password"] == "[redacted]"
+
+
+def test_group_page_sample_masks_payload_fields(login, secret_entry, settings):
+    viewer = login(VIEW, "errors.view_errorgroup")
+    page = viewer.get(f"/errors/{secret_entry.error_group_id}/").content.decode()
+    assert 'id="sample-payload"' in page
+    _assert_hidden(page, SECRET, CARD, IBAN, str(settings.BASE_DIR))
+
+
+def test_attempt_history_masks_a_fix_diff_on_payload_fields(login, secret_entry):
+    attempt = DLQAttempt.objects.create(
+        entry=secret_entry,
+        kind=DLQAttempt.Kind.REQUEUE,
+        started_by="ops",
+        outcome=DLQAttempt.Outcome.FAILED,
+        payload_diff=[{"op": "replace", "path": "/iban", "value": "DE00NEW", "was": IBAN}],
+        at=timezone.now(),
+    )
+    for url in (f"{LIST}{secret_entry.pk}/change/", f"/admin/dlq/dlqattempt/{attempt.pk}/change/"):
+        page = login(VIEW, "dlq.view_dlqattempt").get(url).content.decode()
+        assert "replace /iban" in page, url
+        _assert_hidden(page, IBAN, "DE00NEW")
