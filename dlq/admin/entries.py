@@ -57,7 +57,7 @@ def payload_change(attempt):
     if attempt.payload_diff:
         diff = attempt.payload_diff
         if not attempt.sensitive_shown:
-            diff = redaction.for_config(attempt.job_config).mask_diff(diff)
+            diff = redaction.for_config(_job_config(attempt)).mask_diff(diff)
         return pre("\n".join(diff_in_words(diff)))
     return "edited by hand" if attempt.payload_edited else "-"
 
@@ -396,9 +396,8 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                error_head=Left("error_message", 120), **shown_to(request, "entry__job__config")
-            )
+            # No join for the job's config: only a diff shown masked asks for it (_job_config).
+            .annotate(error_head=Left("error_message", 120), **shown_to(request))
         )
 
     @admin.display(description="error")
@@ -427,6 +426,15 @@ def shown_to(request, job_config=None):
     if job_config is not None:
         shown["job_config"] = F(job_config)
     return shown
+
+
+def _job_config(attempt):
+    """The config of the attempt's job: annotated on an entry's few attempts, else looked up."""
+    if hasattr(attempt, "job_config"):
+        return attempt.job_config
+    return (
+        DLQEntry.objects.filter(pk=attempt.entry_id).values_list("job__config", flat=True).first()
+    )
 
 
 def _shown(entry, payload):
