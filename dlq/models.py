@@ -10,7 +10,7 @@ from django.utils import timezone
 from errors import rules as grouping_rules
 from errors.models import ErrorGroup
 
-from . import processors
+from . import processors, redaction
 from .fields import JSONTextField
 
 
@@ -37,7 +37,14 @@ class Job(models.Model):
 
     name = models.SlugField(max_length=100, unique=True)
     processor = models.CharField(max_length=200, help_text="A registered processor name.")
-    config = models.JSONField(default=dict, blank=True, help_text="The processor's options.")
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'The processor\'s options. "redact_fields": ["iban", …] masks these payload fields'
+            " too, beside VELO_REDACT_FIELDS."
+        ),
+    )
     grouping = models.JSONField(
         default=list,
         blank=True,
@@ -110,6 +117,10 @@ class Job(models.Model):
             )
         try:
             processors.resolve(self.processor).check_config(self.config)
+        except ValueError as exc:
+            raise ValidationError({"config": str(exc)}) from None
+        try:
+            redaction.check_config(self.config)
         except ValueError as exc:
             raise ValidationError({"config": str(exc)}) from None
         try:
@@ -395,6 +406,7 @@ class DLQEntry(models.Model):
         permissions = [
             ("requeue_dlqentry", "Can requeue DLQ entries"),
             ("discard_dlqentry", "Can discard DLQ entries"),
+            ("view_sensitive_payload", "Can view DLQ payload fields that are redacted"),
         ]
         constraints = [
             # A redelivered batch can never store the same record twice.

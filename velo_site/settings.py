@@ -7,6 +7,7 @@ import environ
 from celery.schedules import crontab
 from kombu import Queue
 
+from dlq.redaction import DEFAULT_REDACT_FIELDS
 from errors.context import from_environ
 from velo_site import __version__
 
@@ -226,6 +227,9 @@ VELO_ROLLUP_RETENTION_DAYS = env.int("VELO_ROLLUP_RETENTION_DAYS", default=90)
 # Minute rollups serve only the last hour's and six hours' charts: a day is plenty.
 VELO_MINUTE_ROLLUP_RETENTION_HOURS = env.int("VELO_MINUTE_ROLLUP_RETENTION_HOURS", default=24)
 VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
+# Payload fields masked in messages, pages, exports and the API (dlq.redaction); a job adds
+# its own in config["redact_fields"]. Setting it replaces the list: keep the defaults you want.
+VELO_REDACT_FIELDS = env.list("VELO_REDACT_FIELDS", default=list(DEFAULT_REDACT_FIELDS))
 VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
 
 LOGGING = {

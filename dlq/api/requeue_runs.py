@@ -80,7 +80,7 @@ def start_fix(request):
         scope, options = _scope_and_options(body, token, fix=payload_fix)
         if options.dry_run:
             scope = scope.cut()
-            sample = fix.preview(scope, payload_fix, size)
+            sample = fix.preview(scope, payload_fix, size, reveal=False)
             return JsonResponse(
                 {
                     "dry_run": True,
