@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('dlq', '0015_requeue_run_timed_out'),
+        ('dlq', '0016_token_all_jobs'),
     ]
 
     operations = [
