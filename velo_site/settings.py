@@ -1,6 +1,7 @@
 """Django settings for Velo: the one place that reads the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_prometheus",
+    "axes",
     # errors before dlq: dlq.admin registers the error groups' admin with its actions.
     "errors",
     "dlq",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dlq.api.middleware.ApiErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "velo_site.urls"
@@ -113,7 +117,13 @@ DATABASES = {"default": _database(env.str("DATABASE_URL", default="sqlite:///var
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -148,6 +158,9 @@ SECURE_HSTS_PRELOAD = env.bool("VELO_HSTS_PRELOAD", default=False)
 # host as the proxy passes it on, e.g. a proxy that rewrites Host.
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 USE_X_FORWARDED_HOST = env.bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
+# Proxies in front of Velo that append to X-Forwarded-For: the client's address is
+# the one the outermost of them saw (velo_site.client_ip); 0 trusts no header.
+VELO_PROXY_COUNT = env.int("VELO_PROXY_COUNT", default=1 if VELO_HTTPS else 0)
 # Django's own defaults, said here so no upgrade changes them unseen.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -157,6 +170,21 @@ SESSION_COOKIE_HTTPONLY = True
 # Without preload, Django's deploy check warns that the site cannot be submitted
 # to the preload list: a choice made above, not a gap.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# --- Logins ----------------------------------------------------------------
+
+# django-axes: after VELO_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for VELO_LOGIN_COOLOFF_MINUTES
+# (a 429), the right password included; another address or user is not.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("VELO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("VELO_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "velo_site.client_ip.client_ip"
 
 # --- Celery -----------------------------------------------------------------
 
