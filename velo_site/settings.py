@@ -316,10 +316,34 @@ VELO_MINUTE_ROLLUP_RETENTION_HOURS = env.int("VELO_MINUTE_ROLLUP_RETENTION_HOURS
 VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
 VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
 
+# VELO_LOG_FORMAT=json: one JSON object a line (python-json-logger), with
+# "timestamp", "level", "logger", "message" and any `extra` fields, for every
+# log line of the web and the Celery processes.
+VELO_LOG_FORMAT = env.str("VELO_LOG_FORMAT", default="text")
+_LOG_FORMATTERS = {
+    "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "name": "logger"},
+        "timestamp": True,
+    },
+}
+if VELO_LOG_FORMAT not in _LOG_FORMATTERS:
+    raise ImproperlyConfigured(f"VELO_LOG_FORMAT is {VELO_LOG_FORMAT!r}: use text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"velo": _LOG_FORMATTERS[VELO_LOG_FORMAT]},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "velo"}},
     "root": {"handlers": ["console"], "level": env.str("VELO_LOG_LEVEL", default="INFO")},
 }
+if VELO_LOG_FORMAT == "json":
+    # Loggers that bring handlers of their own, in their own text format: Django's
+    # (runserver's access lines, django.request's errors) go to ours instead, and
+    # Celery's task logger finds one configured and leaves it (CELERY_WORKER_HIJACK_ROOT_LOGGER).
+    LOGGING["loggers"] = {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "celery.task": {"handlers": ["console"], "propagate": False},
+    }
