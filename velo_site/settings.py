@@ -162,7 +162,7 @@ SECURE_HSTS_PRELOAD = env.bool("VELO_HSTS_PRELOAD", default=False)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 USE_X_FORWARDED_HOST = env.bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
 # Proxies in front of Velo that append to X-Forwarded-For: the client's address is
-# the one the outermost of them saw (velo_site.client_ip); 0 trusts no header.
+# the one the outermost of them saw (velo_site.logins); 0 trusts no header.
 VELO_PROXY_COUNT = env.int("VELO_PROXY_COUNT", default=1 if VELO_HTTPS else 0)
 # Django's own defaults, said here so no upgrade changes them unseen.
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -198,14 +198,14 @@ CONTENT_SECURITY_POLICY = {
 # from one address, that pair is locked out for VELO_LOGIN_COOLOFF_MINUTES
 # (a 429), the right password included; another address or user is not.
 AUTHENTICATION_BACKENDS = [
-    "axes.backends.AxesStandaloneBackend",
+    "velo_site.logins.LoginThrottle",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("VELO_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("VELO_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "velo_site.client_ip.client_ip"
+AXES_CLIENT_IP_CALLABLE = "velo_site.logins.client_ip"
 
 # --- Celery -----------------------------------------------------------------
 

@@ -3,6 +3,7 @@ validators (issue 13, finding 9)."""
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import SetPasswordForm
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -103,4 +104,13 @@ def test_the_generated_superuser_password_passes_the_validators_and_logs_in(
 
     validate_password(password, django_user_model.objects.get(username="admin"))
     assert log_in(client, password, username="admin").status_code == 302
+    assert logged_in(client)
+
+
+def test_the_test_clients_login_and_a_scripts_authenticate_still_work(client, ops):
+    """Without a request there is no HTTP login to throttle: axes alone would raise."""
+    assert authenticate(username="ops", password=PASSWORD) == ops
+    assert authenticate(username="ops", password="wrong") is None
+    assert not client.login(username="ops", password="wrong")
+    assert client.login(username="ops", password=PASSWORD)
     assert logged_in(client)

@@ -1,4 +1,4 @@
-"""The address a request came from, for django-axes' login lockouts (AXES_CLIENT_IP_CALLABLE).
+"""Login throttling with django-axes: its authentication backend, and the client's address.
 
 Behind VELO_PROXY_COUNT proxies that each append the address they saw to
 X-Forwarded-For, the client is the entry the outermost proxy wrote: that many
@@ -7,10 +7,26 @@ never trusted; with no proxy (the default without VELO_HTTPS) the header is
 ignored and REMOTE_ADDR is the client.
 """
 
+from axes.backends import AxesStandaloneBackend
 from django.conf import settings
 
 
+class LoginThrottle(AxesStandaloneBackend):
+    """Axes' lockout check, for logins over HTTP.
+
+    Axes refuses (raises) an authenticate() without a request; one without a
+    request is no login over HTTP (a script, the shell, the test client's
+    login()), so there is nothing to throttle and the next backend decides.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+
 def client_ip(request):
+    """AXES_CLIENT_IP_CALLABLE: the address a login came from."""
     remote = request.META.get("REMOTE_ADDR")
     hops = settings.VELO_PROXY_COUNT
     if hops <= 0:
