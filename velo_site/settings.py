@@ -207,6 +207,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.float("VELO_LOGIN_COOLOFF_MINUTES", de
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "velo_site.logins.client_ip"
+# Its startup banner on every process and management command is noise.
+AXES_VERBOSE = False
 
 # --- Celery -----------------------------------------------------------------
 
