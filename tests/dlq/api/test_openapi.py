@@ -227,3 +227,67 @@ def test_error_groups_and_stats_answer_as_documented(client, auth):
 def test_probes_answer_as_documented(client):
     for path in ("/live", "/ready", "/health"):
         assert_documented(client.get(path), "get", path)
+
+
+# --- what the schemathesis run found (tests/dlq/api/test_openapi_live.py) ---------------
+
+
+def test_a_conversion_to_a_non_string_is_a_400_not_a_500(client, make_token):
+    requeuer = make_token("requeuer", can_requeue=True)[1]
+    fail(schema_job("orders"), 1)
+    body = {"job": "orders", "convert": [{"path": "/price", "to": {}}]}
+
+    response = client.post(
+        "/api/v1/dlq/patch", json.dumps(body), content_type=JSON, HTTP_AUTHORIZATION=requeuer
+    )
+
+    assert response.status_code == 400, response.content
+    assert "to must be one of" in assert_documented(response, "post", "/api/v1/dlq/patch")["error"]
+
+
+@pytest.mark.parametrize("op", ["move", "copy"])
+def test_a_move_or_copy_from_what_is_not_a_json_pointer_is_a_400_and_starts_no_run(
+    client, make_token, op
+):
+    requeuer = make_token("requeuer", can_requeue=True)[1]
+    fail(schema_job("orders"), 1)
+    body = {"job": "orders", "patch": [{"op": op, "path": "/symbol", "from": "price"}]}
+
+    response = client.post(
+        "/api/v1/dlq/patch", json.dumps(body), content_type=JSON, HTTP_AUTHORIZATION=requeuer
+    )
+
+    assert response.status_code == 400, response.content
+    assert "from must be a JSON Pointer" in response.json()["error"]
+    assert not RequeueRun.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("get", "/api/v1/jobs/orders/batches", "POST"),
+        ("delete", "/api/v1/batches/1", "GET"),
+        ("trace", "/api/v1/dlq", "GET"),
+        ("put", "/api/v1/dlq/requeue", "POST"),
+        ("get", "/api/v1/dlq/patch", "POST"),
+        ("post", "/api/v1/requeue-runs/1", "GET"),
+        ("post", "/api/v1/errors/stats", "GET"),
+        ("post", "/api/v1/openapi.json", "GET"),
+    ],
+)
+def test_a_json_405_keeps_its_allow_header(client, auth, method, path, allowed):
+    response = client.generic(method.upper(), path, HTTP_AUTHORIZATION=auth)
+
+    assert response.status_code == 405
+    assert response["Allow"] == allowed  # RFC 9110: a 405 says what is allowed
+    assert response.json()["detail"] == {"allowed": [allowed]}
+
+
+@pytest.mark.parametrize("path", ["/live", "/ready", "/health"])
+def test_a_probe_answers_an_unsafe_method_with_a_405_not_a_csrf_403(path):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).generic("QUERY", path)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
