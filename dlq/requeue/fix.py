@@ -229,14 +229,26 @@ def _check_operation(number, operation):
     needed = NEEDS.get(op)
     if needed and needed not in operation:
         _refuse(f"patch operation {number} ({op}) needs a {needed!r} member")
-    if needed == "from" and not isinstance(operation["from"], str):
-        _refuse(f"patch operation {number} ({op}): from must be a JSON Pointer")
+    if needed == "from" and not _is_pointer(operation["from"]):
+        # jsonpatch reads `from` only when it applies the operation: checked here, a bad one
+        # is a 400 at the door rather than a run that fixes no entry.
+        _refuse(f"patch operation {number} ({op}): from must be a JSON Pointer such as /price")
+
+
+def _is_pointer(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        jsonpointer.JsonPointer(value)
+    except jsonpointer.JsonPointerException:
+        return False
+    return True
 
 
 def _check_conversion(number, conversion):
     if not isinstance(conversion, dict) or set(conversion) != {"path", "to"}:
         _refuse(f'conversion {number} must be {{"path": "/field", "to": "number"}}', conversion)
-    if conversion["to"] not in CONVERSIONS:
+    if not isinstance(conversion["to"], str) or conversion["to"] not in CONVERSIONS:
         _refuse(f"conversion {number}: to must be one of {', '.join(CONVERSIONS)}")
     path = conversion["path"]
     if not isinstance(path, str) or not path.startswith("/"):
