@@ -91,7 +91,7 @@ class SlowClient(threading.Thread):
 
 def test_live_answers_through_nginx_while_slow_clients_hold_connections(tmp_path):
     if NGINX is None:
-        pytest.skip("needs Debian's nginx (apt-get install nginx-light)")
+        pytest.skip("needs Debian's nginx (apt-get install nginx)")
     gunicorn_port, nginx_port = free_port(), free_port()
     env = child_env(
         DJANGO_DEBUG=0,
