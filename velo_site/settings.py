@@ -58,6 +58,9 @@ MIDDLEWARE = [
     "velo_site.request_guard.MalformedRequestMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /static/ from STATIC_ROOT under gunicorn too (collectstatic first): right after
+    # SecurityMiddleware, before anything that would touch a session or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,10 +93,17 @@ TEMPLATES = [
 ]
 
 
+_PROMETHEUS_BACKENDS = frozenset({"postgresql", "sqlite3"})
+
+
 def _database(url):
     """A Django DATABASES entry from a URL, with the SQLite tuning the embedded default needs."""
     config = environ.Env.db_url_config(url)
-    if config["ENGINE"] == "django.db.backends.sqlite3":
+    vendor = config["ENGINE"].rpartition(".")[2]
+    # django-prometheus' wrappers of Django's own backends: the django_db_* metrics.
+    if config["ENGINE"] == f"django.db.backends.{vendor}" and vendor in _PROMETHEUS_BACKENDS:
+        config["ENGINE"] = f"django_prometheus.db.backends.{vendor}"
+    if vendor == "sqlite3":
         name = Path(config["NAME"])
         if not name.is_absolute():
             name = BASE_DIR / name
@@ -137,7 +147,19 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "velo_site" / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# `manage.py collectstatic --noinput` fills it; WhiteNoise serves it (deploy/README.md).
+STATIC_ROOT = Path(env.str("VELO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Outside DEBUG: hashed names (cached for a year by browsers and proxies) and
+    # pre-compressed copies; the manifest exists only after collectstatic, so a server
+    # started without it answers 500 on every page that links a static file.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # The API reads request bodies itself, against VELO_MAX_BODY_BYTES.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None

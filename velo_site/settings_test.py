@@ -20,3 +20,12 @@ os.environ.setdefault(
 )
 
 from .settings import *  # noqa: F403
+
+# The suite renders pages without running collectstatic first: plain names, no manifest
+# (tests/deploy/test_static_under_gunicorn.py runs the production storage).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# WhiteNoise warns at every start when STATIC_ROOT is missing.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
