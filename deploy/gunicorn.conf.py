@@ -33,6 +33,19 @@ keepalive = 5
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 accesslog = "-"
 errorlog = "-"
+# VELO_LOG_FORMAT=json (as Velo's own logs): gunicorn's access and error lines as JSON too.
+# gunicorn merges this over its defaults key by key, so naming its "generic" formatter is enough.
+if os.environ.get("VELO_LOG_FORMAT", "text").strip().lower() == "json":
+    logconfig_dict = {
+        "formatters": {
+            "generic": {
+                "()": "pythonjsonlogger.json.JsonFormatter",
+                "fmt": "%(levelname)s %(name)s %(message)s",
+                "rename_fields": {"levelname": "level", "name": "logger"},
+                "timestamp": True,
+            }
+        }
+    }
 # Heartbeat files on a RAM disk: a container's overlay filesystem can stall them.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # prometheus_client picks single- or multi-process mode when it is first
