@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from common import text as bounded
+
 from . import ProcessorContext, registry, resolve
 from .limits import BATCH_TIMEOUT, RECORD_TIMEOUT, BatchTimeout, TimeLimits, record_timeout_message
 
@@ -20,6 +22,12 @@ class RecordFailure:
     error_type: str
     message: str
     traceback: str = ""
+    # The length before the message was cut to VELO_MAX_ERROR_MESSAGE_CHARS (None: len(message)).
+    message_length: int | None = None
+
+    @property
+    def original_length(self):
+        return len(self.message) if self.message_length is None else self.message_length
 
 
 @dataclass(frozen=True)
@@ -42,20 +50,26 @@ def storable_text(text):
 def _failure(index, exc):
     # An error is stored beside the record it failed; a message no database
     # can hold would make the whole attempt fail to record, again and again.
+    # Where every failure is captured, its message and traceback are cut to
+    # their bounds: stored, grouped, logged and served, a 5 MiB message would
+    # be copied everywhere.
     try:
         text = str(exc)
         message = text or type(exc).__name__
     except Exception:  # an exception whose __str__ itself raises
         text, message = "<exception str() failed>", f"<unprintable {type(exc).__name__}>"
+    clipped = bounded.error_message(message)
     try:
-        trace = traceback_text(exc, text)
+        # The traceback's last line repeats the message: the clipped one.
+        trace = traceback_text(exc, bounded.error_message(text))
     except Exception:
         trace = ""
     return RecordFailure(
         index=index,
         error_type=storable_text(type(exc).__name__),
-        message=storable_text(message),
-        traceback=storable_text(trace),
+        message=storable_text(clipped),
+        traceback=storable_text(bounded.traceback(trace)),
+        message_length=len(message),
     )
 
 
@@ -178,7 +192,7 @@ def run_records(
                 batch_id,
                 attempt,
                 failure.error_type,
-                failure.message,
+                bounded.for_log(failure.message, failure.original_length),
             )
             failures.append(failure)
             if stop_on_first:
