@@ -116,8 +116,10 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "velo_site" / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
-# The API reads request bodies itself, against VELO_MAX_BODY_BYTES.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Forms (the admin's, the operator pages') are refused over this many bytes (Django's
+# default, 2.5 MiB). The API's POST views never use request.body or request.POST: they
+# read the body themselves, at most VELO_MAX_BODY_BYTES of it (dlq.api.body.read_body).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 # --- Celery -----------------------------------------------------------------
 

@@ -77,3 +77,13 @@ def test_broken_json_is_still_400(client, job, auth, assert_refused, body):
     response = client.post(URL, body, content_type="application/json", HTTP_AUTHORIZATION=auth)
 
     assert "not valid JSON" in assert_refused(response, 400)["error"]
+
+
+def test_the_ingest_view_reads_bodies_over_the_form_limit(client, job, auth, settings):
+    records = [{"symbol": "ACME", "price": 1, "blob": "x" * 1000}] * 3000  # 3 MiB
+    body = json.dumps(records)
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = client.post(URL, body, content_type="application/json", HTTP_AUTHORIZATION=auth)
+
+    assert response.status_code == 202, response.content[:300]
