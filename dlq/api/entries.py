@@ -25,8 +25,9 @@ from .auth import allowed_jobs, job_for, require_token
 from .responses import json_errors
 
 PARAMS = ("job", "status", "error_group", "batch", "cursor", "limit", "payload")
-# Rows read from the database at a time: a page's rows are never all in memory at once.
-FETCH_CHUNK = 16
+# Rows read from the database at a time (a record can be megabytes): a page's rows are never
+# all in memory at once.
+FETCH_CHUNK = 4
 # Everything the shape shows; the traceback and the original payload stay in the table.
 FIELDS = (
     "id",
