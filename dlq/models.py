@@ -371,6 +371,12 @@ class DLQEntry(models.Model):
     index = models.PositiveIntegerField(help_text="Position of the record in its batch.")
     payload = models.JSONField()
     error_message = models.TextField()
+    error_message_length = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The message's length in characters before it was cut to "
+        "VELO_MAX_ERROR_MESSAGE_CHARS (empty for entries stored before it was kept).",
+    )
     error_type = models.CharField(max_length=200)
     traceback = models.TextField(blank=True)
     error_group = models.ForeignKey(

@@ -143,10 +143,15 @@ class Redactor:
     def texts(self, payload, *texts):
         """`texts` (a failure's message, traceback) with the payload's secrets masked, and every
         value of a `key=value` pair whose key is sensitive."""
+        mask = self.masker(payload)
+        return tuple(mask(text) for text in texts)
+
+    def masker(self, payload):
+        """A function masking a text as texts() does, with `payload`'s secrets found once."""
         if not self.fields:
-            return texts
+            return str
         secrets = sorted(self.secrets(payload), key=len, reverse=True)
-        return tuple(self.text(text, secrets) for text in texts)
+        return functools.partial(self.text, secrets=secrets)
 
     def text(self, text, secrets=()):
         for secret in secrets:

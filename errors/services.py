@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
 from common import bulk
+from common import text as bounded
 
 from . import fingerprint_v1 as v1
 from .context import current as current_context
@@ -63,9 +64,11 @@ def group_failures(job_name, failures, *, now, rules=NO_RULES):
         return []
     fingerprints, keys = [], {}
     for position, failure in enumerate(failures):
-        fp, template = rules.key(job_name, failure.error_type, failure.message)
-        key = keys.setdefault(fp, _Key(fp, template, failure.error_type, failure.message))
-        key.message, key.last = failure.message, position
+        # Whoever reports it, a group's template and last message hold a bounded message.
+        message = bounded.error_message(failure.message)
+        fp, template = rules.key(job_name, failure.error_type, message)
+        key = keys.setdefault(fp, _Key(fp, template, failure.error_type, message))
+        key.message, key.last = message, position
         key.count += 1
         fingerprints.append(fp)
     group_of = _find_groups(job_name, keys, now)
@@ -197,7 +200,7 @@ def save_occurrences(job_name, rows, *, now, context=None):
                 "group_id": group.pk,
                 "occurred_at": now,
                 "job_name": job_name,
-                "message": message,
+                "message": bounded.error_message(message),
                 "batch_id": batch_id,
                 "dlq_entry_id": entry_id,
                 **place,

@@ -161,8 +161,10 @@ STORAGES = {
     },
 }
 
-# The API reads request bodies itself, against VELO_MAX_BODY_BYTES.
-DATA_UPLOAD_MAX_MEMORY_SIZE = None
+# Forms (the admin's, the operator pages') are refused over this many bytes (Django's
+# default, 2.5 MiB). The API's POST views never use request.body or request.POST: they
+# read the body themselves, at most VELO_MAX_BODY_BYTES of it (dlq.api.body.read_body).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 
 # --- HTTPS, proxies and the browser's protections ----------------------------
 
@@ -307,6 +309,13 @@ CELERY_BEAT_SCHEDULE = {
 VELO_MAX_BATCH_RECORDS = env.int("VELO_MAX_BATCH_RECORDS", default=10_000)
 VELO_MAX_BODY_BYTES = env.int("VELO_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
+# A failure's message and traceback are cut to these many characters where they are
+# captured (the traceback keeps its head and its tail); the log shows fewer still.
+VELO_MAX_ERROR_MESSAGE_CHARS = env.int("VELO_MAX_ERROR_MESSAGE_CHARS", default=2000)
+VELO_MAX_TRACEBACK_CHARS = env.int("VELO_MAX_TRACEBACK_CHARS", default=16 * 1024)
+VELO_MAX_LOGGED_MESSAGE_CHARS = env.int("VELO_MAX_LOGGED_MESSAGE_CHARS", default=500)
+# GET /api/v1/dlq stops adding entries to a page once their payloads pass this many bytes.
+VELO_API_PAGE_BYTES = env.int("VELO_API_PAGE_BYTES", default=1024 * 1024)
 # A claimed batch whose worker stops answering for this long is handed out again.
 VELO_BATCH_LEASE_SECONDS = env.float("VELO_BATCH_LEASE_SECONDS", default=300.0)
 # Every worker process beats this often; one silent for VELO_WORKER_STALE_SECONDS

@@ -6,11 +6,13 @@ is dlq.ingest.records' call, so every way of submitting applies the same rules.
 
 import json
 import math
+import re
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.http import UnreadablePostError
 
-from ..ingest.records import MAX_DEPTH
+from ..ingest.records import MAX_DEPTH, too_many_records
 from .responses import ApiError
 
 NDJSON_TYPES = frozenset({"application/x-ndjson"})
@@ -44,44 +46,136 @@ def read_body(request):
 
 
 def parse_records(body, content_type):
-    """The list of records in `body`; ApiError 400 when it is not JSON/NDJSON of that shape."""
+    """The list of records in `body`; ApiError 400 when it is not JSON/NDJSON of that shape,
+    413 when it holds more than VELO_MAX_BATCH_RECORDS records.
+
+    Records are parsed one at a time and counting stops at the limit: 9 MiB of
+    `[{},{},…]` would otherwise become three million dicts (240 MiB) before
+    anything counted them.
+    """
     if not body.strip():
         raise ApiError(400, "the request body is empty", {"expected": "a JSON array of records"})
+    limit = settings.VELO_MAX_BATCH_RECORDS
     if content_type.lower() in NDJSON_TYPES:
-        return _parse_ndjson(body)
-    data = loads_json(body, where="the body")
-    if isinstance(data, dict):
-        if set(data) != {"records"}:
-            raise ApiError(
-                400,
-                'a JSON object body must be {"records": [...]} and nothing else',
-                {"keys": sorted(data)[:20]},
-            )
-        data = data["records"]
-    # A non-list is refused by dlq.ingest.records with the same message as every other caller.
-    return data
-
-
-def _parse_ndjson(body):
-    records = []
-    for number, line in enumerate(body.split(b"\n"), start=1):
-        if line.strip():
-            records.append(loads_json(line, where=f"line {number}", line=number))
+        return _parse_ndjson(body, limit)
+    with _json_errors("the body"):
+        # As json.loads reads bytes: UTF-8, -16 or -32, told by the first bytes.
+        text = body.decode(json.detect_encoding(body), "surrogatepass")
+        start = _skip_space(text, 0)
+        if text.startswith("[", start):
+            records, end = _array(text, start, limit)
+        elif text.startswith("{", start):
+            records, end = _records_object(text, start, limit)
+        else:
+            # A lone value: not a list, refused by dlq.ingest.records like every other caller's.
+            records, end = _decoder().raw_decode(text, start)
+        if _skip_space(text, end) != len(text):
+            raise json.JSONDecodeError("Extra data", text, _skip_space(text, end))
     return records
+
+
+def _array(text, pos, limit):
+    """(the records of the JSON array at text[pos], the position after it), one at a time."""
+    decoder, records = _decoder(), []
+    pos = _skip_space(text, pos + 1)
+    if text.startswith("]", pos):
+        return records, pos + 1
+    while True:
+        if len(records) == limit:
+            raise _too_many(limit)
+        record, pos = decoder.raw_decode(text, pos)
+        records.append(record)
+        pos = _skip_space(text, pos)
+        if text.startswith(",", pos):
+            pos = _skip_space(text, pos + 1)
+        elif text.startswith("]", pos):
+            return records, pos + 1
+        else:
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+
+
+def _records_object(text, pos, limit):
+    """{"records": [...]}, and nothing else, read as _array reads an array."""
+    keys, records = [], None
+    pos = _skip_space(text, pos + 1)
+    while not text.startswith("}", pos):
+        if not text.startswith('"', pos):
+            raise json.JSONDecodeError("Expecting property name in double quotes", text, pos)
+        key, pos = _decoder().raw_decode(text, pos)
+        keys.append(key)
+        if key != "records" or records is not None:
+            break  # refused below, before its value is read
+        pos = _skip_space(text, pos)
+        if not text.startswith(":", pos):
+            raise json.JSONDecodeError("Expecting ':' delimiter", text, pos)
+        pos = _skip_space(text, pos + 1)
+        if not text.startswith("[", pos):
+            raise ApiError(400, 'expected a JSON array of records, or {"records": [...]}')
+        records, pos = _array(text, pos, limit)
+        pos = _skip_space(text, pos)
+        if text.startswith(",", pos):
+            pos = _skip_space(text, pos + 1)
+        elif not text.startswith("}", pos):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
+    if keys != ["records"]:
+        raise ApiError(
+            400,
+            'a JSON object body must be {"records": [...]} and nothing else',
+            {"keys": sorted(keys)[:20]},
+        )
+    return records, pos + 1
+
+
+def _parse_ndjson(body, limit):
+    if body.count(b"\n") < limit:  # no more lines than the limit: split them at once
+        lines = enumerate(body.split(b"\n"), start=1)
+        return [loads_json(text, where=f"line {n}", line=n) for n, text in lines if text.strip()]
+    records, line, seen = [], 1, 0
+    for match in _NON_BLANK_LINE.finditer(body):
+        line += body.count(b"\n", seen, match.start())
+        seen = match.start()
+        if len(records) == limit:
+            raise _too_many(limit)
+        records.append(loads_json(match.group(), where=f"line {line}", line=line))
+    return records
+
+
+# A line with something other than whitespace on it; found from line starts only, in linear time.
+_NON_BLANK_LINE = re.compile(rb"^[^\S\n]*\S[^\n]*", re.MULTILINE)
+_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_space(text, pos):
+    return _SPACE.match(text, pos).end()
+
+
+def _decoder():
+    return json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _too_many(limit):
+    exc = too_many_records(limit)
+    return ApiError(exc.status, str(exc), exc.detail)
 
 
 def loads_json(text, *, where, line=None):
     """`text` parsed as strict JSON (no NaN, no Infinity, no overflowing float); ApiError 400."""
+    with _json_errors(where, line):
+        return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+@contextmanager
+def _json_errors(where, line=None):
+    """Parsing errors as the API's 400s, naming where (and the line) they were found."""
     detail = {} if line is None else {"line": line}
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        yield
     except RecursionError:
         raise ApiError(
             400, f"{where} is nested too deeply", {**detail, "max_depth": MAX_DEPTH}
         ) from None
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, NaN/Infinity, overlong integers
         raise ApiError(400, f"{where} is not valid JSON", {**detail, "message": str(exc)}) from exc
-    return data
 
 
 def _refuse_constant(name):

@@ -4,6 +4,8 @@ import logging
 
 from django.db import DatabaseError
 
+from common import text as bounded
+
 from .responses import error_response
 
 log = logging.getLogger(__name__)
@@ -35,7 +37,12 @@ class ApiErrorMiddleware:
         if not request.path.startswith(API_PREFIX):
             return None
         if isinstance(exception, DatabaseError):
-            log.error("database unavailable while serving %s: %s", request.path, exception)
+            # A database error can quote the statement's parameters: megabytes of payload.
+            log.error(
+                "database unavailable while serving %s: %s",
+                request.path,
+                bounded.for_log(exception),
+            )
             return error_response(503, "the database is unavailable; nothing was stored")
         log.exception("unexpected error serving %s", request.path)
         return error_response(500, "internal error")

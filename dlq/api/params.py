@@ -57,6 +57,19 @@ def choice(query, name, choices):
     return value
 
 
+def flag(query, name, *, default):
+    """A yes/no parameter: true/false (or 1/0); the default when absent."""
+    value = single(query, name)
+    if value is None:
+        return default
+    if value.lower() not in FLAGS:
+        raise ApiError(400, f"{name} must be true or false", {name: value[:100]})
+    return FLAGS[value.lower()]
+
+
+FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def is_job_name(value, max_length=JOB_NAME_MAX):
     """Whether `value` can be a job's name: a slug of at most `max_length` characters.
 

@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from common import bulk
+from common import text as bounded
 from errors.context import current as current_context
 from errors.services import Failure, group_failures, link_occurrences, save_occurrences
 
@@ -42,7 +43,7 @@ from ..processors.runner import RecordFailure, RunResult, run_records, run_then_
 from . import store
 from .backoff import job_retry_delay
 from .lease import LostClaim, claim_batch, lease_keeper, release
-from .store import DeadLetter
+from .store import BATCH_FAILED, DeadLetter
 from .strategies import DeadLetters, Retry, plan
 
 log = logging.getLogger(__name__)
@@ -319,7 +320,12 @@ def _give_up(claim):
         for i in indexes
         if i not in stored
     ]
-    log.error("job %s: batch %d: %s; dead-lettering it", batch.job.name, batch.pk, message)
+    log.error(
+        "job %s: batch %d: %s; dead-lettering it",
+        batch.job.name,
+        batch.pk,
+        bounded.for_log(message),
+    )
     with transaction.atomic():
         return _finish(claim, batch.attempts + 1, RunResult(len(failures), failures), give_up=True)
 
@@ -328,7 +334,15 @@ def _letters(dead_letters, batch, failures, groups, attempt):
     """The failures on their way into the DLQ, as the plan says."""
     if dead_letters == DeadLetters.FAILED:
         return [
-            DeadLetter(f.index, f.error_type, f.message, f.traceback, g.pk, attempt)
+            DeadLetter(
+                f.index,
+                f.error_type,
+                f.message,
+                f.traceback,
+                g.pk,
+                attempt,
+                message_length=f.original_length,
+            )
             for f, g in zip(failures, groups, strict=True)
         ]
     if dead_letters == DeadLetters.WHOLE_BATCH:
@@ -339,6 +353,7 @@ def _letters(dead_letters, batch, failures, groups, attempt):
 def _whole_batch_letters(batch, cause, group, attempt):
     """fail_batch exhausted: every record goes, all in the failing record's group."""
     follower_message = store.batch_failed_message(cause.message)
+    cause_length = cause.original_length
     return [
         DeadLetter(
             index=i,
@@ -347,6 +362,7 @@ def _whole_batch_letters(batch, cause, group, attempt):
             traceback=cause.traceback if i == cause.index else "",
             group_id=group.pk,
             attempts=attempt,
+            message_length=cause_length if i == cause.index else len(BATCH_FAILED) + cause_length,
         )
         for i in range(batch.record_count)
     ]

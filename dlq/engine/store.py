@@ -39,6 +39,12 @@ class DeadLetter:
     group_id: int
     attempts: int
     occurrence_id: int | None = None
+    # The message's length before it was cut (VELO_MAX_ERROR_MESSAGE_CHARS); None: len(message).
+    message_length: int | None = None
+
+    @property
+    def original_length(self):
+        return len(self.message) if self.message_length is None else self.message_length
 
     def as_json(self):
         return asdict(self)
@@ -69,6 +75,7 @@ def store(job, batch, letters, counters, *, now, context):
                 "index": letter.index,
                 "payload": records[letter.index],
                 "error_message": letter.message,
+                "error_message_length": letter.original_length,
                 "error_type": letter.error_type,
                 "traceback": letter.traceback,
                 "error_group_id": letter.group_id,

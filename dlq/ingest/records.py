@@ -95,6 +95,22 @@ def _max_depth(records):
     return deepest
 
 
+def too_many_records(limit, count=None):
+    """The 413 for a batch over VELO_MAX_BATCH_RECORDS; `count` is None when counting stopped
+    at the limit (a request body is not parsed further than that)."""
+    if count is None:
+        return InvalidRecords(
+            f"the batch has more than {limit} records; at most {limit} are accepted",
+            status=413,
+            detail={"max_records": limit},
+        )
+    return InvalidRecords(
+        f"the batch has {count} records; at most {limit} are accepted",
+        status=413,
+        detail={"records": count, "max_records": limit},
+    )
+
+
 def validate(records):
     """Raise InvalidRecords unless `records` is a non-empty list of storable JSON objects."""
     if not isinstance(records, list):
@@ -103,11 +119,7 @@ def validate(records):
         raise InvalidRecords("the batch has no records")
     limit = settings.VELO_MAX_BATCH_RECORDS
     if len(records) > limit:
-        raise InvalidRecords(
-            f"the batch has {len(records)} records; at most {limit} are accepted",
-            status=413,
-            detail={"records": len(records), "max_records": limit},
-        )
+        raise too_many_records(limit, len(records))
     if all(isinstance(record, dict) for record in records) and _clearly_storable(records):
         return
     for i, record in enumerate(records):

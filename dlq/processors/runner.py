@@ -6,7 +6,10 @@ import logging
 import traceback
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+
+from common import text as bounded
 
 from .. import redaction
 from . import ProcessorContext, registry, resolve
@@ -21,6 +24,12 @@ class RecordFailure:
     error_type: str
     message: str
     traceback: str = ""
+    # The length before the message was cut to VELO_MAX_ERROR_MESSAGE_CHARS (None: len(message)).
+    message_length: int | None = None
+
+    @property
+    def original_length(self):
+        return len(self.message) if self.message_length is None else self.message_length
 
 
 @dataclass(frozen=True)
@@ -45,22 +54,31 @@ def _failure(index, exc, record=None, redactor=None):
     sensitive values masked (dlq.redaction), in a text any database stores."""
     # An error is stored beside the record it failed; a message no database
     # can hold would make the whole attempt fail to record, again and again.
+    # Where every failure is captured, its message and traceback are cut to
+    # their bounds: stored, grouped, logged and served, a 5 MiB message would
+    # be copied everywhere.
     try:
         text = str(exc)
         message = text or type(exc).__name__
     except Exception:  # an exception whose __str__ itself raises
         text, message = "<exception str() failed>", f"<unprintable {type(exc).__name__}>"
+    message_length = len(message)
+    # Masked before it is cut, so a secret across the cut is still found whole; but only a
+    # piece twice the bound is masked: megabytes per record would make hostile text costly.
+    bound = settings.VELO_MAX_ERROR_MESSAGE_CHARS
+    mask = redactor.masker(record) if redactor else str
+    message = bounded.clip(mask(message[: 2 * bound]), bound, message_length)
     try:
-        trace = traceback_text(exc, text)
+        # Its last line repeats the message: the one stored.
+        trace = mask(traceback_text(exc, message if text else text))
     except Exception:
         trace = ""
-    if redactor:
-        message, trace = redactor.texts(record, message, trace)
     return RecordFailure(
         index=index,
         error_type=storable_text(type(exc).__name__),
         message=storable_text(message),
-        traceback=storable_text(trace),
+        traceback=storable_text(bounded.traceback(trace)),
+        message_length=message_length,
     )
 
 
@@ -186,7 +204,7 @@ def run_records(
                 batch_id,
                 attempt,
                 failure.error_type,
-                failure.message,
+                bounded.for_log(failure.message, failure.original_length),
             )
             failures.append(failure)
             if stop_on_first:

@@ -332,6 +332,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
             attempts=F("attempts") + 1,
             last_attempt_at=now,
             error_message=failure.message,
+            error_message_length=failure.original_length,
             error_type=failure.error_type,
             traceback=failure.traceback,
             error_group=group,
