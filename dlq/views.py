@@ -85,7 +85,7 @@ def job_rows(*, top_errors=True):
     hour's activity (at most 60 rows a job) and a few index reads.
 
     The oldest pending entry is a correlated subquery, one index probe per job
-    inside the single jobs query; the top errors are one (job_name,
+    inside the single jobs query; the top errors are one (job_id,
     dlq_pending, count) index read per job.
     """
     oldest = DLQEntry.oldest_pending_of(OuterRef("pk"))
@@ -120,7 +120,7 @@ def _row(job, last_hour, top_errors):
 
 def _top_errors(job):
     return list(
-        ErrorGroup.objects.filter(job_name=job.name)
+        ErrorGroup.objects.filter(job_id=job.pk)
         .only("id", "error_type", "count", "dlq_pending", "status")
         .annotate(template_head=Left("template", 200))
         .order_by("-dlq_pending", "-count")[:TOP_ERRORS]
