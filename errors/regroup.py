@@ -60,7 +60,8 @@ def plan(
             "pk", "error_type", "template", "last_message", "status"
         )
     }
-    occurrences = ErrorOccurrence.objects.filter(job_name=job_name, group_id__in=list(info))
+    # By group: an occurrence keeps the job's name of its day (errors.services.rename_job).
+    occurrences = ErrorOccurrence.objects.filter(group_id__in=list(info))
     max_id = occurrences.aggregate(m=Max("pk"))["m"] or 0
     # (group, key) -> [occurrences, pending entries]; key -> template
     parts, templates = defaultdict(lambda: [0, 0]), {}
@@ -262,8 +263,7 @@ def move_occurrences(plan, rules, after, *, size=CHUNK):
     types = dict(_groups_of(plan["job"], plan.get("job_id")).values_list("pk", "error_type"))
     rows = list(
         ErrorOccurrence.objects.select_for_update()
-        .filter(job_name=plan["job"], pk__gt=after, pk__lte=plan["max_occurrence_id"])
-        .filter(group_id__in=sorted(types))
+        .filter(group_id__in=sorted(types), pk__gt=after, pk__lte=plan["max_occurrence_id"])
         .order_by("pk")
         .values_list("pk", "group_id", "message", "occurred_at", "node_id", "region", "version")[
             :size

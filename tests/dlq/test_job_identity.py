@@ -47,7 +47,9 @@ def test_a_renamed_job_keeps_its_groups_and_they_show_its_new_name(make_job, run
     group.refresh_from_db()
     assert (group.count, group.job_name) == (2, "orders-v2")
     assert group.job_id == job.pk
-    assert set(ErrorOccurrence.objects.values_list("job_name", flat=True)) == {"orders-v2"}
+    # An occurrence keeps the name it was recorded under; its group says the name now.
+    recorded = ErrorOccurrence.objects.order_by("pk").values_list("job_name", flat=True)
+    assert list(recorded) == ["orders", "orders-v2"]
     assert set(ErrorRollup.objects.values_list("job_name", flat=True)) == {"orders-v2"}
     assert set(ErrorVolume.objects.values_list("job_name", flat=True)) == {"orders-v2"}
     assert dict(ErrorTotal.objects.values_list("job_name", "occurrences")) == {"orders-v2": 2}
@@ -57,6 +59,8 @@ def test_a_renamed_job_keeps_its_groups_and_they_show_its_new_name(make_job, run
     client = login(*VIEWER)
     page = client.get(f"/errors/{group.pk}/").content.decode()
     assert "<dt>Job</dt><dd>orders-v2</dd>" in page
+    listed = login(superuser=True).get("/admin/errors/erroroccurrence/").content.decode()
+    assert listed.count('<td class="field-job">orders-v2</td>') == 2
     history_page = client.get("/errors/", {"job_name": "orders-v2"})
     assert [g.pk for g, _ in history_page.context["rows"]] == [group.pk]
     health = client.get("/dlq/health/").context["rows"]
