@@ -12,7 +12,7 @@ from django.utils import timezone
 from errors import rules as grouping_rules
 from errors.models import ErrorGroup
 
-from . import processors
+from . import processors, redaction
 from .fields import JSONTextField
 
 
@@ -53,7 +53,14 @@ class Job(models.Model):
         "its name (a job made before 0019 keeps the name it had then).",
     )
     processor = models.CharField(max_length=200, help_text="A registered processor name.")
-    config = models.JSONField(default=dict, blank=True, help_text="The processor's options.")
+    config = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            'The processor\'s options. "redact_fields": ["iban", …] masks these payload fields'
+            " too, beside VELO_REDACT_FIELDS."
+        ),
+    )
     grouping = models.JSONField(
         default=list,
         blank=True,
@@ -126,6 +133,10 @@ class Job(models.Model):
             )
         try:
             processors.resolve(self.processor).check_config(self.config)
+        except ValueError as exc:
+            raise ValidationError({"config": str(exc)}) from None
+        try:
+            redaction.check_config(self.config)
         except ValueError as exc:
             raise ValidationError({"config": str(exc)}) from None
         try:
@@ -295,6 +306,9 @@ class Batch(HeldByWorker):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     # NULL, not "", when absent: the unique constraint must not match keyless batches.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # sha256 of the records (canonical JSON) submitted with the key: a replay of
+    # the key with other records is refused, not answered with this batch.
+    records_hash = models.CharField(max_length=64, blank=True)
     submitted_by = models.CharField(max_length=200, blank=True)
     # Totals over all attempts: processed and failed count every record of every attempt.
     attempts = models.PositiveIntegerField(default=0)
@@ -408,6 +422,7 @@ class DLQEntry(models.Model):
         permissions = [
             ("requeue_dlqentry", "Can requeue DLQ entries"),
             ("discard_dlqentry", "Can discard DLQ entries"),
+            ("view_sensitive_payload", "Can view DLQ payload fields that are redacted"),
         ]
         constraints = [
             # A redelivered batch can never store the same record twice.
@@ -535,8 +550,19 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, help_text="The token's first characters, to tell it.")
     token_hash = models.CharField(max_length=64, unique=True)
+    # Every job is a flag, never an empty list: a token whose jobs are all
+    # deleted is left with none, and must then use none (fail closed).
+    all_jobs = models.BooleanField(
+        "every job",
+        default=False,
+        help_text="May use every job, today's and future ones. Off: only the jobs listed.",
+    )
     jobs = models.ManyToManyField(
-        Job, blank=True, related_name="api_tokens", help_text="Empty: every job."
+        Job,
+        blank=True,
+        related_name="api_tokens",
+        help_text="The jobs the token may use when it is not for every job. None listed and "
+        "not for every job: the token may use no job, so it does nothing.",
     )
     can_requeue = models.BooleanField(default=False)
     created_by = models.ForeignKey(
@@ -751,6 +777,9 @@ class OperatorAction(models.Model):
         REGROUP = "regroup", "Regroup error history"
         MERGE = "merge", "Merge error groups"
         FIX = "fix", "Fix payloads and requeue"
+        TOKEN_CREATE = "token_create", "Create API token"
+        TOKEN_CHANGE = "token_change", "Change API token"
+        TOKEN_REVOKE = "token_revoke", "Revoke API token"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from common.access import may_view
 from errors.models import ErrorGroup, ErrorOccurrence
 
-from . import triage
+from . import redaction, triage
 from .actors import Actor
 from .models import DLQEntry, RequeueRun
 from .permissions import REQUEUE, TRIAGE
@@ -49,7 +49,10 @@ def pending_entries(request, group):
         .order_by("-id")[:SHOWN]
     )
     sample = (
-        pending.only("id", "payload", "traceback", "error_message").order_by("-id").first()
+        pending.select_related("job")
+        .only("id", "payload", "traceback", "error_message", "job__config")
+        .order_by("-id")
+        .first()
         if entries
         else None
     )
@@ -62,9 +65,12 @@ def pending_entries(request, group):
             "group": group,
             "entries": entries,
             "sample": sample,
-            "sample_payload": json.dumps(sample.payload, indent=2, sort_keys=True)
+            "sample_payload": json.dumps(
+                redaction.shown(sample.payload, sample.job, user), indent=2, sort_keys=True
+            )
             if sample
             else "",
+            "sample_traceback": redaction.short_paths(sample.traceback) if sample else "",
             "list_url": f"{entry_list}?error_group__id__exact={group.pk}&status__exact=pending",
             "occurrences_url": reverse("admin:errors_erroroccurrence_changelist")
             + f"?group__id__exact={group.pk}"

@@ -1,14 +1,15 @@
-"""Model hooks: counters for every new job; its error history follows a rename; tokens
-never widen when a job goes."""
+"""Model hooks: counters for every new job; its error history follows a rename; backlogs
+emptied when a job goes.
 
-from django.db.models import Count
+(A token limited to deleted jobs needs no hook: an empty job list allows no
+job, see dlq.tokens.)"""
+
 from django.db.models.signals import post_save, pre_delete, pre_save
 from django.dispatch import receiver
-from django.utils import timezone
 
 from errors import services as errors
 
-from .models import ApiToken, Job, JobCounters
+from .models import Job, JobCounters
 
 
 @receiver(post_save, sender=Job)
@@ -29,7 +30,7 @@ def note_a_rename(sender, instance, raw=False, update_fields=None, **kwargs):
 
 @receiver(post_save, sender=Job)
 def rename_error_history(sender, instance, created, raw=False, **kwargs):
-    """A renamed job's error groups, occurrences and counts show its new name."""
+    """A renamed job's error groups and counts show its new name."""
     if getattr(instance, "_renamed", False):
         errors.rename_job(instance.pk, instance.name)
         instance._renamed = False
@@ -40,11 +41,3 @@ def empty_backlogs_of(sender, instance, **kwargs):
     """The job's DLQ entries go with it (a cascade); its error groups, kept, wait for none
     and belong to no job (a new job of its name starts clean)."""
     errors.forget_job(instance.pk)
-
-
-@receiver(pre_delete, sender=Job)
-def revoke_tokens_limited_to(sender, instance, **kwargs):
-    """A token limited to this job alone would become an every-job token: revoke it instead."""
-    ApiToken.objects.annotate(job_count=Count("jobs")).filter(
-        jobs=instance, job_count=1, revoked_at__isnull=True
-    ).update(revoked_at=timezone.now())

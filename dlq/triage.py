@@ -13,7 +13,7 @@ from django.utils import timezone
 from common.chunks import iter_id_chunks
 from errors.models import ErrorGroup
 
-from . import audit, backlog, requeue
+from . import audit, backlog, redaction, requeue
 from .actors import Actor
 from .ingest import records
 from .models import DLQEntry, JobCounters, OperatorAction, RequeueRun
@@ -86,6 +86,7 @@ def edit_and_requeue(entry_id: int, payload, *, actor: Actor) -> RequeueRun:
                 f"DLQ entry {entry_id} is not pending; only pending entries are edited"
             )
         before = entry.payload
+        redactor = redaction.for_job(entry.job)
         DLQEntry.objects.filter(pk=entry_id).update(
             original_payload=entry.original_payload
             if entry.original_payload is not None
@@ -99,7 +100,8 @@ def edit_and_requeue(entry_id: int, payload, *, actor: Actor) -> RequeueRun:
             count=1,
             entry_ids=[entry_id],
             outcome="payload replaced",
-            details={"before": before, "after": payload},
+            # The audit trail is read more widely than the entry: its secrets stay masked.
+            details={"before": redactor.mask(before), "after": redactor.mask(payload)},
         )
         return requeue.start_run(RequeueScope.of_ids([entry_id]), RequeueOptions(), actor)
 

@@ -1,12 +1,16 @@
 """Django settings for Velo: the one place that reads the environment."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from dlq.redaction import DEFAULT_REDACT_FIELDS
 from errors.context import from_environ
 from velo_site import __version__
 
@@ -16,12 +20,20 @@ VAR_DIR = BASE_DIR / "var"
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-# Development values are only handed out while DEBUG is on; production must say.
+# Development values are only handed out while DEBUG is on; production must say,
+# and a key anyone can read in this repository (or Django's startproject prefix) is no key.
+_DEV_SECRET_KEY = "velo-dev-only-insecure-key"
+_PUBLIC_SECRET_KEYS = {_DEV_SECRET_KEY, "velo-test-only-insecure-key"}
 SECRET_KEY = (
-    env.str("DJANGO_SECRET_KEY", default="velo-dev-only-insecure-key")
-    if DEBUG
-    else env.str("DJANGO_SECRET_KEY")
+    env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY) if DEBUG else env.str("DJANGO_SECRET_KEY")
 )
+if not DEBUG and (
+    not SECRET_KEY or SECRET_KEY in _PUBLIC_SECRET_KEYS or SECRET_KEY.startswith("django-insecure-")
+):
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is empty or a development value; set a secret of your own, e.g. "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else []
 )
@@ -34,6 +46,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_prometheus",
+    "axes",
+    "csp",
     # errors before dlq: dlq.admin registers the error groups' admin with its actions.
     "errors",
     "dlq",
@@ -44,6 +58,10 @@ MIDDLEWARE = [
     "velo_site.request_guard.MalformedRequestMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /static/ from STATIC_ROOT under gunicorn too (collectstatic first): right after
+    # SecurityMiddleware, before anything that would touch a session or the database.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -52,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dlq.api.middleware.ApiErrorMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "velo_site.urls"
@@ -73,10 +93,17 @@ TEMPLATES = [
 ]
 
 
+_PROMETHEUS_BACKENDS = frozenset({"postgresql", "sqlite3"})
+
+
 def _database(url):
     """A Django DATABASES entry from a URL, with the SQLite tuning the embedded default needs."""
     config = environ.Env.db_url_config(url)
-    if config["ENGINE"] == "django.db.backends.sqlite3":
+    vendor = config["ENGINE"].rpartition(".")[2]
+    # django-prometheus' wrappers of Django's own backends: the django_db_* metrics.
+    if config["ENGINE"] == f"django.db.backends.{vendor}" and vendor in _PROMETHEUS_BACKENDS:
+        config["ENGINE"] = f"django_prometheus.db.backends.{vendor}"
+    if vendor == "sqlite3":
         name = Path(config["NAME"])
         if not name.is_absolute():
             name = BASE_DIR / name
@@ -104,7 +131,13 @@ DATABASES = {"default": _database(env.str("DATABASE_URL", default="sqlite:///var
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -114,10 +147,90 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "velo_site" / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# `manage.py collectstatic --noinput` fills it; WhiteNoise serves it (deploy/README.md).
+STATIC_ROOT = Path(env.str("VELO_STATIC_ROOT", default=str(VAR_DIR / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Outside DEBUG: hashed names (cached for a year by browsers and proxies) and
+    # pre-compressed copies; the manifest exists only after collectstatic, so a server
+    # started without it answers 500 on every page that links a static file.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # The API reads request bodies itself, against VELO_MAX_BODY_BYTES.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
+
+# --- HTTPS, proxies and the browser's protections ----------------------------
+
+# VELO_HTTPS=1: Velo is reached over TLS through a proxy that terminates it and
+# says so in X-Forwarded-Proto (deploy/). Cookies go over HTTPS only, browsers
+# are told to use nothing else (HSTS), and plain HTTP is redirected, except the
+# probes and /metrics, which kubelets and Prometheus call inside the network.
+VELO_HTTPS = env.bool("VELO_HTTPS", default=False)
+# The proxy must set (not pass on) X-Forwarded-Proto, or a client could claim HTTPS.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if VELO_HTTPS else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = VELO_HTTPS
+SECURE_SSL_REDIRECT = env.bool("VELO_SSL_REDIRECT", default=VELO_HTTPS)
+SECURE_REDIRECT_EXEMPT = [r"^(live|ready|health|metrics)$"]
+SECURE_HSTS_SECONDS = env.int("VELO_HSTS_SECONDS", default=31_536_000 if VELO_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("VELO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# The preload list is a promise to every browser that is slow to take back: opt in only.
+SECURE_HSTS_PRELOAD = env.bool("VELO_HSTS_PRELOAD", default=False)
+# Origins (scheme://host[:port]) whose forms may POST here when they are not this
+# host as the proxy passes it on, e.g. a proxy that rewrites Host.
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+USE_X_FORWARDED_HOST = env.bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
+# Proxies in front of Velo that append to X-Forwarded-For: the client's address is
+# the one the outermost of them saw (velo_site.logins); 0 trusts no header.
+VELO_PROXY_COUNT = env.int("VELO_PROXY_COUNT", default=1 if VELO_HTTPS else 0)
+# Django's own defaults, said here so no upgrade changes them unseen.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Without preload, Django's deploy check warns that the site cannot be submitted
+# to the preload list: a choice made above, not a gap.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Scripts and styles from Velo's own static files only: the admin and the
+# operator pages have no inline script. Inline style *attributes* are allowed
+# (the bars' widths and the chart swatches' colours are computed server-side);
+# <style> elements are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+
+# --- Logins ----------------------------------------------------------------
+
+# django-axes: after VELO_LOGIN_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for VELO_LOGIN_COOLOFF_MINUTES
+# (a 429), the right password included; another address or user is not.
+AUTHENTICATION_BACKENDS = [
+    "velo_site.logins.LoginThrottle",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("VELO_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("VELO_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "velo_site.logins.client_ip"
+# Its startup banner on every process and management command is noise.
+AXES_VERBOSE = False
 
 # --- Celery -----------------------------------------------------------------
 
@@ -226,12 +339,39 @@ VELO_ROLLUP_RETENTION_DAYS = env.int("VELO_ROLLUP_RETENTION_DAYS", default=90)
 # Minute rollups serve only the last hour's and six hours' charts: a day is plenty.
 VELO_MINUTE_ROLLUP_RETENTION_HOURS = env.int("VELO_MINUTE_ROLLUP_RETENTION_HOURS", default=24)
 VELO_PROCESSORS = env.list("VELO_PROCESSORS", default=[])
+# Payload fields masked in messages, pages, exports and the API (dlq.redaction); a job adds
+# its own in config["redact_fields"]. Setting it replaces the list: keep the defaults you want.
+VELO_REDACT_FIELDS = env.list("VELO_REDACT_FIELDS", default=list(DEFAULT_REDACT_FIELDS))
 VELO_DEPLOYMENT = from_environ(os.environ, default_version=__version__)
 
+# VELO_LOG_FORMAT=json: one JSON object a line (python-json-logger), with
+# "timestamp", "level", "logger", "message" and any `extra` fields, for every
+# log line of the web and the Celery processes.
+VELO_LOG_FORMAT = env.str("VELO_LOG_FORMAT", default="text")
+_LOG_FORMATTERS = {
+    "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "json": {
+        "()": "pythonjsonlogger.json.JsonFormatter",
+        "fmt": "%(levelname)s %(name)s %(message)s",
+        "rename_fields": {"levelname": "level", "name": "logger"},
+        "timestamp": True,
+    },
+}
+if VELO_LOG_FORMAT not in _LOG_FORMATTERS:
+    raise ImproperlyConfigured(f"VELO_LOG_FORMAT is {VELO_LOG_FORMAT!r}: use text or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"velo": _LOG_FORMATTERS[VELO_LOG_FORMAT]},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "velo"}},
     "root": {"handlers": ["console"], "level": env.str("VELO_LOG_LEVEL", default="INFO")},
 }
+if VELO_LOG_FORMAT == "json":
+    # Loggers that bring handlers of their own, in their own text format: Django's
+    # (runserver's access lines, django.request's errors) go to ours instead, and
+    # Celery's task logger finds one configured and leaves it (CELERY_WORKER_HIJACK_ROOT_LOGGER).
+    LOGGING["loggers"] = {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "celery.task": {"handlers": ["console"], "propagate": False},
+    }

@@ -4,7 +4,7 @@ attempt history, and the operator's actions on both. The extra pages live in ent
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import unquote
-from django.db.models import TextField
+from django.db.models import BooleanField, F, TextField, Value
 from django.db.models.functions import Cast, Left, Substr
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -23,7 +23,7 @@ from common.admin import (
 from common.ids import parse_id
 from errors.admin import group_page_link
 
-from .. import requeue, triage
+from .. import redaction, requeue, triage
 from ..actors import Actor
 from ..models import DLQAttempt, DLQEntry
 from ..requeue import RequeueOptions, RequeueScope
@@ -52,9 +52,13 @@ VIEW_PARAMS = ("o", "p")
 
 
 def payload_change(attempt):
-    """What the attempt ran with: a bulk fix's changes, a payload edited by hand, or as stored."""
+    """What the attempt ran with: a bulk fix's changes, a payload edited by hand, or as stored;
+    a sensitive field's values masked unless the page's user may see them (`shown_to`)."""
     if attempt.payload_diff:
-        return pre("\n".join(diff_in_words(attempt.payload_diff)))
+        diff = attempt.payload_diff
+        if not attempt.sensitive_shown:
+            diff = redaction.for_config(_job_config(attempt)).mask_diff(diff)
+        return pre("\n".join(diff_in_words(diff)))
     return "edited by hand" if attempt.payload_edited else "-"
 
 
@@ -72,6 +76,9 @@ class DLQAttemptInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**shown_to(request, "entry__job__config"))
 
     @admin.display(description="payload change")
     def payload_change(self, attempt):
@@ -132,6 +139,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
                 error_excerpt=Substr("error_message", 1, ERROR_EXCERPT_CHARS),
                 # The record's first characters: which trade, which field, at a glance.
                 payload_excerpt=Substr(Cast("payload", TextField()), 1, PAYLOAD_EXCERPT_CHARS),
+                **shown_to(request),
             )
         )
 
@@ -302,6 +310,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
             target=_selection(request),
             entry_ids=None if across else [pk for pk in map(parse_id, selected) if pk is not None],
             filters=effective_filters(request.GET) if across else None,
+            reveal=redaction.may_see(request.user),
         )
 
     @admin.display(description="error")
@@ -317,7 +326,10 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="record")
     def record(self, entry):
-        return cut(entry.payload_excerpt and _cut(entry.payload_excerpt, PAYLOAD_EXCERPT_CHARS - 1))
+        excerpt = entry.payload_excerpt
+        if excerpt and not entry.sensitive_shown:
+            excerpt = redaction.mask_json_text(excerpt, redaction.for_job(entry.job))
+        return cut(excerpt and _cut(excerpt, PAYLOAD_EXCERPT_CHARS - 1))
 
     @admin.display(description="node")
     def node(self, entry):
@@ -325,11 +337,11 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="record")
     def payload_block(self, entry):
-        return pretty_json(entry.payload)
+        return pretty_json(_shown(entry, entry.payload))
 
     @admin.display(description="original record")
     def original_payload_block(self, entry):
-        return pretty_json(entry.original_payload)
+        return pretty_json(_shown(entry, entry.original_payload))
 
     @admin.display(description="message")
     def error_block(self, entry):
@@ -337,7 +349,7 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="traceback")
     def traceback_block(self, entry):
-        return pre(entry.traceback) if entry.traceback else "-"
+        return pre(redaction.short_paths(entry.traceback)) if entry.traceback else "-"
 
 
 def _selection(request):
@@ -381,7 +393,12 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
 
     def get_queryset(self, request):
         # The list shows the error's start; the whole text stays deferred.
-        return super().get_queryset(request).annotate(error_head=Left("error_message", 120))
+        return (
+            super()
+            .get_queryset(request)
+            # No join for the job's config: only a diff shown masked asks for it (_job_config).
+            .annotate(error_head=Left("error_message", 120), **shown_to(request))
+        )
 
     @admin.display(description="error")
     def error_head(self, attempt):
@@ -399,6 +416,29 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="payload change")
     def change_block(self, attempt):
         return payload_change(attempt)
+
+
+def shown_to(request, job_config=None):
+    """Annotations for rows shown to `request`'s user: whether they may see sensitive payload
+    fields (dlq.redaction), and the job's config that names its own, when not reached by
+    `entry.job`. The display methods that mask them get only the row."""
+    shown = {"sensitive_shown": Value(redaction.may_see(request.user), BooleanField())}
+    if job_config is not None:
+        shown["job_config"] = F(job_config)
+    return shown
+
+
+def _job_config(attempt):
+    """The config of the attempt's job: annotated on an entry's few attempts, else looked up."""
+    if hasattr(attempt, "job_config"):
+        return attempt.job_config
+    return (
+        DLQEntry.objects.filter(pk=attempt.entry_id).values_list("job__config", flat=True).first()
+    )
+
+
+def _shown(entry, payload):
+    return payload if entry.sensitive_shown else redaction.for_job(entry.job).mask(payload)
 
 
 def _cut(text, limit):

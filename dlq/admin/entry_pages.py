@@ -18,7 +18,7 @@ from django.utils.text import Truncator
 
 from common.ids import parse_id
 
-from .. import requeue, triage
+from .. import redaction, requeue, triage
 from ..actors import Actor
 from ..models import DLQEntry, RequeueRun
 from ..requeue import RequeueOptions, RequeueScope
@@ -156,12 +156,19 @@ class EntryPagesMixin:
         if not self.has_requeue_permission(request):
             raise PermissionDenied
         entry = self._entry(request, object_id)
+        # Whoever may not see sensitive fields edits them masked; a mask left as it was keeps
+        # the stored value (dlq.redaction.Redactor.unmask), so saving never loses nor shows it.
+        reveal = redaction.may_see(request.user)
+        redactor = redaction.for_job(entry.job)
         if request.method == "POST":
             form = EditPayloadForm(request.POST)
             if form.is_valid():
+                payload = form.cleaned_data["payload"]
+                if not reveal:
+                    payload = redactor.unmask(payload, entry.payload)
                 try:
                     run = triage.edit_and_requeue(
-                        entry.pk, form.cleaned_data["payload"], actor=Actor.from_request(request)
+                        entry.pk, payload, actor=Actor.from_request(request)
                     )
                 except triage.EditRefused as exc:
                     form.add_error("payload", str(exc))
@@ -171,7 +178,8 @@ class EntryPagesMixin:
                 else:
                     return self._follow_run(request, entry, run)
         else:
-            text = json.dumps(entry.payload, indent=2, ensure_ascii=False)
+            shown = entry.payload if reveal else redactor.mask(entry.payload)
+            text = json.dumps(shown, indent=2, ensure_ascii=False)
             form = EditPayloadForm(initial={"payload": text})
         return self._page(
             request,
@@ -292,7 +300,9 @@ class EntryPagesMixin:
                     "" if item.error else _pretty(item.after),
                     diff_in_words(item.diff),
                 )
-                for item in preview(matching, fix.cleaned_data["fix"])
+                for item in preview(
+                    matching, fix.cleaned_data["fix"], reveal=redaction.may_see(request.user)
+                )
             ]
         return self._page(
             request,

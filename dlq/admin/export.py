@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from common.chunks import iter_id_chunks
 
-from .. import audit
+from .. import audit, redaction
 from ..models import OperatorAction
 
 EXPORT_CHUNK = 1000
@@ -35,18 +35,29 @@ FIELDS = {
     "payload": "payload",
     "original_payload": "original_payload",
 }
+# Read beside them, not exported: which fields of the payloads to mask.
+JOB_CONFIG = "job__config"
 
 
-def _lines(entries, action):
+def _line(row, reveal):
+    """One entry's line: its sensitive payload fields masked unless `reveal`, the traceback's
+    paths relative (dlq.redaction)."""
+    config = row.pop(JOB_CONFIG, None)
+    if not reveal:
+        redactor = redaction.for_config(config)
+        row["payload"] = redactor.mask(row["payload"])
+        row["original_payload"] = redactor.mask(row["original_payload"])
+    row["traceback"] = redaction.short_paths(row["traceback"])
+    # ensure_ascii: whatever odd text a message holds, every line is valid JSON.
+    return json.dumps({FIELDS[k]: v for k, v in row.items()}, cls=DjangoJSONEncoder) + "\n"
+
+
+def _lines(entries, action, reveal):
     """JSON lines, a chunk at a time; the audit row gets the count when the stream ends."""
     exported, complete = 0, False
     try:
-        for chunk in iter_id_chunks(entries, EXPORT_CHUNK, values=FIELDS):
-            # ensure_ascii: whatever odd text a message holds, every line is valid JSON.
-            yield "".join(
-                json.dumps({FIELDS[k]: v for k, v in row.items()}, cls=DjangoJSONEncoder) + "\n"
-                for row in chunk
-            )
+        for chunk in iter_id_chunks(entries, EXPORT_CHUNK, values=[*FIELDS, JOB_CONFIG]):
+            yield "".join(_line(row, reveal) for row in chunk)
             exported += len(chunk)
         complete = True
     finally:  # also when the download is abandoned half-way
@@ -56,8 +67,9 @@ def _lines(entries, action):
         )
 
 
-def jsonl_response(entries, *, actor, target, entry_ids=None, filters=None):
-    """A download of `entries` (a queryset) as JSON Lines; the audit row is written first."""
+def jsonl_response(entries, *, actor, target, entry_ids=None, filters=None, reveal=False):
+    """A download of `entries` (a queryset) as JSON Lines; the audit row is written first.
+    Sensitive payload fields are masked unless `reveal`."""
     action = audit.record(
         OperatorAction.Action.EXPORT,
         actor=actor,
@@ -67,7 +79,7 @@ def jsonl_response(entries, *, actor, target, entry_ids=None, filters=None):
         outcome="started",
     )
     response = StreamingHttpResponse(
-        _lines(entries, action), content_type="application/x-ndjson; charset=utf-8"
+        _lines(entries, action, reveal), content_type="application/x-ndjson; charset=utf-8"
     )
     name = f"dlq-entries-{timezone.now():%Y%m%dT%H%M%SZ}.jsonl"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

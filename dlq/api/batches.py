@@ -12,10 +12,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from .. import ingest
 from ..ingest.records import InvalidRecords, validate_idempotency_key
-from ..models import Batch, Job
-from .auth import require_job_access, require_token
+from ..models import Batch
+from .auth import job_for, require_job_access, require_token, unknown
 from .body import parse_records, read_body
-from .params import is_job_name
 from .responses import ApiError, json_errors
 from .shapes import iso_utc
 
@@ -44,17 +43,17 @@ def submit_batch(request, job_name):
     """POST /api/v1/jobs/<job>/batches: store the records as a batch and queue it.
 
     Answers 202 {"batch_id", "records", "status_url"}; the same Idempotency-Key
-    answers the same 202 for the batch it made first, which is stored once.
-    Refusals, each storing nothing: 400 (body not JSON/NDJSON, not a list of
-    JSON objects, bad Idempotency-Key), 401 (no valid token), 403 (token not
-    allowed on the job), 404 (unknown job), 409 (job disabled: its batches
-    would never run, so they are refused rather than queued), 411 (a chunked
-    body, which Django under WSGI cannot read), 413 (body or batch over the
-    limits).
+    with the same records answers the same 202 for the batch it made first,
+    which is stored once. Refusals, each storing nothing: 400 (body not
+    JSON/NDJSON, not a list of JSON objects, bad Idempotency-Key), 401 (no
+    valid token), 403 (token not allowed on the job; for a token limited to
+    jobs also an unknown job), 404 (unknown job), 409 (job disabled: its
+    batches would never run, so they are refused rather than queued), 411 (a
+    chunked body, which Django under WSGI cannot read), 413 (body or batch
+    over the limits), 422 (an Idempotency-Key already used with other records).
     """
     token = require_token(request)
-    job = _job(job_name)
-    require_job_access(token, job)
+    job = job_for(token, job_name)
     if not job.enabled:
         raise ApiError(409, f"job {job.name!r} is disabled", {"job": job.name})
     key = _idempotency_key(request)
@@ -80,7 +79,8 @@ def submit_batch(request, job_name):
 @require_GET
 @json_errors
 def batch_status(request, batch_id):
-    """GET /api/v1/batches/<id>: a batch's status and counts (401/403 as for submitting)."""
+    """GET /api/v1/batches/<id>: a batch's status and counts (401/403 as for submitting;
+    404 for an unknown id, which a token limited to jobs gets as the 403)."""
     token = require_token(request)
     batch = (
         Batch.objects.select_related("job")
@@ -89,7 +89,7 @@ def batch_status(request, batch_id):
         .first()
     )
     if batch is None:
-        raise ApiError(404, f"no batch {batch_id}", {"batch_id": batch_id})
+        raise unknown(token, ApiError(404, f"no batch {batch_id}", {"batch_id": batch_id}))
     require_job_access(token, batch.job)
     return JsonResponse(
         {
@@ -106,15 +106,6 @@ def batch_status(request, batch_id):
             "finished_at": iso_utc(batch.finished_at),
         }
     )
-
-
-def _job(name):
-    job = None
-    if is_job_name(name):
-        job = Job.objects.filter(name=name).first()
-    if job is None:
-        raise ApiError(404, f"no job named {name[:100]!r}", {"job": name[:100]})
-    return job
 
 
 def _idempotency_key(request):

@@ -8,6 +8,7 @@ import json
 import math
 
 from django.conf import settings
+from django.http import UnreadablePostError
 
 from ..ingest.records import MAX_DEPTH
 from .responses import ApiError
@@ -23,9 +24,19 @@ def read_body(request):
         raise _too_large(limit, declared)
     # Without a trustworthy Content-Length (chunked uploads, ASGI) the cap on
     # the read is what keeps a huge body out of memory.
-    body = request.read(limit + 1)
+    try:
+        body = request.read(limit + 1)
+    except UnreadablePostError as exc:  # the client reset the connection, a socket timeout
+        raise ApiError(400, "the request body could not be read", {"message": str(exc)}) from None
     if len(body) > limit:
         raise _too_large(limit)
+    if declared is not None and len(body) < declared:
+        # The client closed its side early: what arrived is a cut-off body, never a batch.
+        raise ApiError(
+            400,
+            "the request body is shorter than its Content-Length",
+            {"bytes": len(body), "declared": declared},
+        )
     if not body and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
         # Django under WSGI reads a chunked body as empty: say so, not "empty body".
         raise ApiError(411, "send the body with a Content-Length; chunked uploads are not read")

@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from .. import redaction
 from ..models import DLQEntry, Job
 from . import params, shapes
 from .auth import allowed_jobs, job_for, require_token
@@ -41,7 +42,8 @@ FIELDS = (
 def dlq_entries(request):
     """400 for a bad filter, limit or cursor; 403 for a job the token may not use; 404 unknown job.
 
-    A token limited to some jobs sees only those jobs' entries.
+    A token limited to some jobs sees only those jobs' entries (none when its
+    list is empty), and gets the 403 for an unknown job too (auth.unknown).
     """
     token = require_token(request)
     query = request.GET
@@ -72,11 +74,18 @@ def dlq_entries(request):
     more = len(page) > limit
     page = page[:limit]
 
-    # The few job names of a page in one small query, rather than a join on every row.
-    names = dict(Job.objects.filter(pk__in={e.job_id for e in page}).values_list("pk", "name"))
+    # The few jobs of a page in one small query, rather than a join on every row: their
+    # names, and their configs' redact fields (the API always masks sensitive payload fields).
+    jobs = {
+        pk: (name, redaction.for_config(config))
+        for pk, name, config in Job.objects.filter(pk__in={e.job_id for e in page}).values_list(
+            "pk", "name", "config"
+        )
+    }
+    unknown = (None, redaction.for_config(None))
     return JsonResponse(
         {
-            "results": [shapes.dlq_entry(e, names.get(e.job_id)) for e in page],
+            "results": [shapes.dlq_entry(e, *jobs.get(e.job_id, unknown)) for e in page],
             "next": _next_url(request, page[-1].pk) if more else None,
         }
     )

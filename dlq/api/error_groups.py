@@ -12,8 +12,8 @@ from django.views.decorators.http import require_GET
 from errors.models import ErrorGroup, ErrorTotal
 
 from . import params, shapes
-from .auth import allowed_jobs, require_token
-from .responses import ApiError, json_errors
+from .auth import allowed_jobs, forbidden, require_token
+from .responses import json_errors
 
 # The recent-errors buffer: the 10 most recently seen groups, as velo_error_message exports it.
 TOP = 10
@@ -82,7 +82,7 @@ def _visible_groups(scope, name):
     groups = ErrorGroup.objects.all()
     if name is not None:
         if scope is not None and name not in scope.values():
-            raise ApiError(403, f"this API token may not use job {name!r}", {"job": name})
+            raise forbidden()
         groups = groups.filter(job_name=name)
     if scope is not None:
         groups = groups.filter(job_id__in=sorted(scope))

@@ -22,11 +22,13 @@ class ApiErrorMiddleware:
         if response.status_code == 404:
             return error_response(404, "not found", {"path": request.path})
         if response.status_code == 405:
-            return error_response(
-                405,
-                f"method {request.method} not allowed",
-                {"allowed": [m.strip() for m in response.get("Allow", "").split(",") if m.strip()]},
+            allowed = [m.strip() for m in response.get("Allow", "").split(",") if m.strip()]
+            answer = error_response(
+                405, f"method {request.method} not allowed", {"allowed": allowed}
             )
+            # RFC 9110: a 405 carries Allow; the JSON body does not replace it.
+            answer["Allow"] = ", ".join(allowed)
+            return answer
         return response
 
     def process_exception(self, request, exception):

@@ -20,7 +20,7 @@ from ..actors import Actor
 from ..models import Batch, DLQEntry, RequeueRun
 from ..requeue import RequeueOptions, RequeueScope, fix
 from . import shapes
-from .auth import allowed_jobs, job_for, require_token
+from .auth import allowed_jobs, forbidden, job_for, require_token, unknown
 from .body import loads_json, read_body
 from .params import is_job_name, reject_unknown
 from .responses import ApiError, json_errors
@@ -80,7 +80,7 @@ def start_fix(request):
         scope, options = _scope_and_options(body, token, fix=payload_fix)
         if options.dry_run:
             scope = scope.cut()
-            sample = fix.preview(scope, payload_fix, size)
+            sample = fix.preview(scope, payload_fix, size, reveal=False)
             return JsonResponse(
                 {
                     "dry_run": True,
@@ -166,13 +166,12 @@ def run_status(request, run_id):
     """A run's progress; 404 unknown, 403 when the run reaches jobs the token may not use."""
     token = require_token(request)
     run = RequeueRun.objects.filter(pk=run_id).first()
+    refusal = forbidden("this API token may not read a run over jobs it may not use")
     if run is None:
-        raise ApiError(404, f"no requeue run {run_id}", {"run_id": run_id})
+        raise unknown(token, ApiError(404, f"no requeue run {run_id}", {"run_id": run_id}), refusal)
     access = allowed_jobs(token)
     if access is not None and not _run_in_scope(run, access):
-        raise ApiError(
-            403, "this API token may not read a run over jobs it may not use", {"run_id": run_id}
-        )
+        raise refusal
     return JsonResponse(shapes.requeue_run(run))
 
 

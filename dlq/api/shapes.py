@@ -8,8 +8,9 @@ def iso_utc(moment):
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def dlq_entry(entry, job_name):
-    """An entry of GET /api/v1/dlq; `job_name` is passed in so a page needs no join."""
+def dlq_entry(entry, job_name, redactor):
+    """An entry of GET /api/v1/dlq; `job_name` is passed in so a page needs no join, and the
+    job's `redactor` (dlq.redaction) that masks the payload's sensitive fields."""
     return {
         "id": entry.pk,
         "job": job_name,
@@ -20,7 +21,7 @@ def dlq_entry(entry, job_name):
         "error_message": entry.error_message,
         "error_type": entry.error_type,
         "error_group": entry.error_group_id,
-        "payload": entry.payload,
+        "payload": redactor.mask(entry.payload),
         "node_id": entry.node_id,
         "created_at": iso_utc(entry.created_at),
         "last_attempt_at": iso_utc(entry.last_attempt_at),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import batches, entries, error_groups, requeue_runs
+from . import batches, entries, error_groups, openapi, requeue_runs
 
 urlpatterns = [
     path("jobs/<str:job_name>/batches", batches.submit_batch, name="api-submit-batch"),
@@ -13,4 +13,5 @@ urlpatterns = [
     path("requeue-runs/<int:run_id>", requeue_runs.run_status, name="api-requeue-run"),
     path("errors", error_groups.error_groups, name="api-errors"),
     path("errors/stats", error_groups.error_stats, name="api-error-stats"),
+    path("openapi.json", openapi.openapi_document, name="api-openapi"),
 ]

@@ -15,7 +15,7 @@ def keys_are_names(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("dlq", "0015_requeue_run_timed_out"),
+        ("dlq", "0017_view_sensitive_payload"),
     ]
 
     operations = [

@@ -114,21 +114,102 @@ def validator_class(schema):
     return _re2_validator(jsonschema.validators.validator_for(schema, default=Draft202012Validator))
 
 
+# What each keyword's failure says, from the schema's side only (the keyword's value),
+# never the record's: a value may be a password. `{v}` is the keyword's value.
+_RULES = {
+    "type": "not of type {types}",
+    "minLength": "shorter than minLength {v}",
+    "maxLength": "longer than maxLength {v}",
+    "pattern": "does not match pattern {v!r}",
+    "format": "not a valid {v!r} (format)",
+    "enum": "not one of the values enum allows",
+    "const": "not the value const requires",
+    "minimum": "less than minimum {v}",
+    "maximum": "greater than maximum {v}",
+    "exclusiveMinimum": "not greater than exclusiveMinimum {v}",
+    "exclusiveMaximum": "not less than exclusiveMaximum {v}",
+    "multipleOf": "not a multiple of {v}",
+    "minItems": "fewer items than minItems {v}",
+    "maxItems": "more items than maxItems {v}",
+    "uniqueItems": "items not unique (uniqueItems)",
+    "contains": "no item matches contains",
+    "minContains": "fewer items match contains than minContains {v}",
+    "maxContains": "more items match contains than maxContains {v}",
+    "minProperties": "fewer properties than minProperties {v}",
+    "maxProperties": "more properties than maxProperties {v}",
+    "required": "missing (required)",
+    "dependentRequired": "missing (dependentRequired)",
+    "dependencies": "missing (dependencies)",
+    "additionalProperties": "not allowed (additionalProperties)",
+    "unevaluatedProperties": "not allowed (unevaluatedProperties)",
+    "unevaluatedItems": "not allowed (unevaluatedItems)",
+    "propertyNames": "property name not allowed (propertyNames)",
+    "items": "not allowed (items)",
+    "prefixItems": "not allowed (prefixItems)",
+    "not": "matches a schema that not forbids",
+    "anyOf": "matches none of anyOf's schemas",
+    "oneOf": "does not match exactly one of oneOf's schemas",
+    "allOf": "does not match all of allOf's schemas",
+    None: "not allowed (false schema)",
+}
+
+
+def _dotted(parts):
+    return ".".join(str(part) for part in parts)
+
+
+def _missing(error):
+    """The property a required-like error is about: the first one absent from the record."""
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    if error.validator == "required":
+        wanted = error.validator_value
+    elif error.validator in ("dependentRequired", "dependencies"):
+        wanted = [
+            dep
+            for prop, deps in (error.validator_value or {}).items()
+            if prop in instance and isinstance(deps, list)
+            for dep in deps
+        ]
+    else:
+        return None
+    return next((name for name in wanted or () if name not in instance), None)
+
+
+def _extra(error):
+    """The first property additionalProperties (or unevaluatedProperties) does not allow."""
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return None
+    extras = sorted(str(key) for key in _additional(error.instance, error.schema))
+    return extras[0] if extras else None
+
+
 def _field_path(error):
     """The dotted path of the field a jsonschema error is about, or of the missing one."""
-    path = ".".join(str(part) for part in error.absolute_path)
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else ""
-        return f"{path}.{missing}" if path else missing
+    path = _dotted(error.absolute_path)
+    named = _missing(error) or _extra(error)
+    if named is not None:
+        return f"{path}.{named}" if path else str(named)
     return path or "(record)"
 
 
+def _rule(error):
+    """The failed rule in words, from the keyword and its value: never the record's value."""
+    value = error.validator_value
+    text = _RULES.get(error.validator)
+    if text is None:
+        return f"fails {error.validator!r}"
+    types = value if isinstance(value, list) else [value]
+    return text.format(v=value, types=", ".join(repr(t) for t in types))
+
+
 def json_schema(record, ctx):
-    """Validate the record against config["schema"]; the message names the failing field."""
+    """Validate the record against config["schema"]; the message names the failing field and
+    the rule it breaks, never the value (which may be a secret: it would reach the DLQ, the
+    error groups, the log and /metrics)."""
     schema = ctx.config.get("schema", {})
     error = best_match(validator_class(schema)(schema).iter_errors(record))
     if error is not None:
-        raise RecordInvalid(f"Field '{_field_path(error)}': {error.message}")
+        raise RecordInvalid(f"Field '{_field_path(error)}': {_rule(error)}")
 
 
 def check_schema_config(config):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from .. import redaction
 from . import ProcessorContext, registry, resolve
 from .limits import BATCH_TIMEOUT, RECORD_TIMEOUT, BatchTimeout, TimeLimits, record_timeout_message
 
@@ -39,7 +40,9 @@ def storable_text(text):
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _failure(index, exc):
+def _failure(index, exc, record=None, redactor=None):
+    """How a record failed, as stored everywhere: its message and traceback with the record's
+    sensitive values masked (dlq.redaction), in a text any database stores."""
     # An error is stored beside the record it failed; a message no database
     # can hold would make the whole attempt fail to record, again and again.
     try:
@@ -51,6 +54,8 @@ def _failure(index, exc):
         trace = traceback_text(exc, text)
     except Exception:
         trace = ""
+    if redactor:
+        message, trace = redactor.texts(record, message, trace)
     return RecordFailure(
         index=index,
         error_type=storable_text(type(exc).__name__),
@@ -144,6 +149,7 @@ def run_records(
         logger=logging.getLogger(f"velo.job.{job.name}"),
     )
     limits = limits or TimeLimits()
+    redactor = redaction.for_job(job)
     failures, left = [], []
     attempted = 0
     with limits:
@@ -164,7 +170,9 @@ def run_records(
                 )
             else:
                 try:
-                    failure = _run_one(processor, records[index], ctx, index, limits, savepoints)
+                    failure = _run_one(
+                        processor, records[index], ctx, index, limits, savepoints, redactor
+                    )
                 except BatchTimeout:
                     attempted -= 1  # interrupted: it runs again, whole, with the rest
                     left = list(indexes[position:])
@@ -190,7 +198,7 @@ def run_records(
     return RunResult(attempted, failures, tuple(left))
 
 
-def _run_one(processor, record, ctx, index, limits, savepoints):
+def _run_one(processor, record, ctx, index, limits, savepoints, redactor=None):
     """One record under its time limit: None, or how it failed (BatchTimeout propagates)."""
     try:
         try:
@@ -207,7 +215,7 @@ def _run_one(processor, record, ctx, index, limits, savepoints):
     except BatchTimeout:
         raise
     except Exception as exc:  # a processor fails a record by raising anything
-        return _failure(index, exc)
+        return _failure(index, exc, record, redactor)
     return None
 
 

@@ -12,11 +12,12 @@ change) is left pending untouched, and the run says so.
 import copy
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jsonpatch
 import jsonpointer
 
+from .. import redaction
 from ..ingest import records
 from ..models import DLQEntry
 from .scope import InvalidRequeue
@@ -228,14 +229,26 @@ def _check_operation(number, operation):
     needed = NEEDS.get(op)
     if needed and needed not in operation:
         _refuse(f"patch operation {number} ({op}) needs a {needed!r} member")
-    if needed == "from" and not isinstance(operation["from"], str):
-        _refuse(f"patch operation {number} ({op}): from must be a JSON Pointer")
+    if needed == "from" and not _is_pointer(operation["from"]):
+        # jsonpatch reads `from` only when it applies the operation: checked here, a bad one
+        # is a 400 at the door rather than a run that fixes no entry.
+        _refuse(f"patch operation {number} ({op}): from must be a JSON Pointer such as /price")
+
+
+def _is_pointer(value):
+    if not isinstance(value, str):
+        return False
+    try:
+        jsonpointer.JsonPointer(value)
+    except jsonpointer.JsonPointerException:
+        return False
+    return True
 
 
 def _check_conversion(number, conversion):
     if not isinstance(conversion, dict) or set(conversion) != {"path", "to"}:
         _refuse(f'conversion {number} must be {{"path": "/field", "to": "number"}}', conversion)
-    if conversion["to"] not in CONVERSIONS:
+    if not isinstance(conversion["to"], str) or conversion["to"] not in CONVERSIONS:
         _refuse(f"conversion {number}: to must be one of {', '.join(CONVERSIONS)}")
     path = conversion["path"]
     if not isinstance(path, str) or not path.startswith("/"):
@@ -269,6 +282,15 @@ class SampleFix:
     diff: list | None = None
     error: str = ""
 
+    def masked(self, redactor):
+        """This sample as someone who may not see sensitive fields sees it."""
+        return replace(
+            self,
+            before=redactor.mask(self.before),
+            after=redactor.mask(self.after),
+            diff=redactor.mask_diff(self.diff),
+        )
+
     def as_json(self):
         if self.error:
             return {"id": self.entry_id, "applies": False, "reason": self.error}
@@ -281,17 +303,20 @@ class SampleFix:
         }
 
 
-def preview(scope, fix, size=PREVIEW_SIZE):
-    """The fix on the first `size` pending entries of `scope`, changing nothing."""
+def preview(scope, fix, size=PREVIEW_SIZE, *, reveal=True):
+    """The fix on the first `size` pending entries of `scope`, changing nothing; unless
+    `reveal`, the payloads' sensitive fields masked (dlq.redaction)."""
     ids = scope.next_ids(size)
-    payloads = dict(DLQEntry.objects.filter(pk__in=ids).values_list("pk", "payload"))
+    rows = DLQEntry.objects.filter(pk__in=ids).values_list("pk", "payload", "job__config")
+    payloads = {pk: (payload, config) for pk, payload, config in rows}
     sample = []
     for pk in ids:
-        before = payloads[pk]
+        before, config = payloads[pk]
         try:
             after, changes = fix.apply(before)
         except FixDoesNotApply as exc:
-            sample.append(SampleFix(pk, before, error=str(exc)))
+            item = SampleFix(pk, before, error=str(exc))
         else:
-            sample.append(SampleFix(pk, before, after, changes))
+            item = SampleFix(pk, before, after, changes)
+        sample.append(item if reveal else item.masked(redaction.for_config(config)))
     return sample

@@ -232,13 +232,26 @@ def test_the_beat_tick_and_the_purge_have_a_worker_of_their_own(procfile, settin
 # --- alerts.yml ---------------------------------------------------------------------------
 
 
-def test_every_alert_has_a_severity_a_summary_a_runbook_and_a_unit_test():
+def readme_anchors(path):
+    """The anchors GitHub gives the headings of a Markdown file."""
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", path.read_text(), flags=re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+def test_every_alert_has_a_severity_a_summary_a_description_a_runbook_and_a_unit_test():
     blocks = rule_blocks()
     unit_tests = ALERT_TESTS.read_text()
+    anchors = readme_anchors(DEPLOY / "README.md")
     for name, block in blocks.items():
         assert re.search(r"severity: (warning|critical)\b", block), name
         assert "summary:" in block, name
-        assert "runbook:" in block, name
+        assert "description:" in block, name
+        [url] = re.findall(r'runbook_url: "([^"]+)"', block) or [None]
+        assert url == f"deploy/README.md#{name.lower()}", (name, url)
+        assert url.split("#")[1] in anchors, f"{name}: no heading {name} in deploy/README.md"
         assert f"alertname: {name}\n" in unit_tests, f"{name} has no case in {ALERT_TESTS.name}"
 
 

@@ -10,9 +10,10 @@ from dlq.tokens import create_token
 
 @pytest.fixture
 def make_token(db):
-    """Create a token; return (ApiToken, the Authorization header value that carries it)."""
+    """Create a token, for every job unless given `jobs`; return (ApiToken, the Authorization
+    header value that carries it)."""
 
-    def make(name="ingest", jobs=(), can_requeue=False):
+    def make(name="ingest", jobs=None, can_requeue=False):
         token, plaintext = create_token(name, jobs=jobs, can_requeue=can_requeue)
         return token, f"Bearer {plaintext}"
 

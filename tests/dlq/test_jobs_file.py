@@ -290,3 +290,14 @@ def test_a_schema_pattern_re2_cannot_run_is_refused_naming_it(write):
     )
     assert "'(?<=x)y'" in problems[0] and "RE2" in problems[0]
     assert not Job.objects.exists()
+
+
+def test_redact_fields_are_declared_in_the_job_config_and_checked(write):
+    declared = SPEC_EXAMPLE.replace(
+        "[jobs.config.schema]",
+        '[jobs.config]\nredact_fields = ["iban", "pin_code"]\n[jobs.config.schema]',
+    )
+    sync(write(declared))
+    assert Job.objects.get(name="orders").config["redact_fields"] == ["iban", "pin_code"]
+    problem = refusal(write(declared.replace('["iban", "pin_code"]', '"iban"'), name="bad.toml"))
+    assert "redact_fields" in str(problem)

@@ -1,16 +1,18 @@
 """API tokens: hashed storage, authentication, job limits, revocation, header and command."""
 
 import hashlib
+import importlib
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 from django.utils import timezone
 
 from dlq.api.auth import bearer_token
-from dlq.models import ApiToken
+from dlq.models import ApiToken, Job, OperatorAction
 from dlq.tokens import authenticate, create_token, revoke, token_allows_job
 
 pytestmark = pytest.mark.django_db
@@ -125,11 +127,19 @@ def test_last_used_at_moves_on_once_the_minute_has_passed():
 # --- job limits ---------------------------------------------------------------------------
 
 
-def test_token_without_jobs_may_use_every_job(make_job):
+def test_token_made_without_jobs_may_use_every_job(make_job):
     token, _ = create_token("ci")
 
+    assert token.all_jobs
     assert token_allows_job(token, make_job("orders"))
     assert token_allows_job(token, make_job("payments"))
+
+
+def test_token_with_an_empty_job_list_may_use_no_job(make_job):
+    token, _ = create_token("ci", jobs=[])
+
+    assert not token.all_jobs
+    assert not token_allows_job(token, make_job("orders"))
 
 
 def test_token_with_jobs_may_use_only_those(make_job):
@@ -183,6 +193,7 @@ def test_command_prints_the_token_alone_on_its_last_line_and_it_authenticates():
     assert token.name == "ci"
     assert lines[-1] == lines[-1].strip()
     assert not token.can_requeue
+    assert token.all_jobs  # SPEC §6: a token without --job may use every job
     assert not token.jobs.exists()
 
 
@@ -194,6 +205,7 @@ def test_command_limits_the_token_to_the_given_jobs(make_job):
 
     token = authenticate(lines[-1])
     assert set(token.jobs.all()) == {orders, payments}
+    assert not token.all_jobs
     assert token.can_requeue
 
 
@@ -218,14 +230,56 @@ def test_command_refuses_an_overlong_name():
         run_command("--name", "x" * 101)
 
 
-def test_deleting_the_only_job_of_a_limited_token_revokes_it_rather_than_widening_it(db):
-    from dlq.models import Job
-    from dlq.tokens import authenticate, create_token
+def test_deleting_every_job_of_a_limited_token_leaves_it_using_none(make_job):
+    orders, payments, other = make_job("orders"), make_job("payments"), make_job("other")
+    token, _ = create_token("limited", jobs=[orders, payments])
+    single, _ = create_token("single", jobs=[orders])
 
-    only = Job.objects.create(name="only", processor="demo.trades")
-    other = Job.objects.create(name="other", processor="demo.trades")
-    _, secret = create_token("limited", jobs=[only])
-    _, both_secret = create_token("both", jobs=[only, other])
-    only.delete()
-    assert authenticate(secret) is None
-    assert authenticate(both_secret) is not None
+    Job.objects.filter(pk__in=[orders.pk, payments.pk]).delete()
+
+    for limited in (token, single):
+        limited = ApiToken.objects.get(pk=limited.pk)
+        assert not limited.all_jobs
+        assert not limited.jobs.exists()
+        assert not token_allows_job(limited, other)
+
+
+def test_command_creation_is_audited_as_the_shell_user(make_job):
+    make_job("orders")
+
+    run_command("--name", "ci", "--job", "orders")
+
+    action = OperatorAction.objects.get()
+    assert action.action == OperatorAction.Action.TOKEN_CREATE
+    assert action.via == "shell"
+    assert action.details["before"] is None
+    assert action.details["after"]["jobs"] == ["orders"]
+
+
+# --- migration 0016: every job becomes a flag -------------------------------------------------
+
+
+def test_migration_marks_tokens_without_jobs_as_every_job_and_leaves_limited_ones(make_job):
+    migration = importlib.import_module("dlq.migrations.0016_token_all_jobs")
+    orders = make_job("orders")
+    old_every, _ = create_token("old every-job token", jobs=[])
+    limited, _ = create_token("limited", jobs=[orders])
+
+    migration.every_job_for_tokens_without_jobs(django_apps, None)
+
+    assert ApiToken.objects.get(pk=old_every.pk).all_jobs
+    assert not ApiToken.objects.get(pk=limited.pk).all_jobs
+
+
+def test_migration_backwards_revokes_tokens_that_would_widen(make_job):
+    migration = importlib.import_module("dlq.migrations.0016_token_all_jobs")
+    orders = make_job("orders")
+    none, _ = create_token("no job", jobs=[])
+    limited, _ = create_token("limited", jobs=[orders])
+    every, _ = create_token("every job")
+
+    migration.job_lists_only(django_apps, None)
+
+    assert ApiToken.objects.get(pk=none.pk).revoked_at is not None
+    assert ApiToken.objects.get(pk=limited.pk).revoked_at is None
+    assert ApiToken.objects.get(pk=every.pk).revoked_at is None

@@ -212,7 +212,7 @@ def test_from_the_health_page_an_operator_acts_on_the_biggest_group_in_a_real_br
     Job.objects.create(name="quiet", processor="json_schema", config={"schema": STRICT})
     records = [{"price": n} for n in range(12)] + [{"symbol": 5}] * 2 + [{"symbol": "OK"}]
     api.wait_until_final(api.submit("orders", records)["batch_id"])
-    big = ErrorGroup.objects.get(template__contains="required property")
+    big = ErrorGroup.objects.get(template__contains="missing (required)")
 
     page.goto("/")  # the front door: log in, land on DLQ health
     assert "/admin/login/" in page.url

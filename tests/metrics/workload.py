@@ -71,10 +71,10 @@ ORDERS_SCHEMA = {
 }
 
 
-QTY_MESSAGE = "Field 'qty': 'many' is not of type 'integer'"
+QTY_MESSAGE = "Field 'qty': not of type 'integer'"
 
 
-ID_MESSAGE = "Field 'id': 'id' is a required property"
+ID_MESSAGE = "Field 'id': missing (required)"
 
 
 SYMBOL_MESSAGE = "Missing required column 'symbol'"

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from dlq.actors import Actor
 from dlq.models import Job
 from dlq.tokens import create_token
 
@@ -31,7 +32,12 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"Unknown job(s): {', '.join(unknown)}")
         try:
-            token, plaintext = create_token(name, jobs=found, can_requeue=can_requeue)
+            token, plaintext = create_token(
+                name,
+                jobs=found if wanted else None,  # None: every job
+                can_requeue=can_requeue,
+                actor=Actor.shell(),
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         scope = f"job(s) {', '.join(wanted)}" if wanted else "every job"

@@ -96,7 +96,7 @@ def test_group_page_links_its_history_and_its_pending_entries(admin_client_, fai
     assert f'href="/errors/{group.pk}/"' in content
     assert f"?error_group__id__exact={group.pk}&amp;status__exact=pending" in content
     assert "2 pending entries" in content
-    for text in ("is a required property", "RecordInvalid", "Unresolved"):
+    for text in ("missing (required)", "RecordInvalid", "Unresolved"):
         assert text in content
 
 
@@ -110,7 +110,7 @@ def test_error_group_list_filters_by_status(admin_client_, group):
 def test_error_group_list_searches_templates_and_filters_by_job(
     admin_client_, fail, make_job, run_batch
 ):
-    fail(2)  # orders: "Field 'symbol': ... is a required property"
+    fail(2)  # orders: "Field 'symbol': missing (required)"
     payments = make_job("payments")
     run_batch(payments, [{"symbol": "A"}])  # "Missing required column 'price'"
     orders_group = ErrorGroup.objects.get(job_name="orders")

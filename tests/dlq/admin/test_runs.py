@@ -80,7 +80,7 @@ def test_a_run_that_resolved_nothing_does_not_read_like_a_success(admin_client_,
     assert attempts.status_code == 200
     listed = list(attempts.context["cl"].result_list)
     assert len(listed) == 3 and {a.outcome for a in listed} == {"failed"}
-    assert "is a required property" in attempts.content.decode()  # the error column
+    assert "missing (required)" in attempts.content.decode()  # the error column
     assert "entries/s" in page
 
 

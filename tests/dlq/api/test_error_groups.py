@@ -122,7 +122,7 @@ def test_a_job_limited_token_sees_only_its_jobs_groups(client, make_token, histo
     assert {g["job"] for g in results} == {"trades"}
     refused = get(client, limited, job="orders")
     assert refused.status_code == 403
-    assert refused.json()["detail"] == {"job": "orders"}
+    assert refused.json() == {"error": "this API token may not use this job", "detail": None}
 
 
 def test_stats_report_stored_totals_groups_and_the_recent_buffer(client, auth, history):

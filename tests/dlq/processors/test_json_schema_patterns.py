@@ -25,7 +25,7 @@ def judge(make_job, schema, records):
 def test_a_catastrophic_pattern_is_judged_at_once(make_job):
     schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": EVIL}}}
     assert judge(make_job, schema, [{"code": VICTIM}, {"code": "aaaa"}]) == [
-        (0, "RecordInvalid", f"Field 'code': {VICTIM!r} does not match {EVIL!r}")
+        (0, "RecordInvalid", f"Field 'code': does not match pattern {EVIL!r}")
     ]
 
 
@@ -37,8 +37,8 @@ def test_catastrophic_pattern_properties_are_judged_at_once(make_job):
     }
     failures = judge(make_job, schema, [{VICTIM: 1}, {"aaa": "x"}, {"aaa": 1}])
     assert [(i, t) for i, t, _ in failures] == [(0, "RecordInvalid"), (1, "RecordInvalid")]
-    assert "does not match any of the regexes" in failures[0][2]
-    assert "is not of type 'integer'" in failures[1][2]
+    assert failures[0][2] == f"Field '{VICTIM}': not allowed (additionalProperties)"
+    assert failures[1][2] == "Field 'aaa': not of type 'integer'"
 
 
 def test_property_names_patterns_run_on_re2_too(make_job):
