@@ -89,7 +89,7 @@ def create_groups(jobs, per_job, now):
             fingerprint = hashlib.sha256(f"bench {job.name} {number}".encode()).hexdigest()
             message = escape(template.replace("<str>", "abc").replace("<num>", "42"))
             lines.append(
-                f"{fingerprint}\t{job.name}\t{error_type}\t{escape(template)}\t{message}\t0"
+                f"{fingerprint}\t{job.name}\t{job.pk}\t{error_type}\t{escape(template)}\t{message}\t0"
                 f"\t{stamp}\t{stamp}\tunresolved\t{GROUPING_VERSION}\n"
             )
             number += 1
@@ -98,6 +98,7 @@ def create_groups(jobs, per_job, now):
         [
             "fingerprint",
             "job_name",
+            "job_id",
             "error_type",
             "template",
             "last_message",

@@ -1,5 +1,7 @@
 """Jobs, their counters, batches, DLQ entries with their attempt history, and API tokens."""
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -32,10 +34,24 @@ MIN_TIMEOUT = 0.1
 MAX_RECORD_TIMEOUT = 3600.0
 
 
+def new_error_key():
+    """A new job's error key: never a job's name (names are slugs), so a new job never
+    meets the error groups of a job that had its name."""
+    return f"job:{uuid.uuid4().hex}"
+
+
 class Job(models.Model):
     """A named pipeline: which processor runs its records and what happens when one fails."""
 
     name = models.SlugField(max_length=100, unique=True)
+    error_key = models.CharField(
+        max_length=100,
+        unique=True,
+        editable=False,
+        default=new_error_key,
+        help_text="What its errors' fingerprints hash for the job: its history's, whatever "
+        "its name (a job made before 0019 keeps the name it had then).",
+    )
     processor = models.CharField(max_length=200, help_text="A registered processor name.")
     config = models.JSONField(
         default=dict,

@@ -20,12 +20,13 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from errors.models import ErrorGroup
+from common.access import may_view
+from errors.models import ErrorGroup, ErrorOccurrence
 
 from . import redaction, triage
 from .actors import Actor
-from .models import DLQEntry
-from .permissions import REQUEUE, TRIAGE, VIEW_ENTRIES
+from .models import DLQEntry, RequeueRun
+from .permissions import REQUEUE, TRIAGE
 from .requeue.scope import newest_entry_id
 
 SHOWN = 50
@@ -38,7 +39,7 @@ STATUSES = {
 
 def pending_entries(request, group):
     """The panel; records and tracebacks only for whoever may view DLQ entries (fail closed)."""
-    if not request.user.has_perm(VIEW_ENTRIES):
+    if not may_view(request, DLQEntry):
         return render_to_string("dlq/group_panel_closed.html", {"group": group}, request=request)
     pending = DLQEntry.objects.filter(error_group=group, status=DLQEntry.Status.PENDING)
     entries = list(
@@ -72,8 +73,12 @@ def pending_entries(request, group):
             "sample_traceback": redaction.short_paths(sample.traceback) if sample else "",
             "list_url": f"{entry_list}?error_group__id__exact={group.pk}&status__exact=pending",
             "occurrences_url": reverse("admin:errors_erroroccurrence_changelist")
-            + f"?group__id__exact={group.pk}",
-            "runs_url": reverse("admin:dlq_requeuerun_changelist") + f"?error_group={group.pk}",
+            + f"?group__id__exact={group.pk}"
+            if may_view(request, ErrorOccurrence)
+            else None,
+            "runs_url": reverse("admin:dlq_requeuerun_changelist") + f"?error_group={group.pk}"
+            if may_view(request, RequeueRun)
+            else None,
             "requeue_url": _matching_url("requeue", group) if may_requeue else None,
             "fix_url": _matching_url("fix", group) if may_requeue else None,
             "can_triage": user.has_perm(TRIAGE),

@@ -3,4 +3,4 @@
 REQUEUE = "dlq.requeue_dlqentry"
 DISCARD = "dlq.discard_dlqentry"
 TRIAGE = "errors.change_errorgroup"  # resolve and ignore error groups
-VIEW_ENTRIES = "dlq.view_dlqentry"  # read records, messages and tracebacks in the DLQ
+# Who may view a model (entries, groups, jobs) is the admin's own rule: common.access.may_view.

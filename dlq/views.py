@@ -11,10 +11,10 @@ largest. The page reloads itself every REFRESH_SECONDS.
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import OuterRef, Subquery
 from django.db.models.functions import Left
 
+from common.access import may_view, view_required
 from errors.models import ErrorGroup
 from errors.views import page
 
@@ -62,9 +62,11 @@ class JobRow:
         return (-health.LEVELS[self.summary.status], -self.last_hour_rate_percent, self.job.name)
 
 
-@staff_member_required
+@view_required(Job)
 def health_page(request):
-    rows = job_rows()
+    # The top errors and the links to groups and entries, only for whoever may open them.
+    may_view_groups = may_view(request, ErrorGroup)
+    rows = job_rows(top_errors=may_view_groups)
     return page(
         request,
         "dlq/health.html",
@@ -73,15 +75,17 @@ def health_page(request):
         at_risk=sum(row.status_class in ("warning", "critical") for row in rows),
         failing_now=sum(row.failing_now for row in rows),
         refresh_seconds=REFRESH_SECONDS,
+        may_view_groups=may_view_groups,
+        may_view_entries=may_view(request, DLQEntry),
     )
 
 
-def job_rows():
+def job_rows(*, top_errors=True):
     """One row per job, worst first: the counters (never a COUNT over the DLQ), the last
     hour's activity (at most 60 rows a job) and a few index reads.
 
     The oldest pending entry is a correlated subquery, one index probe per job
-    inside the single jobs query; the top errors are one (job_name,
+    inside the single jobs query; the top errors are one (job_id,
     dlq_pending, count) index read per job.
     """
     oldest = DLQEntry.oldest_pending_of(OuterRef("pk"))
@@ -92,10 +96,11 @@ def job_rows():
         .order_by("name")
     )
     recent = activity.last_hour()
-    return sorted((_row(job, recent.get(job.pk, (0, 0))) for job in jobs), key=lambda r: r.severity)
+    rows = (_row(job, recent.get(job.pk, (0, 0)), top_errors) for job in jobs)
+    return sorted(rows, key=lambda r: r.severity)
 
 
-def _row(job, last_hour):
+def _row(job, last_hour, top_errors):
     counters = job.counters_or_zeros()
     summary = health.job_health(job, counters)
     processed, failed = counters.records_processed, counters.records_failed
@@ -109,10 +114,14 @@ def _row(job, last_hour):
         last_hour_processed=last_hour[0],
         last_hour_failed=last_hour[1],
         oldest_pending_at=job.oldest_pending_at,
-        top_errors=list(
-            ErrorGroup.objects.filter(job_name=job.name)
-            .only("id", "error_type", "count", "dlq_pending", "status")
-            .annotate(template_head=Left("template", 200))
-            .order_by("-dlq_pending", "-count")[:TOP_ERRORS]
-        ),
+        top_errors=_top_errors(job) if top_errors else [],
+    )
+
+
+def _top_errors(job):
+    return list(
+        ErrorGroup.objects.filter(job_id=job.pk)
+        .only("id", "error_type", "count", "dlq_pending", "status")
+        .annotate(template_head=Left("template", 200))
+        .order_by("-dlq_pending", "-count")[:TOP_ERRORS]
     )

@@ -99,7 +99,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
 
 @admin.register(ErrorOccurrence)
 class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
-    list_display = ("occurred", "job_name", "group_link", "node", "region", "version")
+    list_display = ("occurred", "job", "group_link", "node", "region", "version")
     list_select_related = ("group",)
     # The group is joined only for its error type: leave its long texts behind.
     list_defer = ("message", "group__template", "group__last_message")
@@ -123,6 +123,11 @@ class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
     )
 
     occurred = moment_column("occurred_at", "when")
+
+    @admin.display(description="job")
+    def job(self, occurrence):
+        """The job's name now (its group's: kept on rename), from the join the list makes."""
+        return occurrence.group.job_name
 
     @admin.display(description="group")
     def group_link(self, occurrence):

@@ -16,7 +16,12 @@ class ErrorGroup(models.Model):
     fingerprint = models.CharField(
         max_length=64, unique=True, help_text="sha256 of (job, error type, template)."
     )
-    job_name = models.CharField(max_length=100, help_text="The job whose records failed.")
+    job_name = models.CharField(
+        max_length=100, help_text="The job whose records failed (its name now: kept on rename)."
+    )
+    # A plain id, not a foreign key: this layer does not know the dlq app. Empty for the
+    # groups of a job that is gone (and of errors recorded without a job).
+    job_id = models.BigIntegerField(null=True, blank=True, help_text="The job's id.")
     error_type = models.CharField(max_length=200)
     template = models.TextField(help_text="The message with its variable parts replaced.")
     last_message = models.TextField(help_text="The most recent raw message.")
@@ -43,6 +48,9 @@ class ErrorGroup(models.Model):
             # The DLQ health page's top errors of a job: the largest backlog first.
             models.Index(
                 fields=["job_name", "dlq_pending", "count"], name="errgroup_job_backlog_idx"
+            ),
+            models.Index(
+                fields=["job_id", "dlq_pending", "count"], name="errgroup_jobid_backlog_idx"
             ),
             models.Index(fields=["last_seen"], name="errgroup_last_seen_idx"),
             models.Index(fields=["job_name", "last_seen"], name="errgroup_job_seen_idx"),

@@ -38,14 +38,20 @@ from .services import day_of, hour_of, minute_of, week_of
 CHUNK = 2000
 
 
-def plan(job_name, rules, *, extra=(), only_groups=None, ignore_keys_of=()):
+def plan(
+    job_name, rules, *, job_id=None, job_key=None, extra=(), only_groups=None, ignore_keys_of=()
+):
     """The plan (JSON) of regrouping `job_name` under `rules` (an errors.rules.Rules).
+
+    `job_id`: the job whose groups these are (else the groups of that name);
+    `job_key`: what its fingerprints hash (group_failures'; the name if none).
 
     `extra`: more stored messages as (group id, error type, message, pending)
     tuples, such as the job's DLQ entries. `only_groups`: regroup those groups
     only. `ignore_keys_of`: group ids whose keys are not kept (an unmerge).
     """
-    groups = ErrorGroup.objects.filter(job_name=job_name)
+    job_key = job_name if job_key is None else job_key
+    groups = _groups_of(job_name, job_id)
     if only_groups is not None:
         groups = groups.filter(pk__in=list(only_groups))
     info = {
@@ -54,13 +60,14 @@ def plan(job_name, rules, *, extra=(), only_groups=None, ignore_keys_of=()):
             "pk", "error_type", "template", "last_message", "status"
         )
     }
-    occurrences = ErrorOccurrence.objects.filter(job_name=job_name, group_id__in=list(info))
+    # By group: an occurrence keeps the job's name of its day (errors.services.rename_job).
+    occurrences = ErrorOccurrence.objects.filter(group_id__in=list(info))
     max_id = occurrences.aggregate(m=Max("pk"))["m"] or 0
     # (group, key) -> [occurrences, pending entries]; key -> template
     parts, templates = defaultdict(lambda: [0, 0]), {}
 
     def count(group_id, error_type, message, occurrences=0, pending=0):
-        fp, template = rules.key(job_name, error_type, message)
+        fp, template = rules.key(job_key, error_type, message)
         templates.setdefault(fp, template)
         part = parts[(group_id, fp)]
         part[0] += occurrences
@@ -83,7 +90,15 @@ def plan(job_name, rules, *, extra=(), only_groups=None, ignore_keys_of=()):
     for group_id, error_type, message, pending in extra:
         if group_id in info:
             count(group_id, error_type, message, pending=int(bool(pending)))
-    return _decide(job_name, info, parts, templates, max_id, set(ignore_keys_of))
+    decided = _decide(job_name, info, parts, templates, max_id, set(ignore_keys_of))
+    return {**decided, "job_id": job_id, "job_key": job_key}
+
+
+def _groups_of(job_name, job_id):
+    """The job's groups: by its id when it has one (a group of a job gone that had its name
+    is not its), else by name."""
+    groups = ErrorGroup.objects.filter(job_name=job_name)
+    return groups if job_id is None else groups.filter(job_id=job_id)
 
 
 def _decide(job_name, info, parts, templates, max_id, ignore_keys_of):
@@ -204,6 +219,7 @@ def prepare(plan, *, now):
             fingerprint=fp,
             defaults={
                 "job_name": job_name,
+                "job_id": plan.get("job_id"),
                 "error_type": data["type"],
                 "template": data["template"],
                 "last_message": data["template"],
@@ -232,7 +248,7 @@ def prepare(plan, *, now):
 
 def target_of(plan, rules, error_type, message, current):
     """The group a stored message belongs to under the plan (its own when the plan is silent)."""
-    fp, _ = rules.key(plan["job"], error_type, message)
+    fp, _ = rules.key(plan.get("job_key") or plan["job"], error_type, message)
     target = plan["targets"].get(fp)
     return current if target is None else target
 
@@ -244,10 +260,10 @@ def move_occurrences(plan, rules, after, *, size=CHUNK):
     their rollup rows and the groups' counts change together. Moving is
     idempotent: an occurrence already in its group does not move again.
     """
-    types = dict(ErrorGroup.objects.filter(job_name=plan["job"]).values_list("pk", "error_type"))
+    types = dict(_groups_of(plan["job"], plan.get("job_id")).values_list("pk", "error_type"))
     rows = list(
         ErrorOccurrence.objects.select_for_update()
-        .filter(job_name=plan["job"], pk__gt=after, pk__lte=plan["max_occurrence_id"])
+        .filter(group_id__in=sorted(types), pk__gt=after, pk__lte=plan["max_occurrence_id"])
         .order_by("pk")
         .values_list("pk", "group_id", "message", "occurred_at", "node_id", "region", "version")[
             :size

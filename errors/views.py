@@ -3,13 +3,14 @@
 from collections import Counter
 
 from django.contrib import admin
-from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.text import Truncator
 
+from common.access import may_view, view_required
+
 from . import charts, panels, selectors
-from .models import ErrorGroup
+from .models import ErrorGroup, ErrorOccurrence
 
 CHART_GROUPS = 6
 TABLE_GROUPS = 100
@@ -20,14 +21,14 @@ BREAKDOWNS = (("node_id", "Node"), ("version", "Version"), ("region", "Region"))
 HOTSPOT_PERCENT = 50
 
 
-def page(request, template, title, **context):
+def page(request, template, title, status=200, **context):
     """Render an operator page inside the admin's frame (header, login state, theme)."""
     frame = admin.site.each_context(request)
     frame.update(title=title, is_nav_sidebar_enabled=False)
-    return render(request, template, {**frame, **context})
+    return render(request, template, {**frame, **context}, status=status)
 
 
-@staff_member_required
+@view_required(ErrorGroup)
 def history(request):
     now = timezone.now()
     flt = selectors.HistoryFilter.from_query(request.GET, now=now)
@@ -48,7 +49,7 @@ def history(request):
     )
 
 
-@staff_member_required
+@view_required(ErrorGroup)
 def group_detail(request, group_id):
     group = get_object_or_404(ErrorGroup, pk=group_id)
     now = timezone.now()
@@ -68,7 +69,10 @@ def group_detail(request, group_id):
             _breakdown(title, selectors.group_breakdown(group, window, field, total=total))
             for field, title in BREAKDOWNS
         ],
-        occurrences=selectors.recent_occurrences(group),
+        # None (the table replaced by a note) for whoever may not view occurrences.
+        occurrences=selectors.recent_occurrences(group)
+        if may_view(request, ErrorOccurrence)
+        else None,
         panels=panels.render(request, group),
     )
 

@@ -1,10 +1,40 @@
 """Shared fixtures: jobs and batches built the way the product builds them."""
 
+import itertools
+
 import pytest
 
 from dlq.engine import process_batch
 from dlq.ingest import submit_batch
 from dlq.models import Batch, Job
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def login(db, django_user_model):
+    """A client logged in as a new staff user with exactly these permissions ("app.codename"),
+    or a superuser."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    def make(*perms, superuser=False):
+        name = f"user{next(_names)}"
+        if superuser:
+            user = django_user_model.objects.create_superuser(name, f"{name}@example.com", "pw")
+        else:
+            user = django_user_model.objects.create_user(name, password="pw", is_staff=True)
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        client = Client()
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return make
 
 
 @pytest.fixture

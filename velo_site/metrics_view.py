@@ -1,4 +1,4 @@
-"""GET /metrics: django-prometheus' django_* families and Velo's velo_* families in one exposition.
+"""GET and HEAD /metrics: django-prometheus' django_* and Velo's velo_* families in one exposition.
 
 In multiprocess mode (several gunicorn workers, PROMETHEUS_MULTIPROC_DIR set)
 the django_* samples of every worker are merged by prometheus_client's
@@ -13,7 +13,7 @@ import os
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
@@ -48,7 +48,8 @@ def _authorised(request):
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
-@require_GET
+# GET and HEAD (a scraper's or a load balancer's probe); anything else is a 405.
+@require_safe
 def metrics(request):
     if not _authorised(request):
         response = HttpResponse("a bearer token is needed for /metrics\n", status=401)

@@ -4,10 +4,11 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from . import metrics_view, probes
+from . import denied, metrics_view, probes
 
 admin.site.site_header = admin.site.site_title = "Velo"
 admin.site.index_title = "Operations"
+handler403 = denied.permission_denied
 
 urlpatterns = [
     # The front door is the operator pages' first stop after an alert.

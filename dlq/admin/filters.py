@@ -27,7 +27,7 @@ from django.utils.text import Truncator
 from common.ids import parse_id
 from errors.models import ErrorGroup
 
-from ..models import DLQEntry, Job
+from ..models import DLQEntry
 
 BATCH_TERM = re.compile(r"batch:\s*([0-9]+)", re.IGNORECASE)
 STATUS_PARAM = "status__exact"
@@ -133,8 +133,8 @@ class ErrorGroupFilter(_OneIdFilter):
         groups = ErrorGroup.objects.filter(dlq_pending__gt=0)
         job_id = parse_id(request.GET.get("job__id__exact", ""))
         if job_id is not None:
-            # The job's groups by backlog: one (job_name, dlq_pending, count) index range.
-            groups = groups.filter(job_name__in=Job.objects.filter(pk=job_id).values("name"))
+            # The job's groups by backlog: one (job_id, dlq_pending, count) index range.
+            groups = groups.filter(job_id=job_id)
         top = groups.only("job_name", "template", "dlq_pending").order_by("-dlq_pending", "-count")[
             : self.OFFERED
         ]

@@ -75,12 +75,15 @@ def error_stats(request):
 
 
 def _visible_groups(scope, name):
-    """The groups of job `name` (all jobs when None) within a token's scope; 403 outside it."""
+    """The groups of job `name` (all jobs when None) within a token's scope; 403 outside it.
+
+    A limited token sees its jobs' groups by job id: not those of a job gone that had
+    one of their names (what any job's name ever reached needs an every-job token)."""
     groups = ErrorGroup.objects.all()
     if name is not None:
         if scope is not None and name not in scope.values():
             raise forbidden()
-        return groups.filter(job_name=name)
+        groups = groups.filter(job_name=name)
     if scope is not None:
-        groups = groups.filter(job_name__in=sorted(scope.values()))
+        groups = groups.filter(job_id__in=sorted(scope))
     return groups

@@ -235,7 +235,7 @@ def _run_in_scope(run, access):
         return not _ids_outside(run.entry_ids, access)
     if "error_group" in filters:
         group = ErrorGroup.objects.filter(pk=filters["error_group"]).first()
-        return group is not None and group.job_name in access.values()
+        return group is not None and group.job_id in access
     if "batch" in filters:
         return Batch.objects.filter(pk=filters["batch"], job_id__in=sorted(access)).exists()
     return False

@@ -150,6 +150,8 @@ def _finish(claim, attempt, result, *, give_up=False):
         [Failure(f.error_type, f.message) for f in failures],
         now=now,
         rules=job.grouping_rules,
+        job_id=job.pk,
+        job_key=job.error_key,
     )
     # Attempts cut short by batch_timeout are continuations, not retries.
     tries = attempt - batch.batch_timeouts

@@ -22,9 +22,10 @@ def merge_groups(groups, *, actor):
         raise InvalidRegroup("select two groups or more to merge")
     if len(chosen) > MAX_GROUPS:
         raise InvalidRegroup(f"merge at most {MAX_GROUPS} groups at once")
-    jobs = {group.job_name for group in chosen}
+    jobs = {(group.job_id, group.job_name) for group in chosen}
     if len(jobs) > 1:
-        raise InvalidRegroup(f"groups of different jobs cannot merge: {', '.join(sorted(jobs))}")
+        names = ", ".join(sorted({name for _, name in jobs}))
+        raise InvalidRegroup(f"groups of different jobs cannot merge: {names}")
     into, others = chosen[0], chosen[1:]
     plan = {
         "job": into.job_name,

@@ -49,7 +49,7 @@ def checked_rules(job, rules):
     except InvalidRules as exc:
         raise InvalidRegroup(str(exc)) from None
     groups = list(
-        ErrorGroup.objects.filter(job_name=job.name)
+        ErrorGroup.objects.filter(job_id=job.pk)
         .order_by("-last_seen")
         .values_list("error_type", "last_message")[:CHECKED_GROUPS]
     )
@@ -111,7 +111,7 @@ def start_run(job, rules, *, actor, dry_run=False, groups=None):
 
 def unmerge(group, *, actor):
     """Split a group back into its parts by template, in the background; return the run."""
-    job = Job.objects.get(name=group.job_name)
+    job = Job.objects.get(pk=group.job_id)
     return start_run(job, job.grouping, actor=actor, groups=[group.pk])
 
 
@@ -180,6 +180,8 @@ def _work(run, progress):
         plan = history.plan(
             job.name,
             rules,
+            job_id=job.pk,
+            job_key=job.error_key,
             extra=entries.stored_messages(job),
             only_groups=run.groups,
             ignore_keys_of=run.groups or (),

@@ -323,6 +323,8 @@ def _commit(job, entries, failures, *, run, started_by, result):
         [Failure(failures[e.pk].error_type, failures[e.pk].message) for e in failed],
         now=now,
         rules=job.grouping_rules,
+        job_id=job.pk,
+        job_key=job.error_key,
     )
     context = current_context()
     for entry, group in zip(failed, groups, strict=True):

@@ -14,10 +14,9 @@ from tests.conftest import BAD, GOOD
 
 
 @pytest.fixture
-def staff(client, django_user_model):
-    user = django_user_model.objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
-    client.force_login(user)
-    return client
+def staff(login):
+    """A staff user who may open the health page and see its top errors and entry links."""
+    return login("dlq.view_job", "errors.view_errorgroup", "dlq.view_dlqentry")
 
 
 def row_of(body, job_name):

@@ -19,24 +19,20 @@ from tests.conftest import BAD, GOOD
 NO_SYMBOL = BAD  # Missing required column 'symbol'
 NO_PRICE = {"symbol": "ACME"}  # Missing required column 'price'
 BAD_PRICE = {"symbol": "ACME", "price": "abc"}  # Invalid JSON in 'price' field
+HISTORY_VIEWER = ("errors.view_errorgroup", "errors.view_erroroccurrence")
 HOSTILE = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-def staff(client, django_user_model):
-    user = django_user_model.objects.create_user("ops", "ops@example.com", "pw", is_staff=True)
-    client.force_login(user)
-    return client
+def staff(login):
+    """A staff user who may open the error history pages and read occurrences."""
+    return login(*HISTORY_VIEWER)
 
 
 @pytest.fixture
-def dlq_viewer(staff, django_user_model):
-    """The staff user, also allowed to read DLQ entries (the group page's DLQ panel)."""
-    from django.contrib.auth.models import Permission
-
-    user = django_user_model.objects.get(username="ops")
-    user.user_permissions.add(Permission.objects.get(codename="view_dlqentry"))
-    return staff
+def dlq_viewer(login):
+    """The same, also allowed to read DLQ entries (the group page's DLQ panel)."""
+    return login(*HISTORY_VIEWER, "dlq.view_dlqentry")
 
 
 @pytest.fixture
@@ -262,8 +258,8 @@ def test_anonymous_and_non_staff_users_are_sent_to_the_login_page(client, django
     assert client.get(path)["Location"] == f"/admin/login/?next={path}"
 
 
-def test_admin_index_links_the_operator_pages(staff):
-    body = staff.get("/admin/").content.decode()
+def test_admin_index_links_the_operator_pages(admin_client):
+    body = admin_client.get("/admin/").content.decode()
     assert 'id="operator-pages"' in body
     assert 'href="/errors/"' in body
     assert 'href="/dlq/health/"' in body

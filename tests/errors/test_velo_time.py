@@ -64,11 +64,10 @@ def test_the_filter_reads_against_the_clock_and_no_moment_is_a_dash():
     assert ago(None) == "–"
 
 
-def test_the_group_page_and_health_page_use_it(client, django_user_model, make_job, run_batch):
+def test_the_group_page_and_health_page_use_it(login, make_job, run_batch):
     from tests.conftest import BAD
 
-    user = django_user_model.objects.create_user("ops", password="pw", is_staff=True)
-    client.force_login(user)
+    client = login("errors.view_errorgroup", "dlq.view_job")
     run_batch(make_job("orders"), [BAD])
     from errors.models import ErrorGroup
 

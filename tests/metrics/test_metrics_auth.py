@@ -53,5 +53,29 @@ def test_the_probes_stay_open_when_a_metrics_token_is_set(client):
         assert client.get("/health").status_code == 200
 
 
-def test_metrics_answers_only_get(client):
-    assert client.post("/metrics").status_code == 405
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_metrics_refuses_writes_with_405(client, method):
+    response = getattr(client, method)("/metrics")
+    assert response.status_code == 405
+    assert sorted(response["Allow"].split(", ")) == ["GET", "HEAD"]
+    assert b"velo_" not in response.content
+
+
+def test_metrics_answers_head_like_get(client):
+    with override_settings(VELO_METRICS_TOKEN=""):
+        response = client.head("/metrics")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+
+
+def test_head_metrics_checks_the_token_too(client):
+    with override_settings(VELO_METRICS_TOKEN=TOKEN):
+        assert client.head("/metrics").status_code == 401
+        authorised = client.head("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert authorised.status_code == 200
+
+
+def test_post_with_the_right_token_is_still_405(client):
+    with override_settings(VELO_METRICS_TOKEN=TOKEN):
+        response = client.post("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 405

@@ -4,38 +4,13 @@ its schema is relaxed, and entries made by the engine or written directly."""
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.test import Client
 from django.utils import timezone
 
 from dlq.models import Batch, DLQAttempt, DLQEntry
 from errors.models import ErrorGroup, ErrorOccurrence
 from tests.conftest import BAD
 
-from .helpers import SCRIPT, STRICT, _names
-
-
-@pytest.fixture
-def login(db, django_user_model):
-    """A client logged in as a new staff user with exactly these permissions (or a superuser)."""
-
-    def make(*perms, superuser=False):
-        name = f"user{next(_names)}"
-        if superuser:
-            user = django_user_model.objects.create_superuser(name, f"{name}@example.com", "pw")
-        else:
-            user = django_user_model.objects.create_user(name, password="pw", is_staff=True)
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            user.user_permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
-        client = Client()
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return make
+from .helpers import SCRIPT, STRICT
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """What the admin tests share: the constants of hostile content, and posting actions."""
 
-import itertools
-
 from dlq.models import (
     DLQEntry,
     OperatorAction,
@@ -20,7 +18,6 @@ ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 ODD = "Ã©â€™\u202e\ufffd"
 Action = OperatorAction.Action
 Status = DLQEntry.Status
-_names = itertools.count()
 HOSTILE_MESSAGE = f"{SCRIPT} \"quoted\" 'single' {ODD} " + "y" * 5000
 HOSTILE_PAYLOAD = {"note": SCRIPT, "quotes": "\"'", "long": "x" * 5000, "odd": ODD}
 # (query, rows listed once 60 more entries of the same job and group have arrived)

@@ -73,7 +73,7 @@ def test_the_group_page_shows_its_newest_record_and_links_both_ways(login, fail)
     run = requeue.run_here(
         RequeueScope.matching(error_group=group.pk), RequeueOptions(), Actor("ops", "admin")
     )
-    client = login(*ALL, "dlq.view_requeuerun")
+    client = login(*ALL, "dlq.view_requeuerun", "errors.view_erroroccurrence")
     page = group_page(client, group)
     assert f"entry #{entries[-1].pk}</a>" in page
     assert "&quot;price&quot;: 1" in page  # the record that failed, with its fields

@@ -133,3 +133,17 @@ def test_the_job_form_refuses_a_schema_pattern_re2_cannot_run(admin_client_, mak
     assert "properties/id/pattern" in page and "RE2" in page
     job.refresh_from_db()
     assert job.config == {"schema": {"type": "object"}}
+
+
+def test_renaming_a_job_in_the_admin_keeps_its_error_groups(admin_client_, job, fail):
+    from errors.models import ErrorGroup
+
+    fail(1)
+    group = ErrorGroup.objects.get()
+    url = f"/admin/dlq/job/{job.pk}/change/"
+    assert admin_client_.post(url, _job_form(job, name="orders-v2")).status_code == 302
+    job.refresh_from_db()
+    fail(1)
+    group.refresh_from_db()
+    assert ErrorGroup.objects.count() == 1
+    assert (group.count, group.job_name) == (2, "orders-v2")
