@@ -2,17 +2,15 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
-from . import denied, metrics_view, probes
+from . import denied, front_door, metrics_view, probes
 
 admin.site.site_header = admin.site.site_title = "Velo"
 admin.site.index_title = "Operations"
 handler403 = denied.permission_denied
 
 urlpatterns = [
-    # The front door is the operator pages' first stop after an alert.
-    path("", RedirectView.as_view(pattern_name="dlq:health"), name="home"),
+    path("", front_door.front_door, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("dlq.api.urls")),
     path("errors/", include("errors.urls")),
