@@ -7,6 +7,7 @@ workers, nginx (Debian's package) with deploy/nginx.conf as the current user, po
 slow clients hold more connections than there are workers for the whole time /live is probed.
 """
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -18,6 +19,8 @@ import time
 import pytest
 import requests
 
+from dlq.models import Job
+from dlq.tokens import create_token
 from tests.integration.harness import Process, child_env, free_port, wait_for
 
 from .promql import DEPLOY
@@ -89,7 +92,10 @@ class SlowClient(threading.Thread):
                 self.stop.wait(0.2)
 
 
-def test_live_answers_through_nginx_while_slow_clients_hold_connections(tmp_path):
+@contextlib.contextmanager
+def proxied_site(tmp_path):
+    """gunicorn (deploy/gunicorn.conf.py, two sync workers, DEBUG off) behind nginx
+    (deploy/nginx.conf): yields (nginx's URL, nginx's port, gunicorn's log), logs on failure."""
     if NGINX is None:
         pytest.skip("needs Debian's nginx (apt-get install nginx)")
     gunicorn_port, nginx_port = free_port(), free_port()
@@ -120,8 +126,6 @@ def test_live_answers_through_nginx_while_slow_clients_hold_connections(tmp_path
         tmp_path,
     )
     url = f"http://127.0.0.1:{nginx_port}"
-    stop = threading.Event()
-    clients = []
     try:
         gunicorn.start()
         nginx.start()
@@ -133,50 +137,106 @@ def test_live_answers_through_nginx_while_slow_clients_hold_connections(tmp_path
                 return False
 
         wait_for(live, timeout=60, what="gunicorn behind nginx to answer /live")
-
-        # A body over VELO_MAX_BODY_BYTES is refused by nginx from its Content-Length alone.
-        with socket.create_connection(("127.0.0.1", nginx_port), timeout=5) as sock:
-            sock.sendall(
-                b"POST /api/v1/jobs/orders/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                + f"Content-Length: {MAX_BODY + 1}\r\n\r\n".encode()
-            )
-            assert sock.recv(4096).startswith(b"HTTP/1.1 413")
-
-        slow_headers = b"GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-client\r\n\r\n"
-        short_body = (
-            b"POST /api/v1/jobs/orders/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nX-Slow: yes\r\n\r\n[{}, {}"
-        )
-        clients = [SlowClient(nginx_port, stop, request=slow_headers) for _ in range(4)]
-        clients += [
-            SlowClient(nginx_port, stop, request=short_body, body_short_by=1000, interval=0.01)
-            for _ in range(2)
-        ]
-        for client in clients:
-            client.start()
-        time.sleep(1.0)  # every slow client connected and dripping
-
-        results = []
-        for _ in range(20):
-            started = time.monotonic()
-            try:
-                status = requests.get(f"{url}/live", timeout=2).status_code
-            except requests.RequestException as exc:
-                status = type(exc).__name__
-            results.append((status, round(time.monotonic() - started, 2)))
-            time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))
-
-        assert all(client.is_alive() for client in clients), "a slow client gave up early"
-        assert [status for status, _ in results] == [200] * 20, results
-        # nginx never passed on the cut-off bodies: gunicorn saw no POST at all.
-        assert "POST /api/v1/jobs/orders/batches" not in gunicorn.log()
+        yield url, nginx_port, gunicorn.log
     except AssertionError:
         print(f"--- gunicorn log (tail)\n{gunicorn.log()[-3000:]}")
         print(f"--- nginx log (tail)\n{nginx.log()[-3000:]}")
         raise
     finally:
-        stop.set()
-        for client in clients:
-            client.join(5)
         nginx.stop()
         gunicorn.stop()
+
+
+def test_live_answers_through_nginx_while_slow_clients_hold_connections(tmp_path):
+    stop = threading.Event()
+    clients = []
+    with proxied_site(tmp_path) as (url, nginx_port, gunicorn_log):
+        try:
+            _slow_clients_cannot_starve_live(url, nginx_port, gunicorn_log, stop, clients)
+        finally:
+            stop.set()
+            for client in clients:
+                client.join(5)
+
+
+def _slow_clients_cannot_starve_live(url, nginx_port, gunicorn_log, stop, clients):
+    # A body over VELO_MAX_BODY_BYTES is refused by nginx from its Content-Length alone.
+    with socket.create_connection(("127.0.0.1", nginx_port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /api/v1/jobs/orders/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            + f"Content-Length: {MAX_BODY + 1}\r\n\r\n".encode()
+        )
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413")
+
+    slow_headers = b"GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-client\r\n\r\n"
+    short_body = (
+        b"POST /api/v1/jobs/orders/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nX-Slow: yes\r\n\r\n[{}, {}"
+    )
+    clients.extend(SlowClient(nginx_port, stop, request=slow_headers) for _ in range(4))
+    clients.extend(
+        SlowClient(nginx_port, stop, request=short_body, body_short_by=1000, interval=0.01)
+        for _ in range(2)
+    )
+    for client in clients:
+        client.start()
+    time.sleep(1.0)  # every slow client connected and dripping
+
+    results = []
+    for _ in range(20):
+        started = time.monotonic()
+        try:
+            status = requests.get(f"{url}/live", timeout=2).status_code
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        results.append((status, round(time.monotonic() - started, 2)))
+        time.sleep(max(0.0, 0.5 - (time.monotonic() - started)))
+
+    assert all(client.is_alive() for client in clients), "a slow client gave up early"
+    assert [status for status, _ in results] == [200] * 20, results
+    # nginx never passed on the cut-off bodies: gunicorn saw no POST at all.
+    assert "POST /api/v1/jobs/orders/batches" not in gunicorn_log()
+
+
+def test_through_the_proxy_on_its_own_port_logins_and_status_urls_keep_the_port(
+    tmp_path, django_user_model
+):
+    """nginx passes Host with its port: Django's CSRF origin check and the URLs it builds
+    see the address the browser used (with `$host`, the port was dropped: a login 403)."""
+    job = Job.objects.create(name="orders", processor="json_schema", config={"schema": {}})
+    _, token = create_token("proxy", jobs=[job])
+    django_user_model.objects.create_superuser("ops", "ops@example.com", "a long pass phrase 9")
+    with proxied_site(tmp_path) as (url, _, _log):
+        browser = requests.Session()
+        browser.get(f"{url}/admin/login/", timeout=10).raise_for_status()
+        answer = browser.post(
+            f"{url}/admin/login/?next=/admin/",
+            data={
+                "username": "ops",
+                "password": "a long pass phrase 9",
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+                "next": "/admin/",
+            },
+            headers={"Origin": url, "Referer": f"{url}/admin/login/"},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert (answer.status_code, answer.headers["Location"]) == (302, "/admin/"), answer.text
+        submitted = requests.post(
+            f"{url}/api/v1/jobs/orders/batches",
+            json=[{"symbol": "ACME"}],
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert submitted.status_code == 202, submitted.text
+        assert submitted.json()["status_url"].startswith(f"{url}/api/v1/batches/")
+
+
+def test_the_proxy_keeps_metrics_and_health_inside(tmp_path):
+    """Only the proxy is published: what /metrics and /health tell (job names, error
+    templates, DLQ sizes) stays for Prometheus and the probes, which reach web directly."""
+    with proxied_site(tmp_path) as (url, _, _log):
+        assert requests.get(f"{url}/metrics", timeout=10).status_code == 403
+        assert requests.get(f"{url}/health", timeout=10).status_code == 403
+        assert requests.get(f"{url}/live", timeout=10).status_code == 200
+        assert requests.get(f"{url}/ready", timeout=10).status_code in (200, 503)
