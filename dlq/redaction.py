@@ -194,14 +194,38 @@ class Redactor:
             ]
         return edited
 
+    def scrub(self, document, payload):
+        """`document` (a fixed payload, a diff, a reason) with `payload`'s secret values masked
+        wherever they appear: a fix can copy a secret under a key that is not sensitive."""
+        if not self.fields:
+            return document
+        secrets = sorted(self.secrets(payload), key=len, reverse=True)
+
+        def walk(value):
+            if isinstance(value, dict):
+                return {key: walk(item) for key, item in value.items()}
+            if isinstance(value, list):
+                return [walk(item) for item in value]
+            if isinstance(value, str):
+                return self.text(value, secrets)
+            if value is not None and not isinstance(value, bool) and str(value) in secrets:
+                return MASK
+            return value
+
+        return walk(document)
+
+    def reads_sensitive(self, pointer):
+        """Whether a JSON Pointer (/card/number) passes through a sensitive key."""
+        parts = str(pointer).split("/")
+        return any(self.sensitive(part.replace("~1", "/").replace("~0", "~")) for part in parts)
+
     def mask_diff(self, diff):
         """RFC 6902 operations (a fix's diff) with the values of sensitive paths masked."""
         if not self.fields or not diff:
             return diff
         masked = []
         for op in diff:
-            parts = [*str(op.get("path", "")).split("/"), *str(op.get("from", "")).split("/")]
-            if any(self.sensitive(part.replace("~1", "/").replace("~0", "~")) for part in parts):
+            if self.reads_sensitive(op.get("path", "")) or self.reads_sensitive(op.get("from", "")):
                 op = {k: MASK if k in ("value", "was") else v for k, v in op.items()}
             else:
                 op = {k: self.mask(v) if k in ("value", "was") else v for k, v in op.items()}
@@ -244,6 +268,14 @@ def job_fields(config):
 def for_config(config):
     """The Redactor for a job's config: the global fields and the job's."""
     return _redactor(tuple(sorted({*global_fields(), *job_fields(config)})))
+
+
+def for_configs(configs):
+    """The Redactor of the global fields and those of every one of these job configs: for a
+    selection that may span jobs."""
+    return _redactor(
+        tuple(sorted({*global_fields(), *(f for c in configs for f in job_fields(c))}))
+    )
 
 
 def for_job(job):

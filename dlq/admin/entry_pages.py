@@ -277,7 +277,7 @@ class EntryPagesMixin:
             )
         matching = scope.cleaned_data["scope"]
         status = 200
-        if posted is not None and fix.is_valid():
+        if posted is not None and fix.is_valid() and _may_apply(request, fix):
             if "apply" in posted and options.is_valid():
                 try:
                     run = requeue.start_run(
@@ -324,3 +324,16 @@ def _without(query, name):
     query = query.copy()
     query.pop(name, None)
     return query
+
+
+def _may_apply(request, fix_form):
+    """Whether the user may run this fix: one that reads a sensitive field needs the
+    permission to see those fields (else the form says why)."""
+    if redaction.may_see(request.user):
+        return True
+    try:
+        fix_form.cleaned_data["fix"].refuse_sensitive_reads()
+    except requeue.InvalidRequeue as exc:
+        fix_form.add_error(None, str(exc))
+        return False
+    return True

@@ -77,6 +77,7 @@ def start_fix(request):
         payload_fix = fix.PayloadFix.parse(body.get("patch"), body.get("convert"))
         if payload_fix is None:
             raise ApiError(400, 'give "patch" (RFC 6902 operations) and/or "convert", not null')
+        payload_fix.refuse_sensitive_reads()  # the API never shows sensitive fields
         scope, options = _scope_and_options(body, token, fix=payload_fix)
         if options.dry_run:
             scope = scope.cut()

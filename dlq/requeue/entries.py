@@ -26,7 +26,7 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
-from .. import backlog
+from .. import backlog, redaction
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.limits import RECORD_TIMEOUT, TimeLimits
 from ..processors.runner import run_records, run_then_commit
@@ -192,11 +192,18 @@ def _fix(entries, fix, run, started_by, result):
     their outcome); the others go back to pending as they were, each with an attempt
     row that says why."""
     fixed, refused = [], {}
+    redactors = {}
     for entry in entries:
         try:
             entry.payload, entry.diff = fix.apply(entry.payload)
         except FixDoesNotApply as exc:
-            refused[entry.pk] = str(exc)
+            # The reason is stored and shown to whoever may view entries: without the
+            # record's secrets ("a test does not hold: <the value>").
+            if entry.job_id not in redactors:
+                redactors[entry.job_id] = redaction.for_configs(
+                    Job.objects.filter(pk=entry.job_id).values_list("config", flat=True)
+                )
+            refused[entry.pk] = redactors[entry.job_id].scrub(str(exc), entry.payload)
         else:
             fixed.append(entry)
     if refused:

@@ -19,7 +19,7 @@ import jsonpointer
 
 from .. import redaction
 from ..ingest import records
-from ..models import DLQEntry
+from ..models import DLQEntry, Job
 from .scope import InvalidRequeue
 
 # A fix is typed by hand: a few operations, not a script.
@@ -169,6 +169,24 @@ class PayloadFix:
             raise FixDoesNotApply(str(exc).replace("record 0", "the fixed payload")) from None
         return fixed, diff(payload, fixed)
 
+    def refuse_sensitive_reads(self):
+        """InvalidRequeue when the fix reads a sensitive field (copies or moves it, tests or
+        converts it): for whoever may not see those fields, such a fix would show a secret
+        elsewhere in the record or in its reason. The fields are every job's: a selection
+        can span jobs."""
+        redactor = redaction.for_configs(Job.objects.values_list("config", flat=True))
+        reads = [op["from"] for op in self.patch if op["op"] in ("copy", "move")]
+        reads += [op["path"] for op in self.patch if op["op"] == "test"]
+        reads += [conversion["path"] for conversion in self.convert]
+        for pointer in reads:
+            if redactor.reads_sensitive(pointer):
+                _refuse(
+                    f"{pointer} is a sensitive field (VELO_REDACT_FIELDS, a job's "
+                    "redact_fields): copying, moving, testing or converting it needs the "
+                    "permission to view sensitive payload fields",
+                    pointer,
+                )
+
     def describe(self):
         """In words, for the audit trail and a run's page."""
         words = [f"{op['op']} {op['path']}" for op in self.patch]
@@ -283,12 +301,14 @@ class SampleFix:
     error: str = ""
 
     def masked(self, redactor):
-        """This sample as someone who may not see sensitive fields sees it."""
+        """This sample as someone who may not see sensitive fields sees it: the secrets of
+        the record masked wherever the fix may have put them, its reason included."""
         return replace(
             self,
             before=redactor.mask(self.before),
-            after=redactor.mask(self.after),
-            diff=redactor.mask_diff(self.diff),
+            after=redactor.scrub(redactor.mask(self.after), self.before),
+            diff=redactor.scrub(redactor.mask_diff(self.diff), self.before),
+            error=redactor.scrub(self.error, self.before),
         )
 
     def as_json(self):

@@ -138,3 +138,25 @@ def test_the_group_page_offers_the_fix_over_its_pending_entries(admin_client_, j
     run = RequeueRun.objects.get()
     assert run.filters == {"error_group": entry.error_group_id}
     assert any("started" in m for m in messages_of(response))
+
+
+def test_without_the_sensitive_permission_a_fix_may_not_read_a_secret(login, job, make_entries):
+    """Copying a sensitive field elsewhere would show it: refused, saying why; the
+    permission lifts it (issue 13, finding 3)."""
+    make_entries(2, payload={"price": 1, "password": "S3cr3t-pw!"})
+    copy = {"patch": '[{"op": "copy", "from": "/password", "path": "/symbol"}]', "preview": "1"}
+    requeuer = login("dlq.view_dlqentry", "dlq.change_dlqentry", "dlq.requeue_dlqentry")
+
+    response = requeuer.post(fix_url(requeuer, job), copy)
+
+    page = response.content.decode()
+    assert "sensitive field" in page
+    assert "S3cr3t-pw!" not in page
+    assert "sample" not in response.context or not response.context["sample"]
+    trusted = login(
+        "dlq.view_dlqentry",
+        "dlq.change_dlqentry",
+        "dlq.requeue_dlqentry",
+        "dlq.view_sensitive_payload",
+    )
+    assert "S3cr3t-pw!" in trusted.post(fix_url(trusted, job), copy).content.decode()
