@@ -253,7 +253,7 @@ def _count_attempt(batch, attempt, result, next_step, delta):
     delta["records_failed"] += failed
     delta["record_timeouts"] += result.record_timeouts
     if failures:
-        batch.last_error = f"{failures[0].error_type}: {failures[0].message}"[:2000]
+        batch.last_error = bounded.error_message(f"{failures[0].error_type}: {failures[0].message}")
     elif result.left:
         batch.last_error = f"BatchTimeout: {len(result.left)} records left for a new attempt"
 
@@ -311,10 +311,10 @@ def _give_up(claim):
     Records already in the DLQ (a partly finished backpressure hold) stay as they are.
     """
     batch = claim.batch
-    message = (
+    message = bounded.error_message(
         f"{batch.lost_attempts} attempts at this batch ended unrecorded "
         f"(last: {batch.last_error or 'unknown'})"
-    )[:2000]
+    )
     stored = set(DLQEntry.objects.filter(batch=batch).values_list("index", flat=True))
     indexes = _indexes_left(batch)
     failures = [

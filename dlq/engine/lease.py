@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
+from common import text as bounded
 from common.heartbeat import Renewer
 from common.outage import DATABASE_AWAY, when_database_returns
 
@@ -138,9 +139,17 @@ def _hand_back(claim, error):
         **handed_back(
             timezone.now() + timedelta(seconds=delay),
             lost_attempts=F("lost_attempts") + 1,
-            last_error=f"attempt not recorded: {type(error).__name__}: {error}"[:2000],
+            last_error=unrecorded_reason(error),
         )
     )
+
+
+def unrecorded_reason(error):
+    """Why an attempt was not recorded, as the batch (and maybe every record) keeps it: the
+    error's first line only, bounded. A database error's DETAIL can quote the whole failing
+    row ("Failing row contains (...)"), payload and secrets included."""
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return bounded.error_message(f"attempt not recorded: {type(error).__name__}: {first_line}")
 
 
 def handed_back(due, **more):

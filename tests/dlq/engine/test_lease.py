@@ -69,3 +69,19 @@ def test_a_batch_that_keeps_killing_workers_goes_to_the_dlq_whole(batch, setting
     assert entries[0].error_message.startswith("3 attempts at this batch ended unrecorded")
     counters = JobCounters.objects.get(job=batch.job)
     assert (counters.records_failed, counters.dlq_added, counters.batches_failed) == (2, 2, 1)
+
+
+def test_an_unrecorded_attempt_keeps_the_errors_first_line_only_bounded(batch, settings):
+    """A database error's DETAIL quotes the failing row, payload and secrets included; the
+    batch keeps (and a dead-lettered batch's records would carry) the first line only."""
+    from dlq.engine.lease import release
+
+    row_quote = 'DETAIL:  Failing row contains (7, {"password": "S3cr3t-pw!"}).'
+    error = ValueError("new row violates check constraint " + "x" * 5000 + "\n" + row_quote)
+    release(claim_batch(batch.pk), error)
+    batch.refresh_from_db()
+    assert batch.lost_attempts == 1
+    assert batch.last_error.startswith("attempt not recorded: ValueError: new row violates")
+    assert "S3cr3t-pw!" not in batch.last_error and "Failing row" not in batch.last_error
+    assert len(batch.last_error) <= settings.VELO_MAX_ERROR_MESSAGE_CHARS
+    assert batch.last_error.endswith("characters]")
