@@ -115,6 +115,8 @@ def _records_object(text, pos, limit):
         pos = _skip_space(text, pos)
         if text.startswith(",", pos):
             pos = _skip_space(text, pos + 1)
+            if text.startswith("}", pos):  # {"records": [...],} is not JSON
+                raise json.JSONDecodeError("Expecting property name in double quotes", text, pos)
         elif not text.startswith("}", pos):
             raise json.JSONDecodeError("Expecting ',' delimiter", text, pos)
     if keys != ["records"]:

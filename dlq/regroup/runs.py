@@ -111,7 +111,9 @@ def start_run(job, rules, *, actor, dry_run=False, groups=None):
 
 def unmerge(group, *, actor):
     """Split a group back into its parts by template, in the background; return the run."""
-    job = Job.objects.get(pk=group.job_id)
+    job = Job.objects.filter(pk=group.job_id).first() if group.job_id is not None else None
+    if job is None:
+        raise InvalidRegroup("its job is gone: there are no rules to split it by")
     return start_run(job, job.grouping, actor=actor, groups=[group.pk])
 
 

@@ -71,7 +71,15 @@ def test_an_object_body_other_than_records_alone_is_400(
 
 
 @pytest.mark.parametrize(
-    "body", ['[{"a": 1} {"b": 2}]', '[{"a": 1},]', '[{"a": 1}', '{"records": [{}]', "[{}] x"]
+    "body",
+    [
+        '[{"a": 1} {"b": 2}]',
+        '[{"a": 1},]',
+        '[{"a": 1}',
+        '{"records": [{}]',
+        '{"records": [{}],}',
+        "[{}] x",
+    ],
 )
 def test_broken_json_is_still_400(client, job, auth, assert_refused, body):
     response = client.post(URL, body, content_type="application/json", HTTP_AUTHORIZATION=auth)

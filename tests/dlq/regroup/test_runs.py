@@ -235,6 +235,16 @@ def test_a_merged_group_splits_back_into_its_parts_by_template():
     assert ErrorGroup.objects.get(template="No space left on device").count == 3
 
 
+def test_a_group_whose_job_is_gone_cannot_be_split_and_says_why():
+    job = auth_job()
+    fail(job, ["Disk full on /var"] * 2)
+    group = ErrorGroup.objects.get()
+    job.delete()
+    group.refresh_from_db()
+    with pytest.raises(regroup.InvalidRegroup, match="its job is gone"):
+        regroup.unmerge(group, actor=OPS)
+
+
 def test_merging_needs_two_groups_of_one_job():
     job = auth_job()
     other = Job.objects.create(name="other", processor="test.fails_with")
