@@ -113,6 +113,8 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         "on": " With a job and a status chosen, also a value of the record, whole (T-1234).",
         "no job": " Select a job to also search payload values.",
         "no status": " Select one status to also search payload values.",
+        # A search that matches whole values would confirm a guessed secret.
+        "no permission": "",
     }
     actions = ["requeue_selected", "discard_selected", "export_jsonl"]
     inlines = [DLQAttemptInline]
@@ -168,7 +170,9 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
     def payload_search(request):
         """Whether the search box also looks in the records ("on"), or what it lacks: only
         within one job's entries of one status (pending by default), so the scan is that
-        many rows at most."""
+        many rows at most; and only for who may see sensitive fields."""
+        if not redaction.may_see(request.user):
+            return "no permission"
         job = request.GET.get("job__id__exact", "").strip()
         if not (job.isascii() and job.isdigit()):
             return "no job"

@@ -189,6 +189,20 @@ def test_search_within_a_job_also_finds_values_of_the_record(
     assert listed(response) == sorted((entries[i].pk for i in found), reverse=True)
 
 
+def test_search_in_record_values_needs_the_permission_to_see_sensitive_fields(login, job, trades):
+    """A search matching whole values would confirm a guessed secret (issue 13, finding 3):
+    without view_sensitive_payload, the box searches error text and ids only."""
+    entries, _ = trades
+    DLQEntry.objects.filter(pk=entries[0].pk).update(payload={"password": "S3cr3t-pw!"})
+    query = {"job__id__exact": job.pk, "q": "S3cr3t-pw!"}
+    viewer = login("dlq.view_dlqentry")
+    page = viewer.get(LIST, query)
+    assert listed(page) == []
+    assert "also a value of the record" not in page.content.decode()
+    trusted = login("dlq.view_dlqentry", "dlq.view_sensitive_payload")
+    assert listed(trusted.get(LIST, query)) == [entries[0].pk]
+
+
 def test_search_finds_record_values_only_with_one_job_and_one_status(admin_client_, job, trades):
     entries, theirs = trades
     no_job = admin_client_.get(LIST, {"q": "T-1234"})
