@@ -16,7 +16,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(INSTALLED)
-	mkdir -p var
+	mkdir -p var/static
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DJANGO_DEBUG=1 $(BIN)/python manage.py ensure_superuser --password-file var/admin-password
 	DJANGO_DEBUG=1 $(BIN)/python manage.py velo_demo --records 2000

@@ -8,7 +8,7 @@ case-insensitively, at any depth, by whole words: `password` masks `password`,
 
 The stored payload is never changed (a requeue runs on the real value); it is
 masked when shown, unless the user holds `dlq.view_sensitive_payload`. Error
-messages and tracebacks are masked before they are stored (`Redactor.texts`),
+messages and tracebacks are masked before they are stored (`Redactor.masker`),
 so no copy of them (entry, group, occurrence, log line, metric) holds a secret.
 """
 

@@ -314,7 +314,7 @@ VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
 VELO_MAX_ERROR_MESSAGE_CHARS = env.int("VELO_MAX_ERROR_MESSAGE_CHARS", default=2000)
 VELO_MAX_TRACEBACK_CHARS = env.int("VELO_MAX_TRACEBACK_CHARS", default=16 * 1024)
 VELO_MAX_LOGGED_MESSAGE_CHARS = env.int("VELO_MAX_LOGGED_MESSAGE_CHARS", default=500)
-# GET /api/v1/dlq stops adding entries to a page once their payloads pass this many bytes.
+# GET /api/v1/dlq ends a page before the entries' JSON would pass this many bytes.
 VELO_API_PAGE_BYTES = env.int("VELO_API_PAGE_BYTES", default=1024 * 1024)
 # A claimed batch whose worker stops answering for this long is handed out again.
 VELO_BATCH_LEASE_SECONDS = env.float("VELO_BATCH_LEASE_SECONDS", default=300.0)
