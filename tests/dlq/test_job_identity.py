@@ -109,6 +109,9 @@ def test_a_token_of_the_new_job_does_not_see_the_old_jobs_groups(
     for query in ({}, {"job": "orders"}):
         results = client.get("/api/v1/errors", query, HTTP_AUTHORIZATION=auth).json()["results"]
         assert [g["id"] for g in results] == [ErrorGroup.objects.get(job_id=new.pk).pk], query
+    stats = client.get("/api/v1/errors/stats", HTTP_AUTHORIZATION=auth).json()
+    # Totals are kept per name, which the old job had too: counted from the new job's groups.
+    assert (stats["total_errors"], stats["unique_errors"]) == (1, 1)
 
 
 def test_renaming_onto_the_name_of_a_deleted_job_folds_the_counts_by_name(make_job, run_batch):
