@@ -48,8 +48,11 @@ import re
 # keeps its messages until an operator regroups).
 GROUPING_VERSION = 2
 PLACEHOLDER = "<*>"
-# Messages are cut before normalising: a multi-megabyte message must not stall a worker.
-MAX_MESSAGE_CHARS = 4096
+# A template is made from a message's first MAX_MESSAGE_CHARS characters; the rest, if any,
+# is one more variable. The cost of a message is bounded by this, whatever it holds: the
+# patterns run in linear time, but a crafted message (every character a place where some
+# pattern starts) costs several times a plain one of the same length.
+MAX_MESSAGE_CHARS = 1024
 
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
@@ -201,7 +204,7 @@ def normalize(message):
     Memoised: a failing batch mostly repeats a few messages. The message is
     cut into fields at blanks; most fields are plain words and cost nothing.
     """
-    text = message[:MAX_MESSAGE_CHARS]
+    text, cut = _head(message)
     if "'" in text or '"' in text:
         text = _QUOTED_RE.sub(_quoted, text)
     if "(" in text or "[" in text:
@@ -228,7 +231,26 @@ def normalize(message):
         out.append(field)
         # A value is not a word that makes the next one a value ("user user [preauth]").
         before = word if PLACEHOLDER not in field else ""
+    if cut:
+        out.append(PLACEHOLDER)
     return _RUN_RE.sub(PLACEHOLDER, " ".join(out))
+
+
+def _head(message):
+    """(the first MAX_MESSAGE_CHARS characters of the message, whether it was longer).
+
+    A field the cut splits in two is dropped whole (its first part alone is not the word),
+    unless it is the only one; what was cut off becomes one `<*>`, so messages that differ only
+    past the cut share a template.
+    """
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message, False
+    head = message[:MAX_MESSAGE_CHARS]
+    if not message[MAX_MESSAGE_CHARS].isspace() and not head[-1].isspace():
+        fields = head.rsplit(maxsplit=1)
+        if len(fields) == 2:
+            head = fields[0]
+    return head, True
 
 
 def _is_http_status(word):

@@ -1,0 +1,132 @@
+"""A message's fingerprinting costs a bounded amount of work whatever it holds: its template is
+made from its first MAX_MESSAGE_CHARS characters, the rest being one more variable. Counted in
+characters handed to the patterns, never timed (`make bench` figure 8 times it)."""
+
+import re
+
+import pytest
+
+from errors import fingerprint
+from errors.fingerprint import MAX_MESSAGE_CHARS, PLACEHOLDER, normalize
+
+# Runs of one unit where every character starts a match of some pattern, or a quote or a
+# bracket the template widens; then shapes that are almost a variable.
+CRAFTED = [
+    "'",
+    '"a',
+    "()",
+    "[(",
+    ".",
+    "a.",
+    "a.b.",
+    "1.",
+    "1:",
+    "a::",
+    "a=",
+    "a=(",
+    "=",
+    "a@",
+    "/a",
+    "C:\\a",
+    "a-",
+    "abc1",
+    "#%~$",
+    "é1",
+    " \t",
+    "user ",
+    "Jan 1 ",
+    "123e4567-e89b-12d3-a456-42661417400 ",
+    "2024-01-31T23:5",
+    "ab_aBcDeFgHiJ",
+    "a" * 60 + "-",
+]
+
+
+def crafted(unit, length):
+    return "Payment failed: " + (unit * length)[:length]
+
+
+class Counting:
+    """A compiled pattern that adds up the characters it is handed, then does its work."""
+
+    def __init__(self, pattern, seen):
+        self._pattern, self._seen = pattern, seen
+
+    def sub(self, repl, string, count=0):
+        self._seen.append(len(string))
+        return self._pattern.sub(repl, string, count)
+
+    def match(self, string, *args):
+        self._seen.append(len(string))
+        return self._pattern.match(string, *args)
+
+    def search(self, string, *args):
+        self._seen.append(len(string))
+        return self._pattern.search(string, *args)
+
+
+@pytest.fixture
+def examined(monkeypatch):
+    """The number of characters every pattern of the module examines, per call of `work`."""
+    seen = []
+    for name, value in vars(fingerprint).items():
+        if isinstance(value, re.Pattern):
+            monkeypatch.setattr(fingerprint, name, Counting(value, seen))
+
+    def count(work):
+        fingerprint.clear_caches()
+        seen.clear()
+        work()
+        return sum(seen)
+
+    return count
+
+
+@pytest.mark.parametrize("unit", CRAFTED, ids=lambda unit: repr(unit[:8]))
+def test_the_work_on_a_crafted_message_does_not_grow_past_the_cap(unit, examined):
+    at_2k = examined(lambda: normalize(crafted(unit, 2048)))
+    at_64k = examined(lambda: normalize(crafted(unit, 65536)))
+    assert at_2k == at_64k
+    # Quotes and empty brackets widen the text the field patterns see (`''` is `'<*>'`).
+    assert at_64k <= 4 * MAX_MESSAGE_CHARS
+
+
+def test_messages_reaching_the_engine_are_fingerprinted_from_a_shorter_head():
+    """Captured messages are cut to VELO_MAX_ERROR_MESSAGE_CHARS (2,000 by default); a crafted
+    one of that length still costs what its head costs."""
+    assert MAX_MESSAGE_CHARS <= 1024
+
+
+@pytest.mark.parametrize("unit", CRAFTED, ids=lambda unit: repr(unit[:8]))
+def test_crafted_messages_have_stable_sensible_templates(unit):
+    message = crafted(unit, 4096)
+    template = normalize(message)
+    fingerprint.clear_caches()
+    assert normalize(message) == template
+    assert template.startswith("Payment failed: ")
+    assert template.endswith(PLACEHOLDER)
+    assert len(template) <= 3 * MAX_MESSAGE_CHARS
+    # Only what is past the cap differs between these: one group.
+    assert normalize(crafted(unit, 2048)) == normalize(crafted(unit, 65536)) == template
+
+
+def test_messages_that_differ_only_past_the_cap_share_a_template():
+    head = "Order 8841 rejected: " + "price below the floor, " * 60
+    assert len(head) > MAX_MESSAGE_CHARS
+    one, other = head + "see the price list", head + "ask the desk"
+    assert normalize(one) == normalize(other)
+    assert normalize(one).startswith("Order <*> rejected: price below the floor, price")
+    assert normalize(one).endswith(f" {PLACEHOLDER}")
+
+
+def test_a_message_under_the_cap_keeps_its_end():
+    message = "Order 8841 rejected: " + "price below the floor, " * 30 + "see the list"
+    assert len(message) <= MAX_MESSAGE_CHARS
+    assert normalize(message).endswith("floor, see the list")
+
+
+def test_the_cut_drops_the_word_it_splits():
+    message = "x " * (MAX_MESSAGE_CHARS // 2 - 2) + "abc" + "defghijk" * 10
+    template = normalize(message)
+    assert template.endswith(f"x x {PLACEHOLDER}")
+    assert "abc" not in template
