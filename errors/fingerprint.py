@@ -197,14 +197,21 @@ def _parts(field):
     return field[:start], core.lower(), field[start + len(core) :]
 
 
-@functools.lru_cache(maxsize=4096)
 def normalize(message):
     """The message's template: its variable parts replaced with `<*>`.
 
-    Memoised: a failing batch mostly repeats a few messages. The message is
-    cut into fields at blanks; most fields are plain words and cost nothing.
+    Memoised by the head it is made from (a memo of whole messages would keep
+    4,096 of any size): a failing batch mostly repeats a few messages.
     """
-    text, cut = _head(message)
+    return _template(*_head(message))
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(text, cut):
+    """The template of a message's head; the message went on past it if `cut`.
+
+    The head is cut into fields at blanks; most fields are plain words and cost nothing.
+    """
     if "'" in text or '"' in text:
         text = _QUOTED_RE.sub(_quoted, text)
     if "(" in text or "[" in text:
@@ -265,7 +272,7 @@ def _starts_a_date(fields, i):
 
 def clear_caches():
     """Forget every memoised message and field (benchmarks time a cold start)."""
-    normalize.cache_clear()
+    _template.cache_clear()
     _field.cache_clear()
     _parts.cache_clear()
 

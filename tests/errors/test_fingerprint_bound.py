@@ -2,8 +2,10 @@
 made from its first MAX_MESSAGE_CHARS characters, the rest being one more variable. Counted in
 characters handed to the patterns, never timed (`make bench` figure 8 times it)."""
 
+import gc
 import random
 import re
+import weakref
 
 import pytest
 
@@ -176,3 +178,17 @@ def test_version_1_tries_its_run_patterns_once_per_occurrence(unit, monkeypatch)
     fingerprint_v1.normalize(text)
     assert all(method == "match" for method, _length in seen)
     assert len(seen) <= text.count("@") + text.count("://")
+
+
+class Message(str):
+    """A message a test can watch being freed (a plain str cannot be weakly referenced)."""
+
+
+def test_the_memo_keeps_heads_not_whole_messages():
+    """group_keys over 4,096 messages of a megabyte must not keep 4 GiB alive."""
+    huge = Message("Timeout on order 8841 " + "x" * 1_000_000)
+    watch = weakref.ref(huge)
+    assert normalize(huge) == "Timeout on order <*>"
+    del huge
+    gc.collect()
+    assert watch() is None
