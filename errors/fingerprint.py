@@ -25,7 +25,10 @@ What is a variable (each becomes `<*>`):
 - a quoted value: a quoted text that is not a plain name (`'N/A'`, `'2 apples'`),
   or any quoted text right after `:`, `=`, `(`, `[` or `,`
   (`Field 'price': 'abc'`); an empty pair of brackets, `()` or `[]`, is an empty value;
-- the name after `user`, `username` or `login` (`session closed for user cyrus`).
+- the name after `user`, `username` or `login` (`session closed for user cyrus`);
+- whatever comes after the first MAX_MESSAGE_CHARS (1,024) characters: messages
+  that differ only past them share a template, and no message, whatever it
+  holds, costs more than its head.
 
 An HTTP status right after `status`, `HTTP`, `code`, `returned` or `response`
 keeps its class: `HTTP 503` and `HTTP 502` are `HTTP 5xx`, apart from `HTTP 4xx`.
