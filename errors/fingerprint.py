@@ -25,7 +25,10 @@ What is a variable (each becomes `<*>`):
 - a quoted value: a quoted text that is not a plain name (`'N/A'`, `'2 apples'`),
   or any quoted text right after `:`, `=`, `(`, `[` or `,`
   (`Field 'price': 'abc'`); an empty pair of brackets, `()` or `[]`, is an empty value;
-- the name after `user`, `username` or `login` (`session closed for user cyrus`).
+- the name after `user`, `username` or `login` (`session closed for user cyrus`);
+- whatever comes after the first MAX_MESSAGE_CHARS (1,024) characters: messages
+  that differ only past them share a template, and no message, whatever it
+  holds, costs more than its head.
 
 An HTTP status right after `status`, `HTTP`, `code`, `returned` or `response`
 keeps its class: `HTTP 503` and `HTTP 502` are `HTTP 5xx`, apart from `HTTP 4xx`.
@@ -48,8 +51,11 @@ import re
 # keeps its messages until an operator regroups).
 GROUPING_VERSION = 2
 PLACEHOLDER = "<*>"
-# Messages are cut before normalising: a multi-megabyte message must not stall a worker.
-MAX_MESSAGE_CHARS = 4096
+# A template is made from a message's first MAX_MESSAGE_CHARS characters; the rest, if any,
+# is one more variable. The cost of a message is bounded by this, whatever it holds: the
+# patterns run in linear time, but a crafted message (every character a place where some
+# pattern starts) costs several times a plain one of the same length.
+MAX_MESSAGE_CHARS = 1024
 
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?"
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
@@ -194,14 +200,21 @@ def _parts(field):
     return field[:start], core.lower(), field[start + len(core) :]
 
 
-@functools.lru_cache(maxsize=4096)
 def normalize(message):
     """The message's template: its variable parts replaced with `<*>`.
 
-    Memoised: a failing batch mostly repeats a few messages. The message is
-    cut into fields at blanks; most fields are plain words and cost nothing.
+    Memoised by the head it is made from (a memo of whole messages would keep
+    4,096 of any size): a failing batch mostly repeats a few messages.
     """
-    text = message[:MAX_MESSAGE_CHARS]
+    return _template(*_head(message))
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(text, cut):
+    """The template of a message's head; the message went on past it if `cut`.
+
+    The head is cut into fields at blanks; most fields are plain words and cost nothing.
+    """
     if "'" in text or '"' in text:
         text = _QUOTED_RE.sub(_quoted, text)
     if "(" in text or "[" in text:
@@ -228,7 +241,26 @@ def normalize(message):
         out.append(field)
         # A value is not a word that makes the next one a value ("user user [preauth]").
         before = word if PLACEHOLDER not in field else ""
+    if cut:
+        out.append(PLACEHOLDER)
     return _RUN_RE.sub(PLACEHOLDER, " ".join(out))
+
+
+def _head(message):
+    """(the first MAX_MESSAGE_CHARS characters of the message, whether it was longer).
+
+    A field the cut splits in two is dropped whole (its first part alone is not the word),
+    unless it is the only one; what was cut off becomes one `<*>`, so messages that differ only
+    past the cut share a template.
+    """
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message, False
+    head = message[:MAX_MESSAGE_CHARS]
+    if not message[MAX_MESSAGE_CHARS].isspace() and not head[-1].isspace():
+        fields = head.rsplit(maxsplit=1)
+        if len(fields) == 2:
+            head = fields[0]
+    return head, True
 
 
 def _is_http_status(word):
@@ -243,7 +275,7 @@ def _starts_a_date(fields, i):
 
 def clear_caches():
     """Forget every memoised message and field (benchmarks time a cold start)."""
-    normalize.cache_clear()
+    _template.cache_clear()
     _field.cache_clear()
     _parts.cache_clear()
 
