@@ -146,3 +146,13 @@ def test_a_requeue_chunk_logs_its_failures_the_same_way(caplog, settings):
         f"job orders: requeue run {run.pk}: 17 more failures like "
         f"\"Field 'symbol': missing (required)\" (group {group}) not logged"
     )
+
+
+def test_failures_reported_in_one_line_stay_one_line(run_batch, caplog):
+    job = Job.objects.create(name="orders", processor="no.such", failure_strategy="send_to_dlq")
+    with caplog.at_level(logging.WARNING, logger="velo.records"):
+        batch = run_batch(job, [NO_SYMBOL] * 50)
+    [line] = [r for r in caplog.records if r.name == "velo.records"]
+    assert line.levelno == logging.ERROR
+    assert "unknown processor 'no.such': the 50 records of batch" in line.getMessage()
+    assert batch.failed == 50
