@@ -89,7 +89,8 @@ def setup_django():
     call_command("migrate", verbosity=0, interactive=False)
     import logging
 
-    # The engine logs every failed record: keep that cost, but not on the terminal.
+    # The engine logs failed records (a few of each error group per batch attempt, SPEC §4):
+    # keep that cost, but not on the terminal.
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(open(LOG_DIR / "bench-process.log", "w"))  # noqa: SIM115

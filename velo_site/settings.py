@@ -314,6 +314,13 @@ VELO_METRICS_TOKEN = env.str("VELO_METRICS_TOKEN", default="")
 VELO_MAX_ERROR_MESSAGE_CHARS = env.int("VELO_MAX_ERROR_MESSAGE_CHARS", default=2000)
 VELO_MAX_TRACEBACK_CHARS = env.int("VELO_MAX_TRACEBACK_CHARS", default=16 * 1024)
 VELO_MAX_LOGGED_MESSAGE_CHARS = env.int("VELO_MAX_LOGGED_MESSAGE_CHARS", default=500)
+# A batch attempt (a requeue chunk) logs this many failures of each error group in full,
+# then one line per group with the number it did not log (SPEC §4); 0: only those lines.
+VELO_LOG_FAILURES_PER_GROUP = env.int("VELO_LOG_FAILURES_PER_GROUP", default=3)
+if VELO_LOG_FAILURES_PER_GROUP < 0:
+    raise ImproperlyConfigured(
+        f"VELO_LOG_FAILURES_PER_GROUP is {VELO_LOG_FAILURES_PER_GROUP}: use 0 or more"
+    )
 # GET /api/v1/dlq ends a page before the entries' JSON would pass this many bytes.
 VELO_API_PAGE_BYTES = env.int("VELO_API_PAGE_BYTES", default=1024 * 1024)
 # A claimed batch whose worker stops answering for this long is handed out again.

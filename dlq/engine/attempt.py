@@ -39,7 +39,13 @@ from ..models import (
     JobCounters,
 )
 from ..processors.limits import TimeLimits
-from ..processors.runner import RecordFailure, RunResult, run_records, run_then_commit
+from ..processors.runner import (
+    RecordFailure,
+    RunResult,
+    log_failures,
+    run_records,
+    run_then_commit,
+)
 from . import store
 from .backoff import job_retry_delay
 from .lease import LostClaim, claim_batch, lease_keeper, release
@@ -153,6 +159,17 @@ def _finish(claim, attempt, result, *, give_up=False):
         job_id=job.pk,
         job_key=job.error_key,
     )
+    if not result.logged:
+        # Logged once grouped, in the transaction that stores them: a storm of one
+        # error is a few lines per batch attempt, with the exact number not logged. An
+        # attempt whose commit then fails (lost) logs them again when it runs again.
+        log_failures(
+            job.name,
+            failures,
+            groups,
+            where=lambda _: (batch.pk, attempt),
+            summary=f"batch {batch.pk} attempt {attempt}",
+        )
     # Attempts cut short by batch_timeout are continuations, not retries.
     tries = attempt - batch.batch_timeouts
     next_step = plan(
@@ -329,7 +346,9 @@ def _give_up(claim):
         bounded.for_log(message),
     )
     with transaction.atomic():
-        return _finish(claim, batch.attempts + 1, RunResult(len(failures), failures), give_up=True)
+        # Logged above, in one line for all.
+        result = RunResult(len(failures), failures, logged=True)
+        return _finish(claim, batch.attempts + 1, result, give_up=True)
 
 
 def _letters(dead_letters, batch, failures, groups, attempt):

@@ -4,6 +4,7 @@ import functools
 import linecache
 import logging
 import traceback
+from collections import Counter
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -38,6 +39,8 @@ class RunResult:
     failures: list
     # Indexes the attempt's batch_timeout left unreached (or interrupted), for a later attempt.
     left: tuple = ()
+    # Its failures were reported already, in one line for all: log_failures leaves them out.
+    logged: bool = False
 
     @property
     def record_timeouts(self):
@@ -141,6 +144,8 @@ def run_records(
     in its own savepoint, so a failing record's database writes roll back
     while the others' stay. `keep_going`, asked before each record, stops the
     run early (the claim was lost: the rest would be work thrown away).
+    The failures are not logged here: their caller logs them with log_failures once it
+    knows their error groups.
     `limits` (TimeLimits) times each record out with RecordTimeout, and stops the
     run at the attempt's deadline: the records not finished come back in `left`
     (under `stop_on_first`, fail_batch, the deadline is the batch's failure).
@@ -158,7 +163,7 @@ def run_records(
             attempt,
         )
         failures = [_failure(i, missing) for i in indexes]
-        return RunResult(len(failures), failures[:1] if stop_on_first else failures)
+        return RunResult(len(failures), failures[:1] if stop_on_first else failures, logged=True)
     ctx = ProcessorContext(
         job=job,
         config=job.config or {},
@@ -197,15 +202,6 @@ def run_records(
                     break
             if failure is None:
                 continue
-            log.warning(
-                "job %s: record %d of batch %d failed (attempt %d): %s: %s",
-                job.name,
-                index,
-                batch_id,
-                attempt,
-                failure.error_type,
-                bounded.for_log(failure.message, failure.original_length),
-            )
             failures.append(failure)
             if stop_on_first:
                 break
@@ -214,6 +210,48 @@ def run_records(
         cause = f"Batch attempt took longer than its batch_timeout ({job.batch_timeout:g} s)"
         return RunResult(attempted, [RecordFailure(left[0], BATCH_TIMEOUT, cause)])
     return RunResult(attempted, failures, tuple(left))
+
+
+def log_failures(job_name, failures, groups, *, where, summary):
+    """Log failures, stored in `groups` (one per failure, in order), as SPEC §4 says.
+
+    The first VELO_LOG_FAILURES_PER_GROUP failures of each error group are logged in full,
+    one WARNING line each; then one WARNING line per group with the number not logged,
+    so a storm of one error is a few lines, not one a record. `where(position)` is the
+    (batch id, attempt) of failures[position]; `summary` names them all in that line
+    ("batch 17 attempt 1").
+    """
+    if not failures or not log.isEnabledFor(logging.WARNING):
+        return
+    per_group = settings.VELO_LOG_FAILURES_PER_GROUP
+    counts, first = Counter(), {}
+    for position, (failure, group) in enumerate(zip(failures, groups, strict=True)):
+        counts[group.pk] += 1
+        seen = counts[group.pk]
+        if seen == 1:
+            first[group.pk] = failure
+        if seen <= per_group:
+            batch_id, attempt = where(position)
+            log.warning(
+                "job %s: record %d of batch %d failed (attempt %d): %s: %s",
+                job_name,
+                failure.index,
+                batch_id,
+                attempt,
+                failure.error_type,
+                bounded.for_log(failure.message, failure.original_length),
+            )
+    for group_id, count in counts.items():
+        if count > per_group:
+            like = first[group_id]
+            log.warning(
+                'job %s: %s: %s more failures like "%s" (group %d) not logged',
+                job_name,
+                summary,
+                f"{count - per_group:,}",
+                bounded.for_log(like.message, like.original_length),
+                group_id,
+            )
 
 
 def _run_one(processor, record, ctx, index, limits, savepoints, redactor=None):

@@ -29,7 +29,7 @@ from errors.services import Failure, group_failures, save_occurrences
 from .. import backlog, redaction
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.limits import RECORD_TIMEOUT, TimeLimits
-from ..processors.runner import run_records, run_then_commit
+from ..processors.runner import log_failures, run_records, run_then_commit
 from .fix import FixDoesNotApply, PayloadFix
 
 log = logging.getLogger(__name__)
@@ -332,6 +332,14 @@ def _commit(job, entries, failures, *, run, started_by, result):
         rules=job.grouping_rules,
         job_id=job.pk,
         job_key=job.error_key,
+    )
+    # As a batch attempt logs its failures, a chunk of the run (per job) logs its own.
+    log_failures(
+        job.name,
+        [failures[e.pk] for e in failed],
+        groups,
+        where=lambda position: (failed[position].batch_id, failed[position].attempts + 1),
+        summary=f"requeue run {run.pk}",
     )
     context = current_context()
     for entry, group in zip(failed, groups, strict=True):

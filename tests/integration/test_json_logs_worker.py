@@ -1,4 +1,5 @@
-"""A Celery worker under VELO_LOG_FORMAT=json logs JSON: its own lines, the tasks' and Velo's."""
+"""A Celery worker under VELO_LOG_FORMAT=json logs JSON: its own lines, the tasks' and Velo's;
+a storm of failed records is a few lines."""
 
 import json
 
@@ -18,6 +19,10 @@ def test_a_worker_logs_one_json_object_a_line(api, tmp_path):
         Job.objects.create(name="orders", processor="demo.trades", failure_strategy="send_to_dlq")
         batch = api.submit("orders", [GOOD, BAD])["batch_id"]
         assert api.wait_until_final(batch)["status"] == "partial"
+        # A storm: 1,000 records failing with two errors (SPEC §4, issue 14).
+        Job.objects.create(name="storm", processor="demo.trades", failure_strategy="send_to_dlq")
+        storm = api.submit("storm", [BAD, {"symbol": "", "price": 1}] * 500)["batch_id"]
+        assert api.wait_until_final(storm)["failed"] == 1000
     finally:
         worker.stop()
 
@@ -29,6 +34,12 @@ def test_a_worker_logs_one_json_object_a_line(api, tmp_path):
     assert any(r["message"].endswith("ready.") for r in records)
     failed = [r for r in records if r["logger"] == "velo.records"]
     assert failed and all(r["level"] == "WARNING" for r in failed), failed
+    # Three lines of each error group in full, then one line per group with the rest.
+    storm_lines = [line for line in worker.log().splitlines() if "storm" in line]
+    assert len(storm_lines) <= 10, storm_lines
+    summaries = sorted(r["message"] for r in failed if "more failures like" in r["message"])
+    assert len(summaries) == 2, summaries
+    assert all(f"job storm: batch {storm} attempt 1: 497 more" in m for m in summaries), summaries
     text = [
         line for line in worker.log().splitlines() if line[:4].isdigit() or line.startswith("[20")
     ]
