@@ -13,6 +13,7 @@ import os
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -49,6 +50,8 @@ def _authorised(request):
 
 
 # GET and HEAD (a scraper's or a load balancer's probe); anything else is a 405.
+# GET and HEAD only: a write is a 405, not the CSRF check's 403 (scrapers send no cookie).
+@csrf_exempt
 @require_safe
 def metrics(request):
     if not _authorised(request):
