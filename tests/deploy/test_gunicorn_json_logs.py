@@ -9,9 +9,8 @@ import json
 import sys
 
 import pytest
-import requests
 
-from tests.integration.harness import Process, child_env, free_port, wait_for
+from tests.integration.harness import Process, child_env, free_port, serves_live, wait_for
 
 from .promql import DEPLOY
 
@@ -35,13 +34,11 @@ def test_gunicorn_logs_json_lines_when_asked(tmp_path):
     try:
         gunicorn.start()
 
-        def live():
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/live", timeout=5).ok
-            except requests.RequestException:
-                return False
-
-        wait_for(live, timeout=60, what="gunicorn to answer /live")
+        wait_for(
+            lambda: serves_live(f"http://127.0.0.1:{port}"),
+            timeout=60,
+            what="gunicorn to answer /live",
+        )
         wait_for(lambda: "/live" in gunicorn.log(), timeout=10, what="the access line")
     finally:
         gunicorn.stop()

@@ -21,7 +21,7 @@ import requests
 
 from dlq.models import Job
 from dlq.tokens import create_token
-from tests.integration.harness import Process, child_env, free_port, wait_for
+from tests.integration.harness import Process, child_env, free_port, serves_live, wait_for
 
 from .promql import DEPLOY
 
@@ -130,13 +130,7 @@ def proxied_site(tmp_path):
         gunicorn.start()
         nginx.start()
 
-        def live():
-            try:
-                return requests.get(f"{url}/live", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(live, timeout=60, what="gunicorn behind nginx to answer /live")
+        wait_for(lambda: serves_live(url), timeout=60, what="gunicorn behind nginx to answer /live")
         yield url, nginx_port, gunicorn.log
     except AssertionError:
         print(f"--- gunicorn log (tail)\n{gunicorn.log()[-3000:]}")

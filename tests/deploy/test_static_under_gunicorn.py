@@ -8,32 +8,20 @@ loads, and the admin's header has the colour its CSS gives it.
 """
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.integration.harness import ROOT, Process, child_env, free_port, wait_for
+from tests.integration.harness import ROOT, Process, child_env, free_port, serves_live, wait_for
+from tests.integration.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 
 from .promql import DEPLOY
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = shutil.which("chromium")
 SHOTS = Path("/tmp/shots")
-PASSWORD = "correct-horse-battery-staple"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Django's admin CSS: #header { background: var(--header-bg) }, --header-bg: var(--secondary),
 # --secondary: #417690. Unstyled, the header is transparent.
 HEADER_BACKGROUND = "rgb(65, 118, 144)"
@@ -80,15 +68,9 @@ def test_admin_and_operator_pages_load_their_css_and_js_from_gunicorn(tmp_path, 
     ).start()
     url = f"http://127.0.0.1:{port}"
 
-    def live():
-        try:
-            return requests.get(f"{url}/live", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
     SHOTS.mkdir(parents=True, exist_ok=True)
     try:
-        wait_for(live, timeout=60, what="gunicorn to answer /live")
+        wait_for(lambda: serves_live(url), timeout=60, what="gunicorn to answer /live")
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:

@@ -17,6 +17,7 @@ __all__ = (
     "child_env",
     "control_queue",
     "free_port",
+    "serves_live",
     "wait_for",
 )
 
@@ -29,6 +30,16 @@ def test_database_url():
     user = s.get("USER") or "postgres"
     auth = f"{user}:{s['PASSWORD']}" if s.get("PASSWORD") else user
     return f"postgres://{auth}@{s.get('HOST') or '127.0.0.1'}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+def serves_live(url):
+    """Whether the web server at `url` answers /live (for wait_for)."""
+    import requests
+
+    try:
+        return requests.get(f"{url}/live", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 class Process(ChildProcess):

@@ -12,7 +12,7 @@ from dlq.models import Job
 from dlq.tokens import create_token
 from tests.conftest import GOOD
 
-from .harness import Process, child_env, free_port, wait_for
+from .harness import Process, child_env, free_port, serves_live, wait_for
 
 pytestmark = [pytest.mark.e2e]
 
@@ -28,14 +28,8 @@ def gunicorn(transactional_db, tmp_path):
     server = Process("gunicorn", argv, env, tmp_path).start()
     url = f"http://127.0.0.1:{port}"
 
-    def answers():
-        try:
-            return requests.get(f"{url}/live", timeout=5).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_for(answers, timeout=60, what="gunicorn to answer")
+        wait_for(lambda: serves_live(url), timeout=60, what="gunicorn to answer")
         yield url
     finally:
         server.stop()
