@@ -221,12 +221,16 @@ def _finish(claim, attempt, result, *, give_up=False):
         else:
             _reject(batch, job, overflow, delta)
 
+    # Written before _complete takes the batch's end, so that it counts in its duration.
+    activity.record(
+        batch.job_id, delta["records_processed"], delta["records_failed"], timezone.now()
+    )
     if next_step.retry != Retry.NO:
         _schedule_retry(batch, job, tries, delta, now)
     elif result.left and not held:
         _continue(batch, job, next_step.status, delta, now)
     elif not held:
-        _complete(batch, _worse(batch.final_status, next_step.status), delta, now)
+        _complete(batch, _worse(batch.final_status, next_step.status), delta)
     _save(batch, counters, delta)
     return batch.status
 
@@ -317,7 +321,7 @@ def _store_held(claim):
         _continue(batch, job, Batch.Status.SUCCEEDED, delta, now)
     else:
         batch.held_failures = None
-        _complete(batch, batch.final_status or Batch.Status.PARTIAL, delta, now)
+        _complete(batch, batch.final_status or Batch.Status.PARTIAL, delta)
     _save(batch, counters, delta)
     return batch.status
 
@@ -432,13 +436,25 @@ def _hold(batch, job, letters, *, tries, now, left=()):
     )
 
 
-def _complete(batch, final, delta, now):
+def _complete(batch, final, delta):
+    """The batch is done: its outcome, its finished_at and its duration in the histogram.
+
+    A batch's duration is finished_at - started_at: from its first claim (kept
+    across retries, their backoff, batch_timeout continuations and backpressure
+    holds) to the end of the attempt that finishes it. That end is taken here,
+    after everything the attempt wrote for its records (fingerprinting and the
+    error groups, the DLQ entries, the occurrences and rollups, the activity
+    minute), so a batch slowed by those shows as slow; only the rows that carry
+    the end itself (this bucket, the batch, the job's counters) and the commit
+    come after it.
+    """
+    finished = timezone.now()
     batch.status = final
-    batch.finished_at = now
+    batch.finished_at = finished
     batch.pending_indexes = None
     batch.next_attempt_at = None
     delta[f"batches_{final}"] += 1
-    duration = max(0.0, (now - (batch.started_at or now)).total_seconds())
+    duration = max(0.0, (finished - (batch.started_at or finished)).total_seconds())
     delta["batch_duration_sum"] += duration
     observe_duration(batch.job_id, duration)
 
@@ -483,7 +499,4 @@ def _save(batch, counters, delta):
         **{field: F(field) + amount for field, amount in delta.items() if amount},
         last_entry_at=counters.last_entry_at,
         last_capacity_exceeded_at=counters.last_capacity_exceeded_at,
-    )
-    activity.record(
-        batch.job_id, delta["records_processed"], delta["records_failed"], timezone.now()
     )
