@@ -1,11 +1,11 @@
 """velo_batch_duration_seconds sees the whole attempt: a batch slowed by its writes is slow.
 
-The clock is the frozen one of tests.metrics.workload. The error groups', the DLQ
-entries' and the occurrences' writes are made slow in the database itself: a test-only trigger
-on their tables passes time on that clock for every row written (SQLite: a
-function of this connection; PostgreSQL: a NOTICE the connection's handler
-turns into time). Nothing of Velo's is stubbed; the time passes while Velo's own
-INSERT (SQLite) or COPY (PostgreSQL) of those rows runs.
+The clock is the frozen one of tests.metrics.workload. The error groups', the
+DLQ entries' and the occurrences' writes are made slow in the database itself: a
+test-only trigger on their tables passes time on that clock for every row
+written (SQLite: a function of this connection; PostgreSQL: a NOTICE the
+connection's handler turns into time). Nothing of Velo's is stubbed; the time
+passes while Velo's own INSERT (SQLite) or COPY (PostgreSQL) of those rows runs.
 """
 
 from collections import Counter
@@ -67,8 +67,10 @@ def slow_writes(clock):
     if connection.vendor == "postgresql":
 
         def on_notice(diagnostic):
-            table, _, seconds = diagnostic.message_primary.removeprefix(f"{TAKES} ").partition(" ")
-            slow.take(table, float(seconds))
+            word, *args = (diagnostic.message_primary or "").split(" ")
+            if word == TAKES:
+                table, seconds = args
+                slow.take(table, float(seconds))
 
         with connection.cursor() as cursor:
             cursor.execute(
