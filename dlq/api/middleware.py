@@ -2,7 +2,7 @@
 
 import logging
 
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 
 from common import text as bounded
 
@@ -36,6 +36,13 @@ class ApiErrorMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith(API_PREFIX):
             return None
+        if isinstance(exception, DataError):
+            # A value the checks let through and a column cannot hold: the request's fault,
+            # no outage (a 503 would invite the client to send it again for ever).
+            log.warning(
+                "value out of range serving %s: %s", request.path, bounded.for_log(exception)
+            )
+            return error_response(400, "a value in the request is out of range; nothing was stored")
         if isinstance(exception, DatabaseError):
             # A database error can quote the statement's parameters: megabytes of payload.
             log.error(

@@ -27,6 +27,8 @@ DEFAULT_CANARY_MAX_FAILURE_RATIO = 0.5
 # Above 100,000/s no worker comes near it (a run does ~6,000/s): a typo, not a limit.
 MIN_RATE_LIMIT = 0.1
 MAX_RATE_LIMIT = 100_000
+# The run's canary_size column (a PostgreSQL integer) holds no more; no selection is bigger.
+MAX_CANARY_SIZE = 2**31 - 1
 
 
 class InvalidRequeue(ValueError):
@@ -221,8 +223,13 @@ class RequeueOptions:
                 f"rate_limit must be a number of entries per second from {MIN_RATE_LIMIT} "
                 f"to {MAX_RATE_LIMIT:,}",
             )
-        if self.canary_size is not None and parse_id(self.canary_size, strings=False) is None:
-            refuse("canary_size", "canary_size must be a positive integer (entries)")
+        if self.canary_size is not None and not (
+            parse_id(self.canary_size, strings=False) and self.canary_size <= MAX_CANARY_SIZE
+        ):
+            refuse(
+                "canary_size",
+                f"canary_size must be a positive integer of entries, at most {MAX_CANARY_SIZE:,}",
+            )
         ratio = self.canary_max_failure_ratio
         if ratio is not None:
             if self.canary_size is None:

@@ -211,6 +211,8 @@ def test_no_token_is_a_401(client, orders):
         {"job": "orders", "canary_size": 0},
         {"job": "orders", "canary_size": 2.5},
         {"job": "orders", "canary_size": "2"},
+        {"job": "orders", "canary_size": 2**31},  # over the column: was a 503 on PostgreSQL
+        {"ids": [1], "canary_size": 9223372036854775806, "canary_max_failure_ratio": 0.0},
         {"job": "orders", "canary_max_failure_ratio": 0.5},
         {"job": "orders", "canary_size": 2, "canary_max_failure_ratio": 2},
         {"job": "orders", "error_group": "1"},
