@@ -46,6 +46,11 @@ def run(quick, only, log):
 
         log("figures 2 and 7: end to end over HTTP, and worker memory")
         rows += e2e.run(quick, log)
+    if "storm" in only:
+        from .figures import storm
+
+        log("figures 9 and 9b: failure storms end to end, log volume, storage per entry")
+        rows += storm.run(quick, log)
     if "recovery" in only:
         from .figures import recovery
 
