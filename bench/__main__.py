@@ -10,6 +10,7 @@ FIGURES = (
     "grouping",
     "persist",
     "e2e",
+    "storm",
     "recovery",
     "soak",
     "metrics",

@@ -21,6 +21,7 @@ ENV = {
     "VELO_QUEUE": QUEUE,
     "VELO_CONTROL_QUEUE": CONTROL_QUEUE,
     "VELO_LOG_LEVEL": "WARNING",
+    "VELO_PROCESSORS": "bench.processors",
     "PYTHONUNBUFFERED": "1",
 }
 

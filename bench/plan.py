@@ -1,7 +1,7 @@
 """The order of the run: small data sets and their references first, then the big loads.
 
-Figures 1 and 2/7 run on a small database, each with a job of its own that is
-removed afterwards, so /metrics later sees exactly the 20 pipeline jobs. Then
+Figures 1, 2/7 and 9/9b run on a small database, each with jobs of its own that
+are removed afterwards, so /metrics later sees exactly the 20 pipeline jobs. Then
 the DLQ grows from 1,000 entries (the /metrics reference) to 1,000,000 (the
 /metrics, admin and requeue figures), and the occurrences from 10,000 (the
 /errors/ reference) to 10,000,000 (1,000,000 in --quick).
@@ -46,6 +46,11 @@ def run(quick, only, log):
 
         log("figures 2 and 7: end to end over HTTP, and worker memory")
         rows += e2e.run(quick, log)
+    if "storm" in only:
+        from .figures import storm
+
+        log("figures 9 and 9b: failure storms end to end, log volume, storage per entry")
+        rows += storm.run(quick, log)
     if "recovery" in only:
         from .figures import recovery
 

@@ -23,13 +23,18 @@ def _result(row):
     return "PASS" if row.passed else "FAIL"
 
 
+def _ratio(ratio):
+    """Two decimals, or two significant digits for a small ratio (log lines per record)."""
+    return f"{ratio:.2f}x" if ratio >= 0.1 or ratio == 0 else f"{ratio:.2g}x"
+
+
 def render(rows):
     cells = [HEADERS] + [
         (
             row.figure,
             _value(row.velo, row.unit),
             _value(row.reference, row.unit),
-            f"{row.ratio:.2f}x",
+            _ratio(row.ratio),
             row.goal_text,
             _result(row),
         )

@@ -34,7 +34,9 @@ FAIL_EVERY = 100  # 1 %
 SUBMITTERS = 2
 
 
-def records():
+def records(fail_every=FAIL_EVERY):
+    """One batch: every `fail_every`-th record has a text price (demo.trades refuses it);
+    None: none fails, 1: all do."""
     out = []
     for i in range(BATCH):
         record = {
@@ -45,30 +47,35 @@ def records():
             "venue": "XLON",
             "ts": "2025-01-01T12:00:00Z",
         }
-        if i % FAIL_EVERY == FAIL_EVERY - 1:
+        if fail_every and i % fail_every == fail_every - 1:
             record["price"] = "n/a"
         out.append(record)
     return out
 
 
 class Velo:
-    def __init__(self, web, token, job):
-        self.url = f"{web.url}/api/v1/jobs/{JOB}/batches"
+    """Batches POSTed to `job` over HTTP; `batches` are the bodies' records, sent in turn."""
+
+    def __init__(self, web, token, job, batches=None):
+        self.url = f"{web.url}/api/v1/jobs/{job.name}/batches"
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        self.body = json.dumps(records()).encode()
+        self.bodies = [json.dumps(each).encode() for each in (batches or [records()])]
+        self.sent = 0
         self.job = job
         self.local = threading.local()
 
-    def _post(self, _):
+    def _post(self, n):
         session = getattr(self.local, "session", None) or requests.Session()
         self.local.session = session
-        response = session.post(self.url, data=self.body, headers=self.headers, timeout=60)
+        body = self.bodies[n % len(self.bodies)]
+        response = session.post(self.url, data=body, headers=self.headers, timeout=60)
         assert response.status_code == 202, response.text
 
     def run(self, batches, timeout=1800):
         started = time.perf_counter()
         with ThreadPoolExecutor(SUBMITTERS) as pool:
-            list(pool.map(self._post, range(batches)))
+            list(pool.map(self._post, range(self.sent, self.sent + batches)))
+        self.sent += batches
         procs.wait_for(
             lambda: not Batch.objects.filter(job=self.job, status__in=Batch.IN_FLIGHT).exists(),
             timeout=timeout,
@@ -97,6 +104,14 @@ class Bare:
         return batches * BATCH / (time.perf_counter() - started)
 
 
+def start_velo(started):
+    """Figure 2's Velo: one gunicorn and one worker (prefork, concurrency 2), each added to
+    `started` as soon as it runs, so the caller stops what started whatever fails."""
+    started.append(procs.gunicorn())
+    started.append(procs.celery_worker("velo-worker", "velo_site", QUEUE))
+    return started[-2:]
+
+
 def run(quick, log):
     runs, per_run = (3, 20) if quick else (5, 40)
     memory_records = 100_000 if quick else 1_000_000
@@ -104,10 +119,7 @@ def run(quick, log):
     _, token = create_token("bench")
     started = []
     try:
-        web = procs.gunicorn()
-        started.append(web)
-        worker = procs.celery_worker("velo-worker", "velo_site", QUEUE)
-        started.append(worker)
+        web, worker = start_velo(started)
         started.append(procs.celery_worker("bare-worker", "bench.bare", bare.QUEUE, django=False))
         velo, reference = Velo(web, token, job), Bare()
         velo.run(10)  # warm-up, and the first 10,000 records of the memory figure
