@@ -56,6 +56,59 @@ def merge_rows(model, rows, *, key, add=(), replace=()):
             )
 
 
+def update_rows(model, rows, *, add=(), replace=()):
+    """Add to the `add` fields and overwrite the `replace` fields of existing rows, found by
+    their "pk": one UPDATE ... FROM for every MERGE_PARAMETERS values, where the ORM takes
+    a statement (and Django's query building, about half its cost) per row.
+
+    Several rows are locked first in pk order (PostgreSQL; SQLite has one writer), so two
+    writers touching the same rows cannot deadlock; a pk with no row changes nothing.
+    """
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    meta, quote = model._meta, connection.ops.quote_name
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    names = [*add, *replace]
+    fields = [meta.pk, *(meta.get_field(name) for name in names)]
+    postgres = connection.vendor == "postgresql"
+
+    def value(field, alias):
+        # PostgreSQL types a bare parameter in a SELECT list as text; SQLite needs no cast
+        # (and CAST AS datetime would make a number of a date).
+        cast = f"CAST(%s AS {field.db_type(connection)})" if postgres else "%s"
+        return f"{cast} AS {quote(alias)}"
+
+    def column(name):
+        return quote(meta.get_field(name).column)
+
+    sets = [f"{column(n)} = {table}.{column(n)} + v.{quote(n)}" for n in add]
+    sets += [f"{column(n)} = v.{quote(n)}" for n in replace]
+    select = "SELECT " + ", ".join(value(f, a) for f, a in zip(fields, ["pk", *names], strict=True))
+    ordered = sorted(rows, key=lambda row: row["pk"])
+    per_statement = max(1, MERGE_PARAMETERS // len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), per_statement):
+            chunk = ordered[start : start + per_statement]
+            keys = [row["pk"] for row in chunk]
+            if postgres and len(chunk) > 1:
+                marks = ", ".join(["%s"] * len(keys))
+                cursor.execute(
+                    f"SELECT 1 FROM {table} WHERE {pk} IN ({marks}) ORDER BY {pk} FOR UPDATE",
+                    keys,
+                )
+            cursor.execute(
+                f"UPDATE {table} SET {', '.join(sets)}"
+                f" FROM ({' UNION ALL '.join([select] * len(chunk))}) AS v"
+                f" WHERE {table}.{pk} = v.{quote('pk')}",
+                [
+                    f.get_db_prep_save(row[name], connection)
+                    for row in chunk
+                    for f, name in zip(fields, ["pk", *names], strict=True)
+                ],
+            )
+
+
 def upsert(model, key, changes, initial):
     """Update the row at `key` with `changes` (F() increments), or create it with `initial`.
 

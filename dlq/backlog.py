@@ -10,9 +10,10 @@ Regrouping moves entries in bulk; it recounts the groups it touched instead.
 
 from collections import Counter
 
-from django.db.models import Count, F, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
+from common import bulk
 from errors.models import ErrorGroup
 
 from .models import DLQEntry
@@ -22,9 +23,12 @@ OPEN = (DLQEntry.Status.PENDING, DLQEntry.Status.REQUEUED)
 
 def add(changes):
     """Add `changes` ({group id: n}, n may be negative) to the groups' backlogs."""
-    for group_id, n in sorted(Counter(changes).items()):  # group-id order: no lock cycles
-        if group_id is not None and n:
-            ErrorGroup.objects.filter(pk=group_id).update(dlq_pending=F("dlq_pending") + n)
+    rows = [
+        {"pk": group_id, "dlq_pending": n}
+        for group_id, n in Counter(changes).items()
+        if group_id is not None and n
+    ]
+    bulk.update_rows(ErrorGroup, rows, add=["dlq_pending"])  # locked in id order
 
 
 def recount(group_ids):

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Value, When
 
 from common import bulk
 from common import text as bounded
@@ -78,10 +77,7 @@ def group_failures(job_name, failures, *, now, rules=NO_RULES, job_id=None, job_
         fingerprints.append(fp)
     group_of = _find_groups(job_name, job_id, job_key, keys, now)
     counted = _count_per_group(keys, group_of)
-    # Sorted, so two workers touching the same groups lock them in the same order.
-    for group_id in sorted(counted):
-        count, message = counted[group_id]
-        _count_into_group(group_id, count, message, now)
+    _count_into_groups(counted, now)
     _add_to_total(job_name, len(failures))
     groups = ErrorGroup.objects.in_bulk(sorted(counted))
     return [groups[group_of[fp]] for fp in fingerprints]
@@ -165,20 +161,21 @@ def _count_per_group(keys, group_of):
     return counted
 
 
-def _count_into_group(group_id, count, message, now):
-    ErrorGroup.objects.filter(pk=group_id).update(
-        count=F("count") + count,
-        last_seen=now,
-        last_message=message,
-        # A new occurrence of a resolved group reopens it: a regression.
-        regressed_at=Case(
-            When(status=ErrorGroup.Status.RESOLVED, then=Value(now)),
-            default=F("regressed_at"),
-        ),
-        status=Case(
-            When(status=ErrorGroup.Status.RESOLVED, then=Value(ErrorGroup.Status.UNRESOLVED)),
-            default=F("status"),
-        ),
+def _count_into_groups(counted, now):
+    """Count {group id: (failures, latest message)} into the groups: one statement for all of
+    them (a storm of many errors touches hundreds of groups a batch), locked in id order."""
+    bulk.update_rows(
+        ErrorGroup,
+        [
+            {"pk": group_id, "count": count, "last_seen": now, "last_message": message}
+            for group_id, (count, message) in counted.items()
+        ],
+        add=["count"],
+        replace=["last_seen", "last_message"],
+    )
+    # A new occurrence of a resolved group reopens it: a regression.
+    ErrorGroup.objects.filter(pk__in=sorted(counted), status=ErrorGroup.Status.RESOLVED).update(
+        status=ErrorGroup.Status.UNRESOLVED, regressed_at=now
     )
 
 

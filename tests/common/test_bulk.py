@@ -88,3 +88,81 @@ def test_concurrent_writers_of_the_same_rows_lose_no_count_and_never_deadlock():
     assert dict(ErrorTotal.objects.values_list("job_name", "occurrences")) == {
         job: 4 * 25 * 2 for job in jobs
     }
+
+
+def error_groups(n):
+    from errors.models import ErrorGroup
+
+    return [
+        ErrorGroup.objects.create(
+            fingerprint=f"fp-{i}",
+            job_name="a",
+            error_type="E",
+            template=f"t{i}",
+            last_message="old",
+            first_seen=T1,
+            last_seen=T1,
+            count=i,
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.mark.django_db
+def test_update_rows_adds_and_overwrites_each_row_by_its_key_in_one_statement(monkeypatch):
+    from errors.models import ErrorGroup
+
+    groups = error_groups(5)
+    rows = [
+        {"pk": g.pk, "count": 10 * (i + 1), "last_seen": T2, "last_message": f"new {i}"}
+        for i, g in enumerate(groups[:4])
+    ]
+    rows.append({"pk": groups[-1].pk + 1000, "count": 1, "last_seen": T2, "last_message": "x"})
+    monkeypatch.setattr(bulk, "MERGE_PARAMETERS", 8)  # two rows of four values a statement
+
+    bulk.update_rows(ErrorGroup, rows, add=["count"], replace=["last_seen", "last_message"])
+
+    after = list(
+        ErrorGroup.objects.order_by("pk").values_list("count", "last_seen", "last_message")
+    )
+    assert after == [
+        (10, T2, "new 0"),
+        (21, T2, "new 1"),
+        (32, T2, "new 2"),
+        (43, T2, "new 3"),
+        (4, T1, "old"),  # not named: untouched; the pk with no row changed nothing
+    ]
+    assert ErrorGroup.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers")
+def test_concurrent_update_rows_of_the_same_rows_lose_no_count_and_never_deadlock():
+    from errors.models import ErrorGroup
+
+    ids = [g.pk for g in error_groups(6)]
+    barrier, errors = threading.Barrier(4), []
+
+    def add(order):
+        try:
+            barrier.wait()
+            for _ in range(25):
+                with transaction.atomic():
+                    bulk.update_rows(
+                        ErrorGroup, [{"pk": pk, "count": 1} for pk in order], add=["count"]
+                    )
+        except Exception as exc:  # reported below, in the test's own thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    orders = [ids, ids[::-1], ids, ids[::-1]]
+    threads = [threading.Thread(target=add, args=(order,)) for order in orders]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    counts = dict(ErrorGroup.objects.values_list("pk", "count"))
+    assert counts == {pk: i + 100 for i, pk in enumerate(ids)}
