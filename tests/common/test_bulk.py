@@ -53,38 +53,44 @@ def test_many_rows_are_split_over_statements(monkeypatch):
     assert counts == {f"job-{n}": 2 * n for n in range(10)}
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers")
-def test_concurrent_writers_of_the_same_rows_lose_no_count_and_never_deadlock():
+def writers_in_opposite_orders(rows, write):
+    """Four threads writing `rows` 25 times each, half of them in the opposite order (only
+    locking in one order keeps their row locks from crossing); the errors they met."""
     barrier, errors = threading.Barrier(4), []
-    jobs = ["a", "b", "c", "d", "e"]
 
-    def add(order):
+    def run(order):
         try:
             barrier.wait()
             for _ in range(25):
                 with transaction.atomic():
-                    bulk.merge_rows(
-                        ErrorTotal,
-                        [{"job_name": job, "occurrences": 2} for job in order],
-                        key=["job_name"],
-                        add=["occurrences"],
-                    )
-        except Exception as exc:  # reported below, in the test's own thread
+                    write(order)
+        except Exception as exc:  # reported in the test's own thread
             errors.append(exc)
         finally:
             connection.close()
 
-    # Half the writers list the rows in the opposite order: only sorting keeps
-    # their row locks from crossing.
-    orders = [jobs, jobs[::-1], jobs, jobs[::-1]]
-    threads = [threading.Thread(target=add, args=(order,)) for order in orders]
+    threads = [threading.Thread(target=run, args=(o,)) for o in [rows, rows[::-1]] * 2]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return errors
 
-    assert errors == []
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite serialises writers")
+def test_concurrent_writers_of_the_same_rows_lose_no_count_and_never_deadlock():
+    jobs = ["a", "b", "c", "d", "e"]
+
+    def write(order):
+        bulk.merge_rows(
+            ErrorTotal,
+            [{"job_name": job, "occurrences": 2} for job in order],
+            key=["job_name"],
+            add=["occurrences"],
+        )
+
+    assert writers_in_opposite_orders(jobs, write) == []
     assert dict(ErrorTotal.objects.values_list("job_name", "occurrences")) == {
         job: 4 * 25 * 2 for job in jobs
     }
@@ -141,28 +147,10 @@ def test_concurrent_update_rows_of_the_same_rows_lose_no_count_and_never_deadloc
     from errors.models import ErrorGroup
 
     ids = [g.pk for g in error_groups(6)]
-    barrier, errors = threading.Barrier(4), []
 
-    def add(order):
-        try:
-            barrier.wait()
-            for _ in range(25):
-                with transaction.atomic():
-                    bulk.update_rows(
-                        ErrorGroup, [{"pk": pk, "count": 1} for pk in order], add=["count"]
-                    )
-        except Exception as exc:  # reported below, in the test's own thread
-            errors.append(exc)
-        finally:
-            connection.close()
+    def write(order):
+        bulk.update_rows(ErrorGroup, [{"pk": pk, "count": 1} for pk in order], add=["count"])
 
-    orders = [ids, ids[::-1], ids, ids[::-1]]
-    threads = [threading.Thread(target=add, args=(order,)) for order in orders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    assert writers_in_opposite_orders(ids, write) == []
     counts = dict(ErrorGroup.objects.values_list("pk", "count"))
     assert counts == {pk: i + 100 for i, pk in enumerate(ids)}
