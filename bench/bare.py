@@ -16,7 +16,9 @@ from demo.processors import trades
 from dlq.processors import ProcessorContext
 
 QUEUE = "velo-bench-bare"
-app = Celery("velo-bench-bare", broker=os.environ.get("CELERY_BROKER_URL"))
+# Not the current app: importing this module (the bench, its tests) must leave Velo's own
+# app the one `current_app` and shared tasks mean.
+app = Celery("velo-bench-bare", broker=os.environ.get("CELERY_BROKER_URL"), set_as_current=False)
 app.conf.update(
     task_default_queue=QUEUE,
     task_serializer="json",

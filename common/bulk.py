@@ -73,18 +73,20 @@ def update_rows(model, rows, *, add=(), replace=()):
     fields = [meta.pk, *(meta.get_field(name) for name in names)]
     postgres = connection.vendor == "postgresql"
 
-    def value(field, alias):
-        # PostgreSQL types a bare parameter in a SELECT list as text; SQLite needs no cast
-        # (and CAST AS datetime would make a number of a date).
-        cast = f"CAST(%s AS {field.db_type(connection)})" if postgres else "%s"
-        return f"{cast} AS {quote(alias)}"
+    def value(field):
+        # PostgreSQL types a bare parameter in VALUES as text; SQLite needs no cast (and
+        # CAST AS datetime would make a number of a date).
+        return f"CAST(%s AS {field.db_type(connection)})" if postgres else "%s"
 
     def column(name):
         return quote(meta.get_field(name).column)
 
-    sets = [f"{column(n)} = {table}.{column(n)} + v.{quote(n)}" for n in add]
-    sets += [f"{column(n)} = v.{quote(n)}" for n in replace]
-    select = "SELECT " + ", ".join(value(f, a) for f, a in zip(fields, ["pk", *names], strict=True))
+    # VALUES names its columns column1, column2, ... on PostgreSQL and SQLite alike (and,
+    # unlike a UNION of SELECTs, has no limit of terms on SQLite).
+    v = {name: f"v.column{n}" for n, name in enumerate(["pk", *names], start=1)}
+    sets = [f"{column(n)} = {table}.{column(n)} + {v[n]}" for n in add]
+    sets += [f"{column(n)} = {v[n]}" for n in replace]
+    row_values = "(" + ", ".join(value(f) for f in fields) + ")"
     ordered = sorted(rows, key=lambda row: row["pk"])
     per_statement = max(1, MERGE_PARAMETERS // len(fields))
     with connection.cursor() as cursor:
@@ -99,8 +101,8 @@ def update_rows(model, rows, *, add=(), replace=()):
                 )
             cursor.execute(
                 f"UPDATE {table} SET {', '.join(sets)}"
-                f" FROM ({' UNION ALL '.join([select] * len(chunk))}) AS v"
-                f" WHERE {table}.{pk} = v.{quote('pk')}",
+                f" FROM (VALUES {', '.join([row_values] * len(chunk))}) AS v"
+                f" WHERE {table}.{pk} = {v['pk']}",
                 [
                     f.get_db_prep_save(row[name], connection)
                     for row in chunk

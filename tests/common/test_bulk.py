@@ -154,3 +154,16 @@ def test_concurrent_update_rows_of_the_same_rows_lose_no_count_and_never_deadloc
     assert writers_in_opposite_orders(ids, write) == []
     counts = dict(ErrorGroup.objects.values_list("pk", "count"))
     assert counts == {pk: i + 100 for i, pk in enumerate(ids)}
+
+
+@pytest.mark.django_db
+def test_update_rows_takes_more_rows_than_sqlite_allows_terms_in_a_compound_select():
+    """SQLite refuses a UNION of more than 500 SELECTs: a storm of 1,000 groups is one
+    statement of VALUES."""
+    from errors.models import ErrorGroup
+
+    groups = error_groups(1200)
+    bulk.update_rows(ErrorGroup, [{"pk": g.pk, "count": 1} for g in groups], add=["count"])
+    assert list(ErrorGroup.objects.order_by("pk").values_list("count", flat=True)) == [
+        i + 1 for i in range(1200)
+    ]
