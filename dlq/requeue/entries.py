@@ -192,18 +192,14 @@ def _fix(entries, fix, run, started_by, result):
     their outcome); the others go back to pending as they were, each with an attempt
     row that says why."""
     fixed, refused = [], {}
-    redactors = {}
     for entry in entries:
         try:
             entry.payload, entry.diff = fix.apply(entry.payload)
         except FixDoesNotApply as exc:
             # The reason is stored and shown to whoever may view entries: without the
             # record's secrets ("a test does not hold: <the value>").
-            if entry.job_id not in redactors:
-                redactors[entry.job_id] = redaction.for_configs(
-                    Job.objects.filter(pk=entry.job_id).values_list("config", flat=True)
-                )
-            refused[entry.pk] = redactors[entry.job_id].scrub(str(exc), entry.payload)
+            redactor = redaction.for_job(entry.job)  # claimed entries carry their job
+            refused[entry.pk] = redactor.scrub(str(exc), entry.payload)
         else:
             fixed.append(entry)
     if refused:
