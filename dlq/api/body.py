@@ -49,9 +49,9 @@ def parse_records(body, content_type):
     """The list of records in `body`; ApiError 400 when it is not JSON/NDJSON of that shape,
     413 when it holds more than VELO_MAX_BATCH_RECORDS records.
 
-    Records are parsed one at a time and counting stops at the limit: 9 MiB of
-    `[{},{},…]` would otherwise become three million dicts (240 MiB) before
-    anything counted them.
+    A body that could hold more records than the limit (more commas) is parsed one
+    record at a time and counting stops at the limit: 9 MiB of `[{},{},…]` would
+    otherwise become three million dicts (240 MiB) before anything counted them.
     """
     if not body.strip():
         raise ApiError(400, "the request body is empty", {"expected": "a JSON array of records"})
@@ -62,6 +62,13 @@ def parse_records(body, content_type):
         # As json.loads reads bytes: UTF-8, -16 or -32, told by the first bytes.
         text = body.decode(json.detect_encoding(body), "surrogatepass")
         start = _skip_space(text, 0)
+        if text.startswith("[", start) and text.count(",") < limit:
+            # No more records than commas + 1, so never over the limit: parsed in one
+            # C-speed call. Broken JSON goes the careful way below, for its error.
+            try:
+                return _decoder().decode(text)
+            except ValueError:
+                pass
         if text.startswith("[", start):
             records, end = _array(text, start, limit)
         elif text.startswith("{", start):

@@ -4,10 +4,11 @@ Every way in (the API, `submit_batch`, the Python function) applies these
 same rules, so a record that is accepted can always be stored and processed.
 """
 
-import json
 import math
 
 from django.conf import settings
+
+from ..fields import StoredJSON
 
 # Records nested deeper than this are refused: database adapters and
 # processors walk records recursively, and a few hundred levels end in a
@@ -62,14 +63,14 @@ def find_problem(record):
 
 def _clearly_storable(records):
     """One C-speed pass that clears the common case: no NUL, no lone surrogate, no NaN,
-    nothing nested too deep. Anything it cannot clear gets the precise walk, which
-    names the record and the field."""
+    nothing nested too deep; return the records as stored (StoredJSON), or None.
+    Anything it cannot clear gets the precise walk, which names the record and the field."""
     try:
-        text = json.dumps(records, ensure_ascii=False, allow_nan=False)
+        text = StoredJSON.of(records)
         text.encode("utf-8")
     except (ValueError, UnicodeEncodeError, RecursionError, TypeError):
-        return False
-    return "\\u0000" not in text and _max_depth(records) < MAX_DEPTH
+        return None
+    return text if "\\u0000" not in text and _max_depth(records) < MAX_DEPTH else None
 
 
 # Value types that hold nothing nested: a record made only of these is one level deep.
@@ -112,7 +113,11 @@ def too_many_records(limit, count=None):
 
 
 def validate(records):
-    """Raise InvalidRecords unless `records` is a non-empty list of storable JSON objects."""
+    """Raise InvalidRecords unless `records` is a non-empty list of storable JSON objects.
+
+    Returns the records as they are stored (dlq.fields.StoredJSON) when the fast check
+    made that text, so that storing them does not serialise them again; else None.
+    """
     if not isinstance(records, list):
         raise InvalidRecords('expected a JSON array of records, or {"records": [...]}')
     if not records:
@@ -120,8 +125,10 @@ def validate(records):
     limit = settings.VELO_MAX_BATCH_RECORDS
     if len(records) > limit:
         raise too_many_records(limit, len(records))
-    if all(isinstance(record, dict) for record in records) and _clearly_storable(records):
-        return
+    if all(isinstance(record, dict) for record in records):
+        stored = _clearly_storable(records)
+        if stored is not None:
+            return stored
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise InvalidRecords(

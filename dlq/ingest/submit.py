@@ -32,13 +32,13 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
         existing = _keyed(job, idempotency_key).first()
         if existing:
             return _replayed(existing, digest)
-    record_checks.validate(records)
+    stored = record_checks.validate(records)
     now = timezone.now()
     try:
         with transaction.atomic():
             batch = Batch.objects.create(
                 job=job,
-                records=records,
+                records=stored or records,
                 record_count=len(records),
                 idempotency_key=idempotency_key or None,
                 records_hash=digest,
@@ -47,6 +47,7 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
                 dispatched_at=now,  # stamped before it is published, in the same statement
             )
             send_on_commit(batch.pk, stamp=now)
+        batch.records = records  # not the stored text: callers read the records
     except IntegrityError:
         if not idempotency_key:
             raise
