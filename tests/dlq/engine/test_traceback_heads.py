@@ -1,7 +1,10 @@
 """Tracebacks stored per failure site (issue 14): one head a site, every entry's read whole."""
 
+import threading
+import time
+
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from dlq import tracebacks
 from dlq.models import DLQEntry, TracebackHead
@@ -98,3 +101,63 @@ def test_a_head_written_in_a_transaction_that_rolls_back_is_written_again(make_j
 
     [kept] = tracebacks.store_heads([text])
     assert TracebackHead.objects.get(pk=kept.head_id).text + kept.rest == text
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("first_commits", [True, False])
+def test_a_head_another_writer_is_inserting_is_waited_for_then_read(make_job, first_commits):
+    """PostgreSQL: the second writer of a new head waits for the first's transaction, then
+    reads the row that is there (the first's, or its own if the first rolled back)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL: SQLite has one writer at a time")
+    job = make_job("trades")
+    [text] = captured_tracebacks(job, [{"price": 1}]).values()
+    inserted, finish, out = threading.Event(), threading.Event(), {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                out["first"] = tracebacks.store_heads([text])[0]
+                inserted.set()
+                finish.wait()
+                if not first_commits:
+                    transaction.set_rollback(True)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            with transaction.atomic():
+                out["second"] = tracebacks.store_heads([text])[0]
+        finally:
+            connection.close()
+
+    writers = [threading.Thread(target=first), threading.Thread(target=second)]
+    writers[0].start()
+    assert inserted.wait(30)
+    writers[1].start()
+    try:
+        _wait_for_a_lock_wait()
+    finally:
+        finish.set()
+        for writer in writers:
+            writer.join()
+
+    kept = out["second"]
+    assert TracebackHead.objects.get(pk=kept.head_id).text + kept.rest == text
+    assert (kept.head_id == out["first"].head_id) is first_commits
+    assert TracebackHead.objects.count() == 1
+
+
+def _wait_for_a_lock_wait():
+    """Until a session of this database waits on a lock (the second writer on the first)."""
+    for _ in range(600):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.05)
+    raise AssertionError("the second writer never waited for the first")
