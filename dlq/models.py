@@ -367,6 +367,28 @@ class Batch(HeldByWorker):
         return f"batch {self.pk} of {self.job.name} ({self.get_status_display().lower()})"
 
 
+class TracebackHead(models.Model):
+    """A failure site's traceback up to its final exception line, stored once for its entries.
+
+    A storm fails every record at one site: their tracebacks share these frames and differ
+    only in their last line, which stays in the entry (dlq.tracebacks). Never purged: the
+    heads are as many as the code paths that fail (a new one when a deploy moves a line),
+    under VELO_MAX_TRACEBACK_CHARS each, and purging them would need an index on every
+    entry's head, written with every failed record.
+    """
+
+    digest = models.CharField(
+        max_length=64, unique=True, help_text="The text's SHA-256, in hex: how a site is found."
+    )
+    text = models.TextField(help_text="The traceback up to, not including, its final line.")
+
+    class Meta:
+        verbose_name = "traceback head"
+
+    def __str__(self):
+        return f"traceback head {self.pk}"
+
+
 class DLQEntry(models.Model):
     """One failed record kept for an operator to read, fix and requeue."""
 
@@ -394,7 +416,18 @@ class DLQEntry(models.Model):
         "VELO_MAX_ERROR_MESSAGE_CHARS (empty for entries stored before it was kept).",
     )
     error_type = models.CharField(max_length=200)
-    traceback = models.TextField(blank=True)
+    traceback = models.TextField(
+        blank=True, help_text="Its final line only, when its head is its site's (traceback_head)."
+    )
+    # No index: nothing looks entries up by their head, and heads are never deleted.
+    traceback_head = models.ForeignKey(
+        TracebackHead,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
     error_group = models.ForeignKey(
         ErrorGroup, on_delete=models.PROTECT, related_name="dlq_entries", db_index=False
     )
@@ -479,6 +512,18 @@ class DLQEntry(models.Model):
 
     def __str__(self):
         return f"DLQ entry {self.pk} of {self.job.name} ({self.get_status_display().lower()})"
+
+    @property
+    def full_traceback(self):
+        """The traceback as it was captured (load traceback_head with it: select_related)."""
+        head = self.traceback_head
+        return self.joined_traceback(head.text if head else None, self.traceback)
+
+    @staticmethod
+    def joined_traceback(head_text, rest):
+        """The whole traceback of a stored head (None or "": none) and rest; for rows read
+        as values, as full_traceback is for instances."""
+        return (head_text or "") + rest
 
     @classmethod
     def oldest_pending_of(cls, job):

@@ -49,8 +49,8 @@ def pending_entries(request, group):
         .order_by("-id")[:SHOWN]
     )
     sample = (
-        pending.select_related("job")
-        .only("id", "payload", "traceback", "error_message", "job__config")
+        pending.select_related("job", "traceback_head")
+        .only("id", "payload", "traceback", "traceback_head__text", "error_message", "job__config")
         .order_by("-id")
         .first()
         if entries
@@ -70,7 +70,7 @@ def pending_entries(request, group):
             )
             if sample
             else "",
-            "sample_traceback": redaction.short_paths(sample.traceback) if sample else "",
+            "sample_traceback": redaction.short_paths(sample.full_traceback) if sample else "",
             "list_url": f"{entry_list}?error_group__id__exact={group.pk}&status__exact=pending",
             "occurrences_url": reverse("admin:errors_erroroccurrence_changelist")
             + f"?group__id__exact={group.pk}"

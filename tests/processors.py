@@ -41,6 +41,15 @@ def fails_with(record, ctx):
         raise error(record["message"])
 
 
+@processor("test.fails_chained", transactional=False)
+def fails_chained(record, ctx):
+    """Fails with an error raised while handling another: a chained traceback."""
+    try:
+        record["missing"]
+    except KeyError as exc:
+        raise ValueError(f"record {record['n']} has no 'missing'") from exc
+
+
 @processor("test.slow_until_fixed", transactional=False)
 def slow_until_fixed(record, ctx):
     """Takes config["sleep"] seconds a record; fails records marked `fail` until the job's

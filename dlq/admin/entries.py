@@ -353,7 +353,8 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
 
     @admin.display(description="traceback")
     def traceback_block(self, entry):
-        return pre(redaction.short_paths(entry.traceback)) if entry.traceback else "-"
+        text = entry.full_traceback
+        return pre(redaction.short_paths(text)) if text else "-"
 
 
 def _selection(request):

@@ -15,7 +15,7 @@ from django.utils import timezone
 from common.chunks import iter_id_chunks
 
 from .. import audit, redaction
-from ..models import OperatorAction
+from ..models import DLQEntry, OperatorAction
 
 EXPORT_CHUNK = 1000
 ROWS_AT_ONCE = 16  # a record is up to VELO_MAX_BODY_BYTES: 16 of them at most in memory
@@ -42,8 +42,10 @@ FIELDS = {
     "payload": "payload",
     "original_payload": "original_payload",
 }
-# Read beside them, not exported: which fields of the payloads to mask.
+# Read beside them, not exported: which fields of the payloads to mask, and the head of a
+# traceback stored per failure site (the traceback column holds the rest).
 JOB_CONFIG = "job__config"
+TRACEBACK_HEAD = "traceback_head__text"
 
 
 def _line(row, reveal):
@@ -54,7 +56,8 @@ def _line(row, reveal):
         redactor = redaction.for_config(config)
         row["payload"] = redactor.mask(row["payload"])
         row["original_payload"] = redactor.mask(row["original_payload"])
-    row["traceback"] = redaction.short_paths(row["traceback"])
+    traceback = DLQEntry.joined_traceback(row.pop(TRACEBACK_HEAD), row["traceback"])
+    row["traceback"] = redaction.short_paths(traceback)
     # ensure_ascii: whatever odd text a message holds, every line is valid JSON.
     return json.dumps({FIELDS[k]: v for k, v in row.items()}, cls=DjangoJSONEncoder) + "\n"
 
@@ -65,7 +68,11 @@ def _lines(entries, action, reveal):
     try:
         piece, size = [], 0
         for ids in iter_id_chunks(entries, EXPORT_CHUNK):
-            rows = entries.filter(pk__in=ids).order_by("pk").values(*FIELDS, JOB_CONFIG)
+            rows = (
+                entries.filter(pk__in=ids)
+                .order_by("pk")
+                .values(*FIELDS, JOB_CONFIG, TRACEBACK_HEAD)
+            )
             for row in rows.iterator(chunk_size=ROWS_AT_ONCE):
                 line = _line(row, reveal)
                 piece.append(line)

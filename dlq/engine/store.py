@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 from common import bulk
 
-from .. import backlog
+from .. import backlog, tracebacks
 from ..health import room_left
 from ..models import DLQAttempt, DLQEntry
 
@@ -66,6 +66,7 @@ def store(job, batch, letters, counters, *, now, context):
     fits, overflow = (letters, []) if room is None else (letters[:room], letters[room:])
     place = context.as_dict()
     job_id, batch_id, records = job.pk, batch.pk, batch.records
+    traces = tracebacks.store_heads([letter.traceback for letter in fits])
     ids = bulk.insert_rows(
         DLQEntry,
         [
@@ -77,7 +78,8 @@ def store(job, batch, letters, counters, *, now, context):
                 "error_message": letter.message,
                 "error_message_length": letter.original_length,
                 "error_type": letter.error_type,
-                "traceback": letter.traceback,
+                "traceback": trace.rest,
+                "traceback_head_id": trace.head_id,
                 "error_group_id": letter.group_id,
                 "status": DLQEntry.Status.PENDING,
                 "attempts": letter.attempts,
@@ -85,7 +87,7 @@ def store(job, batch, letters, counters, *, now, context):
                 "last_attempt_at": now,
                 **place,
             }
-            for letter in fits
+            for letter, trace in zip(fits, traces, strict=True)
         ],
     )
     bulk.insert_rows(

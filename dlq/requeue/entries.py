@@ -26,7 +26,7 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
-from .. import backlog, redaction
+from .. import backlog, redaction, tracebacks
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.limits import RECORD_TIMEOUT, TimeLimits
 from ..processors.runner import log_failures, run_records, run_then_commit
@@ -338,7 +338,8 @@ def _commit(job, entries, failures, *, run, started_by, result):
         summary=f"requeue run {run.pk}",
     )
     context = current_context()
-    for entry, group in zip(failed, groups, strict=True):
+    traces = tracebacks.store_heads([failures[e.pk].traceback for e in failed])
+    for entry, group, trace in zip(failed, groups, traces, strict=True):
         failure = failures[entry.pk]
         DLQEntry.objects.filter(pk=entry.pk).update(
             status=DLQEntry.Status.PENDING,
@@ -347,7 +348,8 @@ def _commit(job, entries, failures, *, run, started_by, result):
             error_message=failure.message,
             error_message_length=failure.original_length,
             error_type=failure.error_type,
-            traceback=failure.traceback,
+            traceback=trace.rest,
+            traceback_head_id=trace.head_id,
             error_group=group,
             requeue_run=None,
             claimed_until=None,

@@ -42,6 +42,16 @@ def counters(job):
     return JobCounters.objects.get(job=job)
 
 
+def captured_tracebacks(job, records):
+    """{index: traceback} of the records `job` fails, as the runner captures them: the text
+    stored whole before tracebacks were kept per failure site (and Python's own, as
+    tests/dlq/processors/test_runner.py checks)."""
+    from dlq.processors.runner import run_records
+
+    result = run_records(job, records, list(range(len(records))), batch_id=0, attempt=1)
+    return {failure.index: failure.traceback for failure in result.failures}
+
+
 AUTH_USERS = ["root", "git", "ftp", "oracle"]
 
 

@@ -9,12 +9,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.html import escape
 
-from dlq import backlog
+from dlq import backlog, redaction
 from dlq import panels as dlq_panels
 from dlq.models import DLQEntry
 from errors.context import DeploymentContext
 from errors.models import ErrorGroup, ErrorRollup
 from tests.conftest import BAD, GOOD
+from tests.dlq.factories import captured_tracebacks
 
 NO_SYMBOL = BAD  # Missing required column 'symbol'
 NO_PRICE = {"symbol": "ACME"}  # Missing required column 'price'
@@ -234,6 +235,17 @@ def test_dlq_panel_counts_the_whole_backlog_and_lists_the_latest(dlq_viewer, fai
     assert '<span class="dlq-pending-count">5</span>' in body
     # Two listed entries, the newest as the sample, and the list link twice.
     assert body.count('href="/admin/dlq/dlqentry/') == 5
+
+
+def test_dlq_panel_shows_the_sample_traceback_whole(dlq_viewer, fail, make_job):
+    fail([NO_SYMBOL] * 3)
+    entry = DLQEntry.objects.order_by("-pk").first()
+    assert entry.traceback_head_id is not None  # stored per failure site
+    whole = captured_tracebacks(entry.job, [NO_SYMBOL])[0]
+
+    body = dlq_viewer.get(f"/errors/{group_of('symbol').pk}/").content.decode()
+
+    assert f'id="sample-traceback">{escape(redaction.short_paths(whole))}</pre>' in body
 
 
 def test_staff_without_the_dlq_permission_see_no_record_on_the_group_page(staff, fail):

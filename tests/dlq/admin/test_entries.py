@@ -8,12 +8,13 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from django.utils.html import escape
 
-from dlq import requeue
+from dlq import redaction, requeue
 from dlq.admin import export
 from dlq.models import DLQEntry, OperatorAction, RequeueRun
 from tests.conftest import BAD
-from tests.dlq.factories import relax
+from tests.dlq.factories import captured_tracebacks, relax
 
 # (query, rows listed once 60 more entries of the same job and group have arrived)
 from .helpers import (
@@ -84,6 +85,25 @@ def test_export_jsonl_streams_valid_json_lines_and_records_the_export(admin_clie
     assert audit.count == 2
     assert audit.entry_ids == [e.pk for e in entries[:2]]
     assert audit.outcome == "exported 2 entries"
+
+
+def test_entry_page_and_export_show_a_traceback_stored_per_failure_site_whole(
+    admin_client_, fail, job
+):
+    entries = fail(3)
+    whole = redaction.short_paths(captured_tracebacks(job, [BAD])[0])
+    assert DLQEntry.objects.get(pk=entries[0].pk).traceback_head_id is not None
+
+    page = admin_client_.get(f"{LIST}{entries[0].pk}/change/").content.decode()
+    assert f"<pre>{escape(whole)}</pre>" in page
+    with CaptureQueriesContext(connection) as exported:
+        response = admin_client_.post(
+            LIST, {"action": "export_jsonl", "_selected_action": [e.pk for e in entries]}
+        )
+        lines = b"".join(response.streaming_content).splitlines()
+    assert [json.loads(line)["traceback"] for line in lines] == [whole] * 3
+    # The heads come joined to their entries, not read one an entry.
+    assert not [q for q in exported.captured_queries if 'FROM "dlq_tracebackhead"' in q["sql"]]
 
 
 def test_export_of_every_matching_entry_walks_them_in_chunks(admin_client_, fail, monkeypatch):

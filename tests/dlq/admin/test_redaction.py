@@ -65,7 +65,7 @@ def test_json_schema_failure_on_a_password_shows_no_value_anywhere(
     assert entry.error_message == "Field 'password': shorter than minLength 12"
     assert entry.payload["password"] == SECRET  # the stored record is whole
     group = ErrorGroup.objects.get(pk=entry.error_group_id)
-    texts = [entry.error_message, entry.traceback, batch.last_error, group.template]
+    texts = [entry.error_message, entry.full_traceback, batch.last_error, group.template]
     texts += [group.last_message, caplog.text]
     texts += [str(o.message) for o in ErrorOccurrence.objects.all() if hasattr(o, "message")]
     metrics = client.get("/metrics").content.decode()
@@ -97,7 +97,13 @@ def test_a_processor_echoing_secrets_stores_and_logs_them_masked(
     entry = DLQEntry.objects.get(batch=batch)
     group = ErrorGroup.objects.get(pk=entry.error_group_id)
     metrics = client.get("/metrics").content.decode()
-    for text in (entry.error_message, entry.traceback, group.last_message, caplog.text, metrics):
+    for text in (
+        entry.error_message,
+        entry.full_traceback,
+        group.last_message,
+        caplog.text,
+        metrics,
+    ):
         _assert_hidden(text, SECRET, CARD, "tok-abc123")
     assert entry.error_message == (
         "login failed for '[redacted]' with password=[redacted] card [redacted], "
@@ -117,7 +123,7 @@ def test_admin_detail_masks_payload_fields_unless_the_user_may_see_them(login, s
 
 
 def test_traceback_on_the_detail_page_shows_no_server_path(login, secret_entry, settings):
-    assert str(settings.BASE_DIR) in secret_entry.traceback  # stored whole
+    assert str(settings.BASE_DIR) in secret_entry.full_traceback  # stored whole
     page = login(VIEW).get(f"{LIST}{secret_entry.pk}/change/").content.decode()
     assert "dlq/processors/builtin.py" in page
     assert str(settings.BASE_DIR) not in page
@@ -139,6 +145,7 @@ def test_export_masks_payload_fields_unless_the_user_may_see_them(login, secret_
         "price": 1,
     }
     assert str(settings.BASE_DIR) not in row["traceback"]
+    assert 'File "dlq/processors/builtin.py"' in row["traceback"]
     [row] = _export(login(VIEW, SENSITIVE), secret_entry)
     assert row["payload"]["password"] == SECRET
 

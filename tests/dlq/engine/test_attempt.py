@@ -102,7 +102,7 @@ def test_dlq_entry_keeps_record_error_context_and_history(make_job, run_batch, s
     assert (entry.batch_id, entry.index, entry.payload) == (batch.pk, 1, BAD)
     assert entry.error_type == "RecordInvalid"
     assert entry.error_message == "Missing required column 'symbol'"
-    assert "Traceback" in entry.traceback
+    assert "Traceback" in entry.full_traceback
     assert (entry.node_id, entry.node_name, entry.region, entry.version) == (
         "node-7",
         "ingest",

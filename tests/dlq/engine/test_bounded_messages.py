@@ -30,11 +30,11 @@ def test_a_5_mib_message_is_stored_truncated_with_its_original_length(job, setti
     assert entry.error_message.startswith("x" * 1000)
     assert entry.error_message.endswith(f"… [truncated, {FIVE_MIB} characters]")
     assert entry.error_message_length == FIVE_MIB
-    assert len(entry.traceback) <= 16 * 1024
+    assert len(entry.full_traceback) <= 16 * 1024
     # The last frame and the exception's line are kept.
-    assert "Traceback (most recent call last):" in entry.traceback
-    assert "in fails_with" in entry.traceback
-    assert entry.traceback.rstrip().endswith("characters]")
+    assert "Traceback (most recent call last):" in entry.full_traceback
+    assert "in fails_with" in entry.full_traceback
+    assert entry.full_traceback.rstrip().endswith("characters]")
 
     assert len(DLQAttempt.objects.get(entry=entry).error_message) <= 2000
     group = ErrorGroup.objects.get(job_name=job.name)

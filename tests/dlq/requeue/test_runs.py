@@ -14,11 +14,18 @@ from dlq import requeue, sweep
 from dlq.actors import Actor
 from dlq.engine import process_batch
 from dlq.ingest import submit_batch
-from dlq.models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun
+from dlq.models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun, TracebackHead
 from dlq.requeue import RequeueOptions, RequeueScope, entries, scope
 from dlq.requeue import runs as lifecycle
 from errors.models import ErrorGroup, ErrorOccurrence
-from tests.dlq.factories import assert_backlogs_exact, counters, failing_entries, relax, schema_job
+from tests.dlq.factories import (
+    assert_backlogs_exact,
+    captured_tracebacks,
+    counters,
+    failing_entries,
+    relax,
+    schema_job,
+)
 
 OPS = Actor("ops", "admin")
 
@@ -53,6 +60,25 @@ def test_a_cause_that_is_not_fixed_sends_entries_back_to_pending_with_a_new_occu
     assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (2, 2, 0)
     assert ErrorOccurrence.objects.filter(dlq_entry_id__isnull=False).count() == 4
     assert_backlogs_exact()
+
+
+@pytest.mark.django_db
+def test_a_requeue_that_fails_at_a_new_site_stores_that_sites_traceback():
+    job = failing_entries(2)  # json_schema: its records miss their symbol
+    first_site = set(DLQEntry.objects.values_list("traceback_head", flat=True))
+    job.processor, job.config = "demo.trades", {}  # now they fail in demo.trades
+    job.save()
+
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+
+    assert (run.succeeded, run.failed) == (0, 2)
+    stored = list(DLQEntry.objects.select_related("traceback_head").order_by("pk"))
+    expected = captured_tracebacks(job, [entry.payload for entry in stored])
+    assert [entry.full_traceback for entry in stored] == [expected[0], expected[1]]
+    assert "demo/processors.py" in expected[0]
+    sites = {entry.traceback_head_id for entry in stored}
+    assert len(sites) == 1 and None not in sites and not sites & first_site
+    assert TracebackHead.objects.count() == 2
 
 
 @pytest.mark.django_db
