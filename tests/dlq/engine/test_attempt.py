@@ -308,6 +308,25 @@ def test_backpressure_holds_what_finds_no_room_and_stores_it_later(
     assert set(DLQEntry.objects.values_list("batch_id", "error_group_id")) == {(batch.pk, group_id)}
 
 
+def test_failures_held_before_occurrences_were_counted_are_still_stored(make_job):
+    """Letters held by a version that linked each occurrence to its entry name the occurrence."""
+    from django.utils import timezone
+
+    job = make_job(failure_strategy="send_to_dlq", dlq_max_size=10, dlq_full_policy="backpressure")
+    fill_dlq(job, 10)
+    batch, _ = submit_batch(job, records(1, 2))
+    process_batch(batch.pk)
+    batch.refresh_from_db()
+    held = batch.held_failures
+    for n, letter in enumerate(held["letters"]):
+        letter["occurrence_id"] = 1000 + n
+    JobCounters.objects.filter(job=job).update(dlq_pending=0)
+    Batch.objects.filter(pk=batch.pk).update(held_failures=held, next_attempt_at=timezone.now())
+
+    assert process_batch(batch.pk) == "partial"
+    assert DLQEntry.objects.filter(batch=batch).count() == 2
+
+
 def test_unbounded_dlq_never_rejects(make_job, run_batch):
     job = make_job(failure_strategy="send_to_dlq", dlq_max_size=None)
     fill_dlq(job, 10**9)
