@@ -4,8 +4,10 @@ The shape: occurrences fall on groups with a Zipf skew; a group that fails
 n times is seen in about n/20 distinct hours (errors come in bursts: at least
 one hour, at most all 720) and on 1 + n/5,000 of the 8 nodes; versions follow
 the deploys (three over the month). Rows are written hour by hour, so ids grow
-with time as they do in production. The rollups are then built from the
-occurrences with one GROUP BY, so they agree with them exactly.
+with time as they do in production, one failure each (count 1: a storm's
+batch would write one row for many, and the pages read the rollups either
+way). The rollups are then built from the occurrences with one GROUP BY of
+their counts, so they agree with them exactly.
 """
 
 import random
@@ -30,6 +32,7 @@ COLUMNS = [
     "node_name",
     "region",
     "version",
+    "count",
 ]
 
 
@@ -82,7 +85,7 @@ def load(total, *, seed, now, log):
                     node_id, node_name, region = nodes[randrange(len(nodes))]
                     yield (
                         f"{pk}\t{prefix}{minute_second[randrange(3600)]}\t{job_and_message}\t"
-                        f"{node_id}\t{node_name}\t{region}\t{version}\n"
+                        f"{node_id}\t{node_name}\t{region}\t{version}\t1\n"
                     )
 
     if total >= 100_000:
@@ -106,7 +109,7 @@ def _derive_totals():
             INSERT INTO errors_errorrollup
                 (grain, bucket, group_id, job_name, node_id, region, version, count)
             SELECT '{grain}', date_trunc('{unit}', occurred_at), group_id, job_name, node_id,
-                   region, version, count(*)
+                   region, version, sum(count)
             FROM errors_erroroccurrence
             GROUP BY 2, 3, 4, 5, 6, 7
             ORDER BY 2, 3
@@ -119,7 +122,7 @@ def _derive_totals():
             INSERT INTO errors_errorvolume
                 (grain, bucket, job_name, node_id, region, version, count)
             SELECT '{grain}', date_trunc('{unit}', occurred_at), job_name, node_id, region,
-                   version, count(*)
+                   version, sum(count)
             FROM errors_erroroccurrence
             GROUP BY 2, 3, 4, 5, 6
             """
@@ -137,7 +140,7 @@ def _derive_totals():
         """
         UPDATE errors_errorgroup g SET count = s.n, first_seen = s.first, last_seen = s.last,
                last_message = g.last_message
-        FROM (SELECT group_id, count(*) AS n, min(occurred_at) AS first,
+        FROM (SELECT group_id, sum(count) AS n, min(occurred_at) AS first,
                      max(occurred_at) AS last
               FROM errors_erroroccurrence GROUP BY group_id) s
         WHERE g.id = s.group_id
@@ -146,6 +149,6 @@ def _derive_totals():
     execute(
         """
         INSERT INTO errors_errortotal (job_name, occurrences)
-        SELECT job_name, count(*) FROM errors_erroroccurrence GROUP BY job_name
+        SELECT job_name, sum(count) FROM errors_erroroccurrence GROUP BY job_name
         """
     )

@@ -6,7 +6,7 @@ psycopg's text-array escaping of JSON costs most of the time (FIELD-NOTES:
 costs as much again. So rows come in as plain column values, and COPY runs on
 Django's own connection, inside the caller's transaction. Ids are taken from
 the table's sequence first, so new rows can refer to each other (an
-occurrence points at its DLQ entry) without being read back.
+attempt row points at its DLQ entry) without being read back.
 """
 
 import json

@@ -1,6 +1,7 @@
 """Walking a big queryset in id order, a chunk at a time, so no million rows sit in memory."""
 
 from django.db import transaction
+from django.db.models import Sum
 
 
 def iter_id_chunks(queryset, size, *, values=None):
@@ -24,9 +25,10 @@ def iter_id_chunks(queryset, size, *, values=None):
         last = chunk[-1]["id"] if values is not None else chunk[-1]
 
 
-def delete_in_chunks(expired, size):
+def delete_in_chunks(expired, size, *, weight=None):
     """Delete the rows of `expired` a chunk of ids at a time, each chunk in its own transaction;
-    return how many went.
+    return how many went, or with `weight` (a field) the sum of it over them (an occurrence
+    row stands for `count` failures).
 
     The delete repeats the filter, so a row that changed since its id was read
     stays. `only("pk")` keeps the ORM's cascade from loading whole rows (a DLQ
@@ -36,6 +38,10 @@ def delete_in_chunks(expired, size):
     total = 0
     for ids in iter_id_chunks(expired, size):
         with transaction.atomic():
-            _, per_model = expired.filter(pk__in=ids).only("pk").delete()
-        total += per_model.get(label, 0)
+            doomed = expired.filter(pk__in=ids)
+            if weight is not None:
+                total += doomed.aggregate(n=Sum(weight))["n"] or 0
+            _, per_model = doomed.only("pk").delete()
+        if weight is None:
+            total += per_model.get(label, 0)
     return total

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.conf import settings
 
 from errors.panels import register as register_panel
+from errors.panels import register_entry_link
 
 from . import processors
 from .processors import builtin
@@ -19,3 +20,4 @@ class DlqConfig(AppConfig):
         from . import panels, signals  # noqa: F401  (signals connect on import)
 
         register_panel(panels.pending_entries)  # the group page's DLQ entries (errors.panels)
+        register_entry_link(panels.batch_entries_url)  # an occurrence's entries

@@ -88,6 +88,19 @@ def pending_entries(request, group):
     )
 
 
+def batch_entries_url(request, group_id, batch_id):
+    """The DLQ list of a batch's entries in a group: where an occurrence's records are (its
+    count may stand for a thousand of them); None for whoever may not view entries."""
+    if not may_view(request, DLQEntry):
+        return None
+    entry_list = reverse("admin:dlq_dlqentry_changelist")
+    # Whatever their status now: the list shows pending entries only unless told otherwise.
+    return (
+        f"{entry_list}?batch__id__exact={batch_id}&error_group__id__exact={group_id}"
+        "&status__exact=all"
+    )
+
+
 def _matching_url(page, group):
     """The requeue (or fix) page over the group's pending entries, cut at the newest one now."""
     url = reverse(f"admin:dlq_dlqentry_{page}_matching")

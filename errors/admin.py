@@ -6,6 +6,7 @@ from django.utils.html import format_html
 
 from common.admin import BigTableAdmin, ReadOnlyAdmin, cut, moment_column, pre
 
+from . import panels
 from .models import ErrorGroup, ErrorOccurrence, ErrorTotal
 
 
@@ -99,7 +100,7 @@ class ErrorGroupAdmin(ReadOnlyAdmin, BigTableAdmin):
 
 @admin.register(ErrorOccurrence)
 class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
-    list_display = ("occurred", "job", "group_link", "node", "region", "version")
+    list_display = ("occurred", "job", "group_link", "failures", "node", "region", "version")
     list_select_related = ("group",)
     # The group is joined only for its error type: leave its long texts behind.
     list_defer = ("message", "group__template", "group__last_message")
@@ -114,8 +115,8 @@ class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
         "job_name",
         "group",
         "message_block",
+        "failures",
         "batch_id",
-        "dlq_entry_id",
         "node_id",
         "node_name",
         "region",
@@ -136,6 +137,15 @@ class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
             '<a href="{}">#{} {}</a>', url, occurrence.group_id, occurrence.group.error_type
         )
 
+    @admin.display(description="failures")
+    def failures(self, occurrence):
+        """The failures the row counts (one batch attempt's with one message on one node)."""
+        return f"×{occurrence.count}"
+
+    def get_fields(self, request, obj=None):
+        # The link to the row's records depends on who asks (errors.panels.entries_url).
+        return [*super().get_fields(request, obj), _entries_field(request)]
+
     @admin.display(description="node")
     def node(self, occurrence):
         return occurrence.node_name or occurrence.node_id
@@ -143,6 +153,19 @@ class ErrorOccurrenceAdmin(ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="message")
     def message_block(self, occurrence):
         return pre(occurrence.message)
+
+
+def _entries_field(request):
+    """A read-only field linking an occurrence to its batch's DLQ entries in its group."""
+
+    @admin.display(description="DLQ entries")
+    def dlq_entries(occurrence):
+        url = panels.entries_url(request, occurrence.group_id, occurrence.batch_id)
+        return (
+            format_html('<a href="{}">The batch\'s entries in this group</a>', url) if url else "-"
+        )
+
+    return dlq_entries
 
 
 @admin.register(ErrorTotal)

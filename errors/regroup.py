@@ -80,12 +80,12 @@ def plan(
         rows = list(
             occurrences.filter(pk__gt=last, pk__lte=max_id)
             .order_by("pk")
-            .values_list("pk", "group_id", "message")[:CHUNK]
+            .values_list("pk", "group_id", "message", "count")[:CHUNK]
         )
         if not rows:
             break
-        for _, group_id, message in rows:
-            count(group_id, info[group_id]["type"], message, occurrences=1)
+        for _, group_id, message, n in rows:
+            count(group_id, info[group_id]["type"], message, occurrences=n)
         last = rows[-1][0]
     for group_id, error_type, message, pending in extra:
         if group_id in info:
@@ -254,37 +254,39 @@ def target_of(plan, rules, error_type, message, current):
 
 
 def move_occurrences(plan, rules, after, *, size=CHUNK):
-    """Move the next chunk of occurrences past id `after`; return (moved, last id or None).
+    """Move the next chunk of occurrences past id `after`; return (failures moved, last id or
+    None).
 
     Run it in a transaction (the caller's, with its cursor): the occurrences,
-    their rollup rows and the groups' counts change together. Moving is
-    idempotent: an occurrence already in its group does not move again.
+    their rollup rows and the groups' counts change together, by each row's
+    count. Moving is idempotent: an occurrence already in its group does not
+    move again. A row holds one message, so it moves whole.
     """
     types = dict(_groups_of(plan["job"], plan.get("job_id")).values_list("pk", "error_type"))
     rows = list(
         ErrorOccurrence.objects.select_for_update()
         .filter(group_id__in=sorted(types), pk__gt=after, pk__lte=plan["max_occurrence_id"])
         .order_by("pk")
-        .values_list("pk", "group_id", "message", "occurred_at", "node_id", "region", "version")[
-            :size
-        ]
+        .values_list(
+            "pk", "group_id", "message", "count", "occurred_at", "node_id", "region", "version"
+        )[:size]
     )
     if not rows:
         return 0, None
     moves = []
-    for pk, group_id, message, at, node, region, version in rows:
+    for pk, group_id, message, n, at, node, region, version in rows:
         target = target_of(plan, rules, types.get(group_id, ""), message, group_id)
         if target != group_id:
-            moves.append((pk, group_id, target, at, node, region, version))
+            moves.append((pk, n, group_id, target, at, node, region, version))
     _apply_moves(moves, plan["job"])
-    return len(moves), rows[-1][0]
+    return sum(move[1] for move in moves), rows[-1][0]
 
 
 def _apply_moves(moves, job_name):
     by_target = defaultdict(list)
     deltas = Counter()
     counts = Counter()
-    for pk, source, target, at, node, region, version in moves:
+    for pk, n, source, target, at, node, region, version in moves:
         by_target[target].append(pk)
         for grain, bucket in (
             (Grain.MINUTE, minute_of(at)),
@@ -292,10 +294,10 @@ def _apply_moves(moves, job_name):
             (Grain.DAY, day_of(at)),
             (Grain.WEEK, week_of(at)),
         ):
-            deltas[(grain, bucket, node, region, version, source)] -= 1
-            deltas[(grain, bucket, node, region, version, target)] += 1
-        counts[source] -= 1
-        counts[target] += 1
+            deltas[(grain, bucket, node, region, version, source)] -= n
+            deltas[(grain, bucket, node, region, version, target)] += n
+        counts[source] -= n
+        counts[target] += n
     for target, ids in sorted(by_target.items()):
         ErrorOccurrence.objects.filter(pk__in=ids).update(group_id=target)
     _merge_rollups(deltas, job_name)

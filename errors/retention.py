@@ -22,8 +22,10 @@ CHUNK = 5000
 
 
 def purge_occurrences(now, chunk=CHUNK):
+    """Occurrences past retention; return the failures they stood for (their counts)."""
     cutoff = now - timedelta(days=settings.VELO_OCCURRENCE_RETENTION_DAYS)
-    return delete_in_chunks(ErrorOccurrence.objects.filter(occurred_at__lt=cutoff), chunk)
+    expired = ErrorOccurrence.objects.filter(occurred_at__lt=cutoff)
+    return delete_in_chunks(expired, chunk, weight="count")
 
 
 def minute_cutoff(now):

@@ -189,46 +189,55 @@ def _add_to_total(job_name, count):
 
 
 def save_occurrences(job_name, rows, *, now, context=None):
-    """Store occurrences and count them into the rollups and volumes; return their ids.
+    """Record failures as occurrences and count them into the rollups and volumes.
 
-    `rows` are (group, message, batch_id, dlq_entry_id) tuples.
+    `rows` are (group, message, batch_id) tuples, one a failure, all of one batch
+    attempt (or requeue chunk) at `now` on this node: those that share a group,
+    a message and a batch are stored as one occurrence with their count.
     """
+    if not rows:
+        return
     context = context or current_context()
     place = context.as_dict()
-    ids = bulk.insert_rows(
+    counted = Counter()  # bounded once per distinct message, not per failure
+    for (group_id, message, batch_id), n in Counter(
+        (group.pk, message, batch_id) for group, message, batch_id in rows
+    ).items():
+        counted[(group_id, bounded.error_message(message), batch_id)] += n
+    bulk.insert_rows(
         ErrorOccurrence,
         [
             {
-                "group_id": group.pk,
+                "group_id": group_id,
                 "occurred_at": now,
                 "job_name": job_name,
-                "message": bounded.error_message(message),
+                "message": message,
                 "batch_id": batch_id,
-                "dlq_entry_id": entry_id,
+                "count": n,
                 **place,
             }
-            for group, message, batch_id, entry_id in rows
+            for (group_id, message, batch_id), n in counted.items()
         ],
     )
-    if rows:
-        per_group = Counter(group.pk for group, *_ in rows)
-        _count_per_bucket(
-            ErrorRollup,
-            [{"group_id": pk, "job_name": job_name, "count": n} for pk, n in per_group.items()],
-            now,
-            context,
-            key=ROLLUP_KEY,
-            weeks=True,
-        )
-        _count_per_bucket(
-            ErrorVolume,
-            [{"job_name": job_name, "count": len(rows)}],
-            now,
-            context,
-            key=VOLUME_KEY,
-        )
-        _note_places(job_name, context, now)
-    return ids
+    per_group = Counter()
+    for (group_id, _, _), n in counted.items():
+        per_group[group_id] += n
+    _count_per_bucket(
+        ErrorRollup,
+        [{"group_id": pk, "job_name": job_name, "count": n} for pk, n in per_group.items()],
+        now,
+        context,
+        key=ROLLUP_KEY,
+        weeks=True,
+    )
+    _count_per_bucket(
+        ErrorVolume,
+        [{"job_name": job_name, "count": len(rows)}],
+        now,
+        context,
+        key=VOLUME_KEY,
+    )
+    _note_places(job_name, context, now)
 
 
 def minute_of(moment):
@@ -343,9 +352,3 @@ def _move_place(old, new):
 def forget_job(job_id):
     """The job `job_id` is gone: its groups stay, under its name, belonging to no job."""
     ErrorGroup.objects.filter(job_id=job_id).update(job_id=None, dlq_pending=0)
-
-
-def link_occurrences(pairs):
-    """Point occurrences at the DLQ entries stored for them later: (occurrence id, entry id)."""
-    for occurrence_id, entry_id in pairs:
-        ErrorOccurrence.objects.filter(pk=occurrence_id).update(dlq_entry_id=entry_id)

@@ -70,11 +70,20 @@ def group_detail(request, group_id):
             for field, title in BREAKDOWNS
         ],
         # None (the table replaced by a note) for whoever may not view occurrences.
-        occurrences=selectors.recent_occurrences(group)
+        occurrences=_recent_occurrences(request, group)
         if may_view(request, ErrorOccurrence)
         else None,
         panels=panels.render(request, group),
     )
+
+
+def _recent_occurrences(request, group):
+    """The latest occurrences, each with where its records are in the DLQ (when it has a
+    batch, the DLQ is there and the operator may view it)."""
+    occurrences = selectors.recent_occurrences(group)
+    for occurrence in occurrences:
+        occurrence.entries_url = panels.entries_url(request, group.pk, occurrence.batch_id)
+    return occurrences
 
 
 def _filters(flt):

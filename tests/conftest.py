@@ -67,6 +67,16 @@ GOOD = {"symbol": "ACME", "price": 10.5}
 BAD = {"price": 1}
 
 
+def occurrences(**filters):
+    """The failures the occurrences count (a row counts those of one batch attempt with one
+    message), not their rows."""
+    from django.db.models import Sum
+
+    from errors.models import ErrorOccurrence
+
+    return ErrorOccurrence.objects.filter(**filters).aggregate(n=Sum("count"))["n"] or 0
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _remove_test_broker_folder():
     """The filesystem broker folder of this run (settings_test) goes when the run ends."""

@@ -8,9 +8,10 @@ very rows Velo stored, COPYed (text format, one transaction, committed) into a
 table made `LIKE dlq_dlqentry INCLUDING ALL` (same columns, the same
 indexes, logged). Runs alternate Velo / COPY, so noise hits both alike.
 
-Velo writes three rows per failed record (the entry, its original attempt
-and the error occurrence); the note also gives COPY of all three into LIKE
-tables, the ceiling for the same writes.
+Velo writes two rows per failed record (the entry and its original attempt)
+and one error occurrence per group and message of the batch, counting its
+failures (one for this batch: every record fails alike); the note also gives
+COPY of all of them into LIKE tables, the ceiling for the same writes.
 """
 
 import json
@@ -29,7 +30,7 @@ from ..timing import Row, median
 
 JOB = "bench-persist"
 REF_TABLE = "bench_copy_reference"
-# The rows Velo writes per failed record, by table: (table, rows of one batch).
+# The rows Velo writes for a batch's failed records, by table: (table, rows of one batch).
 ALL_ROWS = (
     ("dlq_dlqentry", "batch_id = {batch}"),
     ("dlq_dlqattempt", "entry_id IN (SELECT id FROM dlq_dlqentry WHERE batch_id = {batch})"),
@@ -123,7 +124,7 @@ def run(quick, log):
         all_rows.append(size / _copy_all_rows(batch_id))
     log(f"  velo rows/s per batch: {[round(v) for v in velo]}")
     log(f"  COPY rows/s per batch: {[round(v) for v in ref]}")
-    log(f"  COPY of all three rows per failure, failures/s: {[round(v) for v in all_rows]}")
+    log(f"  COPY of all the rows of the failures, failures/s: {[round(v) for v in all_rows]}")
     _reference_tables(create=False)
     data.drop_job(JOB)
     return [
@@ -137,7 +138,8 @@ def run(quick, log):
             ">= 0.6x COPY",
             note=f"median of {batches} batches of {size} records, engine.process_batch "
             "in-process vs COPY of the same rows into LIKE dlq_dlqentry INCLUDING ALL; "
-            f"COPY of all three rows Velo writes per failure (entry, attempt, occurrence): "
+            "COPY of all the rows Velo writes for them (an entry and an attempt per failure, "
+            "an occurrence per message): "
             f"{median(all_rows):,.0f} failures/s ({median(velo) / median(all_rows):.2f}x)",
         )
     ]

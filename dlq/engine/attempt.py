@@ -16,7 +16,6 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -27,7 +26,7 @@ from django.utils import timezone
 from common import bulk
 from common import text as bounded
 from errors.context import current as current_context
-from errors.services import Failure, group_failures, link_occurrences, save_occurrences
+from errors.services import Failure, group_failures, save_occurrences
 
 from .. import activity, processors
 from ..models import (
@@ -195,13 +194,9 @@ def _finish(claim, attempt, result, *, give_up=False):
         if letters
         else ([], [])
     )
-    entry_ids = {entry.index: entry.pk for entry in entries}
-    occurrence_ids = save_occurrences(
+    save_occurrences(
         job.name,
-        [
-            (g, f.message, batch.pk, entry_ids.get(f.index))
-            for f, g in zip(failures, groups, strict=True)
-        ],
+        [(g, f.message, batch.pk) for f, g in zip(failures, groups, strict=True)],
         now=now,
         context=context,
     )
@@ -211,10 +206,6 @@ def _finish(claim, attempt, result, *, give_up=False):
     if overflow:
         counters.last_capacity_exceeded_at = now
         if job.dlq_full_policy == DLQFullPolicy.BACKPRESSURE:
-            by_index = {f.index: pk for f, pk in zip(failures, occurrence_ids, strict=True)}
-            overflow = [
-                replace(letter, occurrence_id=by_index.get(letter.index)) for letter in overflow
-            ]
             _hold(batch, job, overflow, tries=0, now=now, left=result.left)
             batch.final_status = _worse(batch.final_status, next_step.status)
             held = True
@@ -304,11 +295,6 @@ def _store_held(claim):
     letters = [DeadLetter.from_json(data) for data in batch.held_failures["letters"]]
     entries, overflow = store.store(
         job, batch, letters, counters, now=now, context=current_context()
-    )
-    link_occurrences(
-        (letter.occurrence_id, entry.pk)
-        for letter, entry in zip(letters, entries, strict=False)
-        if letter.occurrence_id
     )
     _count_stored(batch, counters, entries, delta, now)
     if overflow:

@@ -38,7 +38,6 @@ class DeadLetter:
     traceback: str
     group_id: int
     attempts: int
-    occurrence_id: int | None = None
     # The message's length before it was cut (VELO_MAX_ERROR_MESSAGE_CHARS); None: len(message).
     message_length: int | None = None
 
@@ -51,7 +50,8 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, data):
-        return cls(**data)
+        # Letters held before occurrences were counted name theirs: nothing links them now.
+        return cls(**{k: v for k, v in data.items() if k != "occurrence_id"})
 
 
 @dataclass(frozen=True)

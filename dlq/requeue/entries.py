@@ -356,10 +356,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
         )
     save_occurrences(
         job.name,
-        [
-            (g, failures[e.pk].message, e.batch_id, e.pk)
-            for e, g in zip(failed, groups, strict=True)
-        ],
+        [(g, failures[e.pk].message, e.batch_id) for e, g in zip(failed, groups, strict=True)],
         now=now,
         context=context,
     )

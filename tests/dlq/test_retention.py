@@ -100,9 +100,32 @@ def test_purge_never_lowers_a_counter(dlq):
     assert snapshot() == before
 
 
+def test_purging_counted_occurrences_reports_their_failures_and_leaves_every_total(db, client):
+    job = schema_job("orders")
+    fail(job, 1000)
+    fail(job, 1)
+    old, new = ErrorOccurrence.objects.order_by("pk")
+    assert (old.count, new.count) == (1000, 1)
+    ErrorOccurrence.objects.filter(pk=old.pk).update(
+        occurred_at=timezone.now() - timedelta(days=60)
+    )
+    before = snapshot()
+    metric = "velo_error_messages_total 1001.0"
+    assert metric in client.get("/metrics").content.decode().splitlines()
+
+    counts = retention.purge_expired()
+
+    assert counts["occurrences"] == 1000  # failures, as the command prints them: not rows
+    assert list(ErrorOccurrence.objects.values_list("pk", flat=True)) == [new.pk]
+    assert snapshot() == before
+    assert ErrorGroup.objects.get().count == 1001
+    assert metric in client.get("/metrics").content.decode().splitlines()
+
+
 def test_old_occurrences_and_rollups_go_by_their_own_settings(db):
     job = schema_job("orders")
-    fail(job, 3)
+    for _ in range(3):
+        fail(job, 1)
     now = timezone.now()
     old, new, edge = ErrorOccurrence.objects.order_by("pk")
     ErrorOccurrence.objects.filter(pk=old.pk).update(occurred_at=now - timedelta(days=8))

@@ -214,7 +214,13 @@ def test_group_page_lists_recent_occurrences_and_pending_dlq_entries(dlq_viewer,
     response = staff.get(f"/errors/{group.pk}/")
 
     body = response.content.decode()
-    assert len(response.context["occurrences"]) == 3
+    [occurrence] = response.context["occurrences"]  # one batch attempt, one message
+    assert occurrence.count == 3
+    assert '<td class="num occurrence-count">×3</td>' in body
+    assert (
+        f"/admin/dlq/dlqentry/?batch__id__exact={occurrence.batch_id}"
+        f"&amp;error_group__id__exact={group.pk}&amp;status__exact=all" in body
+    )
     assert 'id="dlq-pending"' in body
     assert '<span class="dlq-pending-count">2</span>' in body
     for entry in entries[:2]:
@@ -233,8 +239,9 @@ def test_dlq_panel_counts_the_whole_backlog_and_lists_the_latest(dlq_viewer, fai
     body = staff.get(f"/errors/{group_of('symbol').pk}/").content.decode()
 
     assert '<span class="dlq-pending-count">5</span>' in body
-    # Two listed entries, the newest as the sample, and the list link twice.
-    assert body.count('href="/admin/dlq/dlqentry/') == 5
+    # Two listed entries, the newest as the sample, the list link twice, and the occurrence's
+    # link to its batch's entries.
+    assert body.count('href="/admin/dlq/dlqentry/') == 6
 
 
 def test_dlq_panel_shows_the_sample_traceback_whole(dlq_viewer, fail, make_job):

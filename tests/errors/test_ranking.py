@@ -22,7 +22,7 @@ PLACES = [
 def record(message, when, place, times=1):
     failures = [Failure("ValueError", message)] * times
     groups = group_failures("orders", failures, now=when)
-    save_occurrences("orders", [(g, message, None, None) for g in groups], now=when, context=place)
+    save_occurrences("orders", [(g, message, None) for g in groups], now=when, context=place)
 
 
 @pytest.fixture(params=[THURSDAY, SUNDAY, MONDAY], ids=["thursday", "sunday", "monday"])

@@ -2,6 +2,7 @@
 against the raw occurrences it stands for."""
 
 from collections import Counter
+from copy import copy
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -76,7 +77,7 @@ def failures(db):
         message = MESSAGES[n % 3 if n % 5 else 0]
         times = 1 + n % 4
         groups = group_failures("orders", [Failure("ValueError", message)] * times, now=when)
-        rows = [(group, message, None, None) for group in groups]
+        rows = [(group, message, None) for group in groups]
         save_occurrences("orders", rows, now=when, context=PLACES[n % 2])
 
 
@@ -85,13 +86,22 @@ def raw_counts(window, **places):
     per_group, per_bucket, per_version = Counter(), Counter(), Counter()
     rows = ErrorOccurrence.objects.filter(
         occurred_at__gte=window.start, occurred_at__lt=window.stop, **places
-    ).values_list("group_id", "occurred_at", "version")
-    for group_id, at, version in rows:
+    ).values_list("group_id", "occurred_at", "version", "count")
+    for group_id, at, version, n in rows:
         bucket = window.bucket_of(at)
-        per_group[group_id] += 1
-        per_bucket[(group_id, bucket)] += 1
-        per_version[(group_id, bucket, version)] += 1
+        per_group[group_id] += n
+        per_bucket[(group_id, bucket)] += n
+        per_version[(group_id, bucket, version)] += n
     return per_group, per_bucket, per_version
+
+
+def one_row_a_failure():
+    """Store each counted occurrence as that many rows of one failure."""
+    for occurrence in ErrorOccurrence.objects.filter(count__gt=1):
+        n, occurrence.count = occurrence.count, 1
+        occurrence.save(update_fields=["count"])
+        occurrence.pk = None
+        ErrorOccurrence.objects.bulk_create([copy(occurrence) for _ in range(n - 1)])
 
 
 @pytest.mark.parametrize("key", ["1h", "6h"])
@@ -147,6 +157,7 @@ def test_the_migration_fills_the_last_six_hours_of_minutes_from_the_occurrences(
     # The fixture's failures are at a fixed date: bring them into the last six hours.
     shift = datetime.now(UTC).replace(second=0, microsecond=0) - NOW.replace(second=0)
     ErrorOccurrence.objects.update(occurred_at=F("occurred_at") + shift)
+    one_row_a_failure()  # as occurrences were stored when the migration ran (before errors 0010)
     ErrorRollup.objects.update(bucket=F("bucket") + shift)
     ErrorVolume.objects.update(bucket=F("bucket") + shift)
     written = minutes()

@@ -22,7 +22,7 @@ NOISY, FEW, ONCE = "Invalid JSON in 'price' field", "Missing required column 'sy
 
 def record(message, when, times):
     groups = group_failures("trades", [Failure("ValueError", message)] * times, now=when)
-    rows = [(group, message, None, None) for group in groups]
+    rows = [(group, message, None) for group in groups]
     save_occurrences("trades", rows, now=when, context=PLACE)
 
 

@@ -33,7 +33,7 @@ def record_failures():
         when = now - timedelta(minutes=minutes_ago)
         failures = [Failure("ValueError", "Missing required column 'symbol'")] * 3
         groups = group_failures("trades", failures, now=when)
-        rows = [(g, "Missing required column 'symbol'", None, None) for g in groups]
+        rows = [(g, "Missing required column 'symbol'", None) for g in groups]
         save_occurrences("trades", rows, now=when, context=place)
 
 

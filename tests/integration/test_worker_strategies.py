@@ -3,8 +3,8 @@
 import pytest
 
 from dlq.models import DLQEntry, Job, JobCounters
-from errors.models import ErrorGroup, ErrorOccurrence
-from tests.conftest import BAD, GOOD
+from errors.models import ErrorGroup
+from tests.conftest import BAD, GOOD, occurrences
 
 pytestmark = pytest.mark.worker
 
@@ -45,9 +45,9 @@ def test_every_strategy_through_a_real_worker(worker, api):
         assert counters(name) == (processed, failed, dlq_added)
         assert DLQEntry.objects.filter(job__name=name).count() == dlq_added
     # Occurrences: one per failed record attempt, except fail_batch's bystanders.
-    assert ErrorOccurrence.objects.filter(job_name="lac").count() == 2
-    assert ErrorOccurrence.objects.filter(job_name="fail").count() == 3
-    assert ErrorOccurrence.objects.filter(job_name="retry").count() == 6
+    assert occurrences(job_name="lac") == 2
+    assert occurrences(job_name="fail") == 3
+    assert occurrences(job_name="retry") == 6
     assert ErrorGroup.objects.filter(job_name="retry").get().count == 6
 
 

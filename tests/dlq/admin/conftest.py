@@ -109,7 +109,7 @@ def occurrence(group, batch, entry):
         job_name=group.job_name,
         message="Missing required column 'symbol' in row 7",
         batch_id=batch.pk,
-        dlq_entry_id=entry.pk,
+        count=3,
         node_id="node-1",
         node_name="worker-a",
         region="eu-west-1",

@@ -7,7 +7,7 @@ from dlq.engine import process_batch
 from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQAttempt, DLQEntry, JobCounters
 from errors.models import ErrorGroup, ErrorOccurrence, ErrorTotal
-from tests.conftest import BAD, GOOD
+from tests.conftest import BAD, GOOD, occurrences
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_log_and_continue_without_dlq_keeps_only_the_error(make_job, run_batch):
     batch = run_batch(job, records(5, 2))
     assert batch.status == "partial"
     assert DLQEntry.objects.count() == 0
-    assert ErrorOccurrence.objects.count() == 2
+    assert occurrences() == 2
     assert counters(job).records_failed == 2
 
 
@@ -112,9 +112,10 @@ def test_dlq_entry_keeps_record_error_context_and_history(make_job, run_batch, s
     attempt = DLQAttempt.objects.get(entry=entry)
     assert (attempt.kind, attempt.outcome, attempt.started_by) == ("original", "failed", "worker")
     occurrence = ErrorOccurrence.objects.get()
-    assert (occurrence.dlq_entry_id, occurrence.batch_id, occurrence.node_id) == (
-        entry.pk,
+    assert (occurrence.count, occurrence.batch_id, occurrence.group_id, occurrence.node_id) == (
+        1,
         batch.pk,
+        entry.error_group_id,
         "node-7",
     )
 
@@ -148,7 +149,7 @@ def test_fail_batch_exhausted_dead_letters_every_record_in_the_cause_group(make_
     assert entries[2].error_message == entries[0].error_message
     assert len({e.error_group_id for e in entries.values()}) == 1
     # One occurrence per real failure (one per attempt), none for the bystanders.
-    assert ErrorOccurrence.objects.count() == batch.attempts == 2
+    assert occurrences() == batch.attempts == 2
     assert ErrorGroup.objects.get().count == 2
 
 
@@ -167,7 +168,7 @@ def test_fail_batch_rolls_back_the_processors_writes_and_retries_with_backoff(ma
     assert batch.finished_at is None and batch.next_attempt_at is not None
     c = counters(job)
     assert (c.records_processed, c.records_failed, c.batch_retries) == (2, 2, 1)
-    assert ErrorOccurrence.objects.count() == 1  # bookkeeping of the failed attempt kept
+    assert occurrences() == 1  # bookkeeping of the failed attempt kept
 
 
 def test_a_retry_waits_for_its_due_time_and_the_delay_grows(make_job):
@@ -258,7 +259,7 @@ def test_reject_at_capacity(make_job, run_batch, already, stored, rejected, capl
     assert (batch.dlq_added, batch.dlq_rejected, c.dlq_rejected) == (stored, rejected, rejected)
     assert c.dlq_pending == already + stored
     assert batch.status == "partial"
-    assert ErrorOccurrence.objects.count() == 2  # a rejected failure is still an error
+    assert occurrences() == 2  # a rejected failure is still an error
     if rejected:
         assert c.last_capacity_exceeded_at is not None
         assert any(r.levelname == "ERROR" and "capacity" in r.getMessage() for r in caplog.records)
@@ -299,9 +300,31 @@ def test_backpressure_holds_what_finds_no_room_and_stores_it_later(
     assert (batch.status, batch.dlq_added, batch.dlq_rejected) == ("partial", 2, 0)
     assert counters(job).records_failed == 2
     assert counters(job).batch_retries == 0  # held tries do not count as retries
-    assert set(ErrorOccurrence.objects.values_list("dlq_entry_id", flat=True)) == set(
-        DLQEntry.objects.values_list("pk", flat=True)
+    # One row for both failures; the entries stored later are its batch's in its group.
+    [(group_id, count)] = ErrorOccurrence.objects.filter(batch_id=batch.pk).values_list(
+        "group_id", "count"
     )
+    assert count == 2
+    assert set(DLQEntry.objects.values_list("batch_id", "error_group_id")) == {(batch.pk, group_id)}
+
+
+def test_failures_held_before_occurrences_were_counted_are_still_stored(make_job):
+    """Letters held by a version that linked each occurrence to its entry name the occurrence."""
+    from django.utils import timezone
+
+    job = make_job(failure_strategy="send_to_dlq", dlq_max_size=10, dlq_full_policy="backpressure")
+    fill_dlq(job, 10)
+    batch, _ = submit_batch(job, records(1, 2))
+    process_batch(batch.pk)
+    batch.refresh_from_db()
+    held = batch.held_failures
+    for n, letter in enumerate(held["letters"]):
+        letter["occurrence_id"] = 1000 + n
+    JobCounters.objects.filter(job=job).update(dlq_pending=0)
+    Batch.objects.filter(pk=batch.pk).update(held_failures=held, next_attempt_at=timezone.now())
+
+    assert process_batch(batch.pk) == "partial"
+    assert DLQEntry.objects.filter(batch=batch).count() == 2
 
 
 def test_unbounded_dlq_never_rejects(make_job, run_batch):

@@ -18,8 +18,7 @@ from dlq.engine.lease import recover_stalled
 from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, JobCounters
 from dlq.processors import processor
-from errors.models import ErrorOccurrence
-from tests.conftest import BAD, GOOD
+from tests.conftest import BAD, GOOD, occurrences
 
 
 @processor("review.surrogate", transactional=False)
@@ -207,4 +206,4 @@ def test_concurrent_writers_never_exceed_dlq_capacity_and_do_not_deadlock(make_j
     failed = sum(Batch.objects.get(pk=b).failed for b in batches)
     assert DLQEntry.objects.filter(job=job).count() == c.dlq_pending == c.dlq_added == 7
     assert c.dlq_rejected == failed - 7
-    assert ErrorOccurrence.objects.count() == failed
+    assert occurrences() == failed

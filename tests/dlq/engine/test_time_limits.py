@@ -12,7 +12,7 @@ from dlq.engine.lease import claim_batch
 from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQEntry, JobCounters
 from dlq.processors.limits import SLOT
-from errors.models import ErrorOccurrence
+from tests.conftest import occurrences
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_a_timed_out_record_is_retried_then_dead_lettered(make_job, run_batch):
     batch = run_batch(job, [QUICK, HANG])
     assert (batch.status, batch.attempts, batch.processed, batch.failed) == ("partial", 2, 3, 2)
     assert DLQEntry.objects.get(job=job).error_type == "RecordTimeout"
-    assert ErrorOccurrence.objects.filter(job_name="hangs").count() == 2
+    assert occurrences(job_name="hangs") == 2
     assert JobCounters.objects.get(job=job).record_timeouts == 2
 
 
@@ -68,7 +68,7 @@ def test_continuations_do_not_use_up_retries(make_job, run_batch):
     batch = run_batch(job, [*slow(0.15, 6), HANG])
     assert batch.status == "partial"
     # The hang ran twice (its first try and its one retry), whatever the continuations.
-    assert ErrorOccurrence.objects.filter(job_name="hangs").count() == 2
+    assert occurrences(job_name="hangs") == 2
     assert batch.processed == 8
 
 

@@ -28,13 +28,15 @@ def snapshot():
     return (
         ErrorGroup.objects.aggregate(n=Sum("count"))["n"],
         ErrorRollup.objects.filter(grain="h").aggregate(n=Sum("count"))["n"],
-        ErrorOccurrence.objects.count(),
+        ErrorOccurrence.objects.aggregate(n=Sum("count"))["n"],
         DLQEntry.objects.count(),
     )
 
 
 def assert_exact():
-    held = Counter(ErrorOccurrence.objects.values_list("group_id", flat=True))
+    held = Counter()
+    for group_id, n in ErrorOccurrence.objects.values_list("group_id", "count"):
+        held[group_id] += n
     for group in ErrorGroup.objects.all():
         assert group.count == held[group.pk], group
         for grain in ("m", "h"):
@@ -295,3 +297,25 @@ def test_records_dead_lettered_with_their_batch_stay_with_the_record_that_failed
     assert len(by_batch) == 2  # each batch's entries still share one group
     drift = ErrorGroup.objects.get(template="Schema drift")
     assert DLQEntry.objects.filter(error_group=drift).count() == 3
+
+
+def test_counted_occurrences_split_by_new_rules_move_with_their_whole_counts():
+    job = auth_job()
+    fail(job, ["Payment declined: code 51"] * 400 + ["Payment declined: code 05"] * 600)
+    before = ErrorGroup.objects.get()  # the codes are numbers: one group
+    assert sorted(ErrorOccurrence.objects.values_list("count", flat=True)) == [400, 600]
+    totals = snapshot()
+
+    run = run_here(job, [{"message": "code 05$", "group": "Do not honour"}])
+
+    assert run.status == "finished"
+    assert run.report["moved_occurrences"] == run.moved_occurrences == 600
+    assert run.moved_entries == 600
+    honour = ErrorGroup.objects.get(template="Do not honour")
+    assert dict(ErrorOccurrence.objects.values_list("group_id", "count")) == {
+        before.pk: 400,
+        honour.pk: 600,
+    }
+    assert (ErrorGroup.objects.get(pk=before.pk).count, honour.count) == (400, 600)
+    assert snapshot() == totals
+    assert_exact()

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from collections import Counter
 from datetime import timedelta
 from itertools import pairwise
 
@@ -14,10 +15,10 @@ from dlq import requeue, sweep
 from dlq.actors import Actor
 from dlq.engine import process_batch
 from dlq.ingest import submit_batch
-from dlq.models import DLQAttempt, DLQEntry, OperatorAction, RequeueRun, TracebackHead
+from dlq.models import Batch, DLQAttempt, DLQEntry, OperatorAction, RequeueRun, TracebackHead
 from dlq.requeue import RequeueOptions, RequeueScope, entries, scope
 from dlq.requeue import runs as lifecycle
-from errors.models import ErrorGroup, ErrorOccurrence
+from errors.models import ErrorGroup, ErrorOccurrence, ErrorRollup
 from tests.dlq.factories import (
     assert_backlogs_exact,
     captured_tracebacks,
@@ -54,11 +55,45 @@ def test_a_cause_that_is_not_fixed_sends_entries_back_to_pending_with_a_new_occu
     run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
     assert (run.succeeded, run.failed) == (0, 2)
     assert set(DLQEntry.objects.values_list("status", "attempts")) == {("pending", 2)}
-    assert ErrorOccurrence.objects.count() == 4  # 2 original + 2 requeue failures
+    # 2 original + 2 requeue failures, each pair one row (one batch, one message).
+    counted = ErrorOccurrence.objects.order_by("pk").values_list("count", "batch_id")
+    batch_id = DLQEntry.objects.values_list("batch_id", flat=True).first()
+    assert list(counted) == [(2, batch_id), (2, batch_id)]
     assert ErrorGroup.objects.get().count == 4
     c = counters(job)
     assert (c.dlq_pending, c.dlq_requeued, c.dlq_resolved) == (2, 2, 0)
-    assert ErrorOccurrence.objects.filter(dlq_entry_id__isnull=False).count() == 4
+    assert_backlogs_exact()
+
+
+@pytest.mark.django_db
+def test_the_failures_of_a_requeue_are_counted_per_batch_and_message():
+    job = schema_job("orders")
+    for count in (700, 300):
+        submit_batch(job, [{"n": i} for i in range(count)])
+    for batch in Batch.objects.order_by("pk"):
+        process_batch(batch.pk)
+    first, second = Batch.objects.order_by("pk").values_list("pk", flat=True)
+    originals = set(ErrorOccurrence.objects.values_list("pk", flat=True))
+
+    run = requeue.run_here(RequeueScope.matching(job="orders"), RequeueOptions(), OPS)
+
+    assert (run.succeeded, run.failed) == (0, 1000)
+    requeued = list(
+        ErrorOccurrence.objects.exclude(pk__in=originals).values_list(
+            "occurred_at", "batch_id", "count"
+        )
+    )
+    # Each chunk of the run writes one row per batch its failures came from.
+    chunks = set(DLQAttempt.objects.filter(kind="requeue").values_list("at", flat=True))
+    assert len({(at, batch) for at, batch, _ in requeued}) == len(requeued)
+    assert {at for at, _, _ in requeued} == chunks
+    per_batch = Counter()
+    for _, batch, n in requeued:
+        per_batch[batch] += n
+    assert per_batch == {first: 700, second: 300}
+    group = ErrorGroup.objects.get()
+    assert group.count == 2000
+    assert ErrorRollup.objects.filter(group=group, grain="h").get().count == 2000
     assert_backlogs_exact()
 
 
