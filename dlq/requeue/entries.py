@@ -26,7 +26,7 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
-from .. import backlog, redaction
+from .. import backlog, history, redaction
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.limits import RECORD_TIMEOUT, TimeLimits
 from ..processors.runner import log_failures, run_records, run_then_commit
@@ -338,6 +338,8 @@ def _commit(job, entries, failures, *, run, started_by, result):
         summary=f"requeue run {run.pk}",
     )
     context = current_context()
+    # The error each failure overwrites may be the entry's original attempt: its row first.
+    history.store_originals([e.pk for e in failed])
     for entry, group in zip(failed, groups, strict=True):
         failure = failures[entry.pk]
         DLQEntry.objects.filter(pk=entry.pk).update(
@@ -349,6 +351,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
             error_type=failure.error_type,
             traceback=failure.traceback,
             error_group=group,
+            original_attempt_stored=True,
             requeue_run=None,
             claimed_until=None,
         )
