@@ -44,8 +44,9 @@ MESSAGES = 1000
 # Bytes per failed record, against the floor (its raw JSON and its message). Measured at
 # 12x: entry row 680 B (payload, a traceback per entry, ~100 B of context) + its indexes
 # 445 B, the original attempt's row 180 B, the occurrence's 205 B. SPEC §3 allows
-# tracebacks deduplicated per failure site, the original attempt in the entry row and
-# occurrences aggregated per group and batch attempt: ~6x with the indexes the pages need.
+# tracebacks deduplicated per failure site, the original attempt in the entry row (done:
+# dlq_dlqattempt stays in the figure and grows by nothing in a storm) and occurrences
+# aggregated per group and batch attempt: ~6x with the indexes the pages need.
 STORAGE_GOAL = 6.0
 # Field names of letters only (no digit, no hex run): each its own template.
 _LETTERS = "ghjkmnpqrs"
