@@ -433,6 +433,17 @@ class DLQEntry(models.Model):
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=1)
+    # A storm writes one row per failed record, not two: the entry's own fields (created_at,
+    # node_id, error_message as first stored) are its original attempt until a requeue that
+    # fails is about to overwrite them, which writes that attempt's row first (dlq.history).
+    # The database's default too: a bulk load that leaves the column out (bench.data) stores
+    # entries whose row is their original attempt.
+    original_attempt_stored = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Whether the original attempt has its own row in the attempt history; "
+        "until then the entry's creation time, node and first error are that attempt.",
+    )
     node_id = models.CharField(max_length=200, blank=True)
     node_name = models.CharField(max_length=200, blank=True)
     region = models.CharField(max_length=100, blank=True)
@@ -541,7 +552,9 @@ class DLQEntry(models.Model):
 
 
 class DLQAttempt(models.Model):
-    """One try of a DLQ entry's record: the original failure and every requeue."""
+    """One try of a DLQ entry's record: every requeue, and the original failure once a
+    requeue that failed overwrote the entry's error (until then the entry's row holds it,
+    see DLQEntry.original_attempt_stored and dlq.history)."""
 
     class Kind(models.TextChoices):
         ORIGINAL = "original", "Original processing"

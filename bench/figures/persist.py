@@ -2,16 +2,18 @@
 
 Velo: the engine called in-process (`engine.process_batch`) on batches
 submitted beforehand, where every record fails under send_to_dlq: the time
-covers the processor, grouping, occurrences, rollups, the DLQ rows, their
-attempt rows, counters and the batch's own update, committed. Reference: the
+covers the processor, grouping, occurrences, rollups, the DLQ rows (each its
+own original attempt: no attempt row), counters and the batch's own update,
+committed. Reference: the
 very rows Velo stored, COPYed (text format, one transaction, committed) into a
 table made `LIKE dlq_dlqentry INCLUDING ALL` (same columns, the same
 indexes, logged). Runs alternate Velo / COPY, so noise hits both alike.
 
-Velo writes two rows per failed record (the entry and its original attempt)
-and one error occurrence per group and message of the batch, counting its
-failures (one for this batch: every record fails alike); the note also gives
-COPY of all of them into LIKE tables, the ceiling for the same writes.
+Velo writes one row per failed record (the entry, which holds its original
+attempt until a requeue fails) and one error occurrence per group and message
+of the batch, counting its failures (one for this batch: every record fails
+alike); the note also gives COPY of all of them into LIKE tables, the ceiling
+for the same writes.
 """
 
 import json
@@ -33,7 +35,6 @@ REF_TABLE = "bench_copy_reference"
 # The rows Velo writes for a batch's failed records, by table: (table, rows of one batch).
 ALL_ROWS = (
     ("dlq_dlqentry", "batch_id = {batch}"),
-    ("dlq_dlqattempt", "entry_id IN (SELECT id FROM dlq_dlqentry WHERE batch_id = {batch})"),
     ("errors_erroroccurrence", "batch_id = {batch}"),
 )
 COLUMNS = [c for c in data.ENTRY_COLUMNS if c != "resolved_at"]
@@ -138,7 +139,7 @@ def run(quick, log):
             ">= 0.6x COPY",
             note=f"median of {batches} batches of {size} records, engine.process_batch "
             "in-process vs COPY of the same rows into LIKE dlq_dlqentry INCLUDING ALL; "
-            "COPY of all the rows Velo writes for them (an entry and an attempt per failure, "
+            "COPY of all the rows Velo writes for them (an entry per failure, "
             "an occurrence per message): "
             f"{median(all_rows):,.0f} failures/s ({median(velo) / median(all_rows):.2f}x)",
         )

@@ -21,9 +21,10 @@ from common.admin import (
     pretty_json,
 )
 from common.ids import parse_id
+from common.moments import moment_html
 from errors.admin import group_page_link
 
-from .. import redaction, requeue, triage
+from .. import history, redaction, requeue, triage
 from ..actors import Actor
 from ..models import DLQAttempt, DLQEntry
 from ..requeue import RequeueOptions, RequeueScope
@@ -62,27 +63,28 @@ def payload_change(attempt):
     return "edited by hand" if attempt.payload_edited else "-"
 
 
-class DLQAttemptInline(admin.TabularInline):
-    model = DLQAttempt
-    fields = ("when", "kind", "started_by", "outcome", "error_message", "payload_change", "node_id")
-    readonly_fields = fields
-    when = moment_column("at", "when")
-    ordering = ("at",)
-    extra = 0
-    can_delete = False
+def history_rows(entry):
+    """The entry page's attempt history, oldest first: the original attempt (from the entry's
+    row while it holds it, dlq.history) and every stored one, each a row of cells.
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(**shown_to(request, "entry__job__config"))
-
-    @admin.display(description="payload change")
-    def payload_change(self, attempt):
-        return payload_change(attempt)
+    The attempts are shown as the entry was loaded for the page: whether its user may see
+    sensitive fields, and its job's config naming them, come from the entry.
+    """
+    rows = []
+    for attempt in history.of_entry(entry):
+        attempt.sensitive_shown, attempt.job_config = entry.sensitive_shown, entry.job.config
+        rows.append(
+            {
+                "when": moment_html(attempt.at),
+                "kind": attempt.get_kind_display(),
+                "started_by": attempt.started_by,
+                "outcome": attempt.get_outcome_display(),
+                "error_message": attempt.error_message,
+                "payload_change": payload_change(attempt),
+                "node_id": attempt.node_id,
+            }
+        )
+    return rows
 
 
 @admin.register(DLQEntry)
@@ -117,7 +119,6 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         "no permission": "",
     }
     actions = ["requeue_selected", "discard_selected", "export_jsonl"]
-    inlines = [DLQAttemptInline]
     fieldsets = [
         (None, {"fields": ("job", "batch", "index", "status", "attempts", "error_group")}),
         ("Record", {"fields": ("payload_block",)}),
@@ -212,6 +213,9 @@ class DLQEntryAdmin(EntryPagesMixin, OperatorPermissions, ReadOnlyAdmin, BigTabl
         # From the entry the page already loaded: no second read of it.
         if obj is not None:
             context.update(self._group_neighbours(obj))
+            # Shown to whoever may view attempts, as the attempts' inline was.
+            if request.user.has_perm("dlq.view_dlqattempt"):
+                context["attempt_history"] = history_rows(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def changelist_view(self, request, extra_context=None):
@@ -368,6 +372,15 @@ def _selection(request):
     return f"{len(selected)} selected DLQ entries"
 
 
+# What the attempts' list holds, said on it: an original attempt still in its entry's row is
+# not a row here (a list of rows and entries both would not stay fast at millions).
+ATTEMPT_ROWS = (
+    "Stored attempts: every requeue, and an entry's original processing once a requeue that "
+    "failed replaced the entry's error. Until then the original attempt is the entry itself; "
+    "an entry's page shows its whole history."
+)
+
+
 @admin.register(DLQAttempt)
 class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_display = (
@@ -408,6 +421,9 @@ class DLQAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     @admin.display(description="error")
     def error_head(self, attempt):
         return cut(getattr(attempt, "error_head", None))
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {"subtitle": ATTEMPT_ROWS, **(extra_context or {})})
 
     @admin.display(description="DLQ entry")
     def entry_link(self, attempt):

@@ -12,7 +12,7 @@ from common import bulk
 
 from .. import backlog, tracebacks
 from ..health import room_left
-from ..models import DLQAttempt, DLQEntry
+from ..models import DLQEntry
 
 # A record dead-lettered with its failing batch (fail_batch) carries the failing
 # record's message after this, and sits in that record's group.
@@ -61,7 +61,10 @@ class StoredEntry:
 
 
 def store(job, batch, letters, counters, *, now, context):
-    """Insert as many letters as there is room for; return (stored entries, letters left over)."""
+    """Insert as many letters as there is room for; return (stored entries, letters left over).
+
+    An entry is its own original attempt (dlq.history): no attempt row is written for it.
+    """
     room = room_left(job, counters)
     fits, overflow = (letters, []) if room is None else (letters[:room], letters[room:])
     place = context.as_dict()
@@ -88,21 +91,6 @@ def store(job, batch, letters, counters, *, now, context):
                 **place,
             }
             for letter, trace in zip(fits, traces, strict=True)
-        ],
-    )
-    bulk.insert_rows(
-        DLQAttempt,
-        [
-            {
-                "entry_id": pk,
-                "kind": DLQAttempt.Kind.ORIGINAL,
-                "started_by": "worker",
-                "outcome": DLQAttempt.Outcome.FAILED,
-                "error_message": letter.message,
-                "node_id": context.node_id,
-                "at": now,
-            }
-            for pk, letter in zip(ids, fits, strict=True)
         ],
     )
     backlog.add(Counter(letter.group_id for letter in fits))

@@ -26,7 +26,7 @@ from errors.context import current as current_context
 from errors.models import ErrorGroup
 from errors.services import Failure, group_failures, save_occurrences
 
-from .. import backlog, redaction, tracebacks
+from .. import backlog, history, redaction, tracebacks
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.limits import RECORD_TIMEOUT, TimeLimits
 from ..processors.runner import log_failures, run_records, run_then_commit
@@ -338,6 +338,8 @@ def _commit(job, entries, failures, *, run, started_by, result):
         summary=f"requeue run {run.pk}",
     )
     context = current_context()
+    # The error each failure overwrites may be the entry's original attempt: its row first.
+    history.store_originals([e.pk for e in failed])
     traces = tracebacks.store_heads([failures[e.pk].traceback for e in failed])
     for entry, group, trace in zip(failed, groups, traces, strict=True):
         failure = failures[entry.pk]
@@ -351,6 +353,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
             traceback=trace.rest,
             traceback_head_id=trace.head_id,
             error_group=group,
+            original_attempt_stored=True,
             requeue_run=None,
             claimed_until=None,
         )

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from dlq.models import Batch, DLQAttempt, DLQEntry
+from dlq import history
+from dlq.models import Batch, DLQEntry
 from errors.models import ErrorGroup, ErrorOccurrence
 from tests.conftest import BAD
 
@@ -88,17 +89,18 @@ def make_entries(job, batch, group):
 
 @pytest.fixture
 def entry(make_entries):
+    """An entry as the engine stores one: its own row is its original attempt (dlq.history)."""
     [entry] = make_entries(1, payload={"note": SCRIPT, "price": 1})
-    DLQAttempt.objects.create(
-        entry=entry,
-        kind=DLQAttempt.Kind.ORIGINAL,
-        started_by="worker",
-        outcome=DLQAttempt.Outcome.FAILED,
-        error_message="Missing required column 'symbol'",
-        node_id="node-1",
-        at=entry.created_at,
-    )
     return entry
+
+
+@pytest.fixture
+def attempt(entry):
+    """The entry's original attempt in a row of its own, as a requeue that failed leaves it."""
+    history.store_originals([entry.pk])
+    DLQEntry.objects.filter(pk=entry.pk).update(original_attempt_stored=True)
+    entry.original_attempt_stored = True
+    return entry.history.get()
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """What the admin tests share: the constants of hostile content, and posting actions."""
 
+from datetime import UTC
+from html.parser import HTMLParser
+
 from dlq.models import (
     DLQEntry,
     OperatorAction,
@@ -75,3 +78,55 @@ def worked(client, response):
     [run] = RequeueRun.objects.filter(status="queued", entry_ids__isnull=False)
     execute_run(run.pk)  # what the worker does with it
     return client.get(following, follow=True)
+
+
+class _HistoryTable(HTMLParser):
+    """The rows of an entry page's attempt history table, as an operator reads them."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self._depth, self._cell = [], 0, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "div" and ("id", "attempt-history") in attrs:
+            self._depth = 1
+        elif self._depth and tag == "div":
+            self._depth += 1
+        elif self._depth and tag == "tr":
+            self.rows.append({"cells": [], "at": None})
+        elif self._depth and tag == "td":
+            self._cell = []
+        elif self._depth and tag == "time" and self.rows[-1]["at"] is None:
+            self.rows[-1]["at"] = dict(attrs)["datetime"]
+
+    def handle_endtag(self, tag):
+        if self._depth and tag == "div":
+            self._depth -= 1
+        elif self._depth and tag == "td":
+            self.rows[-1]["cells"].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def attempt_history(page):
+    """An entry page's attempt history: [(when, kind, started by, outcome, error message,
+    payload change, node id)] oldest first, `when` the moment's ISO datetime (UTC)."""
+    table = _HistoryTable()
+    table.feed(page)
+    return [(row["at"], *row["cells"][1:]) for row in table.rows if row["cells"]]
+
+
+def original_attempt_row(entry, message, node_id):
+    """How `attempt_history` reads the row of the entry's original attempt."""
+    return (
+        entry.created_at.astimezone(UTC).isoformat(),
+        "Original processing",
+        "worker",
+        "Failed",
+        message,
+        "-",
+        node_id,
+    )

@@ -28,7 +28,9 @@ from .helpers import (
     STRICT,
     Action,
     Status,
+    attempt_history,
     messages_of,
+    original_attempt_row,
     post_action,
     statuses,
 )
@@ -301,7 +303,26 @@ def test_dlq_entry_page_shows_record_error_traceback_context_and_history(admin_c
     assert "Traceback (most recent call last):" in content
     for context_value in ("node-1", "worker-a", "eu-west-1", "1.0.0"):
         assert context_value in content
-    assert "Original processing" in content  # the attempt history inline
+    # Its original attempt, from the entry's own row (there is no attempt row of it).
+    assert attempt_history(content) == [
+        original_attempt_row(entry, "Missing required column 'symbol' in row 0", "node-1")
+    ]
+
+
+def test_an_original_attempt_with_its_own_row_is_shown_once(admin_client_, entry, attempt):
+    content = admin_client_.get(f"/admin/dlq/dlqentry/{entry.pk}/change/").content.decode()
+    [(_, kind, *_)] = attempt_history(content)
+    assert kind == "Original processing"
+
+
+def test_the_attempt_history_is_shown_to_whoever_may_view_attempts(login, entry):
+    page = login("dlq.view_dlqentry").get(f"/admin/dlq/dlqentry/{entry.pk}/change/")
+    assert page.status_code == 200
+    assert attempt_history(page.content.decode()) == []
+    page = login("dlq.view_dlqentry", "dlq.view_dlqattempt").get(
+        f"/admin/dlq/dlqentry/{entry.pk}/change/"
+    )
+    assert len(attempt_history(page.content.decode())) == 1
 
 
 def test_dlq_entries_cannot_be_added_edited_or_deleted_in_bulk(admin_client_, entry):

@@ -1,6 +1,7 @@
 """An entry's own pages (Requeue, Edit payload and requeue, Discard) and "requeue all matching"."""
 
 import json
+from datetime import UTC
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -8,14 +9,27 @@ from django.test import Client
 
 from dlq import requeue
 from dlq.models import (
+    DLQAttempt,
     DLQEntry,
     OperatorAction,
     RequeueRun,
 )
+from errors.context import DeploymentContext
 from tests.conftest import BAD
 from tests.dlq.factories import relax
 
-from .helpers import LIST, STRICT, Action, Status, matching_url, messages_of, statuses, worked
+from .helpers import (
+    LIST,
+    STRICT,
+    Action,
+    Status,
+    attempt_history,
+    matching_url,
+    messages_of,
+    original_attempt_row,
+    statuses,
+    worked,
+)
 
 
 def test_requeue_all_matching_leaves_out_entries_that_arrive_after_the_page(
@@ -147,6 +161,53 @@ def test_requeue_button_resolves_an_entry_once_the_cause_is_fixed(admin_client_,
     assert (entry.status, entry.attempts) == (Status.RESOLVED, 2)
     assert OperatorAction.objects.get(action=Action.REQUEUE).count == 1
     assert "Requeue" in response.content.decode()  # the attempt history shows it
+
+
+def on_node(settings, node_id):
+    settings.VELO_DEPLOYMENT = DeploymentContext(node_id, "worker", "eu-west-1", "2.3.4")
+
+
+def test_a_stored_failure_writes_no_attempt_row_yet_its_page_shows_the_original_attempt(
+    admin_client_, fail, settings
+):
+    on_node(settings, "node-7")
+    [entry] = fail(1)
+    assert not DLQAttempt.objects.exists()
+    page = admin_client_.get(f"{LIST}{entry.pk}/change/").content.decode()
+    assert attempt_history(page) == [
+        original_attempt_row(entry, "Field 'symbol': missing (required)", "node-7")
+    ]
+
+
+def test_a_failed_requeue_shows_the_original_attempt_then_the_requeue_and_stores_it_once(
+    admin_client_, job, fail, settings
+):
+    on_node(settings, "node-7")
+    [entry] = fail(1)
+    job.config = {"schema": {"type": "object", "required": ["venue"]}}  # it fails otherwise now
+    job.save()
+    on_node(settings, "node-9")
+    page = worked(admin_client_, admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True))
+    entry.refresh_from_db()
+    assert entry.error_message == "Field 'venue': missing (required)"  # the entry's error moved on
+    original = original_attempt_row(entry, "Field 'symbol': missing (required)", "node-7")
+    [requeued] = DLQAttempt.objects.filter(kind=DLQAttempt.Kind.REQUEUE)
+    again = (
+        requeued.at.astimezone(UTC).isoformat(),
+        "Requeue",
+        requeued.started_by,
+        "Failed",
+        "Field 'venue': missing (required)",
+        "-",
+        "node-9",
+    )
+    assert attempt_history(page.content.decode()) == [original, again]
+
+    page = worked(admin_client_, admin_client_.post(f"{LIST}{entry.pk}/requeue/", follow=True))
+    rows = attempt_history(page.content.decode())
+    assert rows[:2] == [original, again]
+    assert [row[1:4] for row in rows[2:]] == [("Requeue", requeued.started_by, "Failed")]
+    assert DLQAttempt.objects.filter(kind=DLQAttempt.Kind.ORIGINAL).count() == 1
 
 
 def test_requeue_button_says_why_an_entry_failed_again(admin_client_, fail):

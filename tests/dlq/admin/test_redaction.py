@@ -11,7 +11,7 @@ from dlq.models import DLQAttempt, DLQEntry
 from dlq.processors import processor
 from errors.models import ErrorGroup, ErrorOccurrence
 
-from .helpers import worked
+from .helpers import attempt_history, worked
 
 LIST = "/admin/dlq/dlqentry/"
 SECRET = "S3cr3t-pw!"
@@ -206,16 +206,33 @@ def test_group_page_sample_masks_payload_fields(login, secret_entry, settings):
     _assert_hidden(page, SECRET, CARD, IBAN, str(settings.BASE_DIR))
 
 
-def test_attempt_history_masks_a_fix_diff_on_payload_fields(login, secret_entry):
-    attempt = DLQAttempt.objects.create(
-        entry=secret_entry,
+def _fixed_iban(entry):
+    return DLQAttempt.objects.create(
+        entry=entry,
         kind=DLQAttempt.Kind.REQUEUE,
         started_by="ops",
         outcome=DLQAttempt.Outcome.FAILED,
         payload_diff=[{"op": "replace", "path": "/iban", "value": "DE00NEW", "was": IBAN}],
         at=timezone.now(),
     )
+
+
+def test_attempt_history_masks_a_fix_diff_on_payload_fields(login, secret_entry):
+    attempt = _fixed_iban(secret_entry)
     for url in (f"{LIST}{secret_entry.pk}/change/", f"/admin/dlq/dlqattempt/{attempt.pk}/change/"):
         page = login(VIEW, "dlq.view_dlqattempt").get(url).content.decode()
         assert "replace /iban" in page, url
         _assert_hidden(page, IBAN, "DE00NEW")
+    page = login(VIEW, "dlq.view_dlqattempt").get(f"{LIST}{secret_entry.pk}/change/")
+    original, fixed = attempt_history(page.content.decode())
+    assert (original[1], original[5]) == ("Original processing", "-")
+    assert (fixed[1], fixed[5]) == ("Requeue", "replace /iban: '[redacted]' → '[redacted]'")
+
+
+def test_attempt_history_shows_a_fix_diff_whole_to_who_may_see_sensitive_fields(
+    login, secret_entry
+):
+    _fixed_iban(secret_entry)
+    page = login(VIEW, "dlq.view_dlqattempt", SENSITIVE).get(f"{LIST}{secret_entry.pk}/change/")
+    [_, fixed] = attempt_history(page.content.decode())
+    assert fixed[5] == f"replace /iban: '{IBAN}' → 'DE00NEW'"

@@ -9,7 +9,7 @@ from dlq.models import Batch, DLQAttempt
 from errors.models import ErrorOccurrence, ErrorTotal
 
 
-def test_every_model_has_a_changelist_with_its_rows(admin_client_, entry, occurrence):
+def test_every_model_has_a_changelist_with_its_rows(admin_client_, attempt, occurrence):
     tokens.create_token("ci", can_requeue=True)
     ErrorTotal.objects.create(job_name="orders", occurrences=3)
     for url, text in [
@@ -27,10 +27,11 @@ def test_every_model_has_a_changelist_with_its_rows(admin_client_, entry, occurr
         assert text in response.content.decode(), url
 
 
-def test_every_model_has_a_change_page_with_its_data(admin_client_, job, batch, entry, occurrence):
+def test_every_model_has_a_change_page_with_its_data(
+    admin_client_, job, batch, entry, attempt, occurrence
+):
     token, _ = tokens.create_token("ci")
     total = ErrorTotal.objects.create(job_name="orders", occurrences=3)
-    attempt = entry.history.get()
     for url, text in [
         (f"/admin/dlq/job/{job.pk}/change/", "json_schema"),
         (f"/admin/dlq/batch/{batch.pk}/change/", "ACME"),
@@ -47,7 +48,7 @@ def test_every_model_has_a_change_page_with_its_data(admin_client_, job, batch, 
 
 
 def test_big_lists_run_as_many_queries_for_many_rows_as_for_one(
-    admin_client_, job, batch, entry, occurrence
+    admin_client_, job, batch, entry, attempt, occurrence
 ):
     """Nothing is fetched per row: not a deferred column, not a relation."""
     urls = [
@@ -65,7 +66,6 @@ def test_big_lists_run_as_many_queries_for_many_rows_as_for_one(
         return len(queries)
 
     with_one_row = [queries_of(url) for url in urls]
-    attempt = entry.history.get()
     for n in range(12):
         tokens.create_token(f"token-{n}", jobs=[job])
         Batch.objects.create(job=job, records=[{}], record_count=1)

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
+from dlq import history
 from dlq.engine import process_batch
 from dlq.ingest import submit_batch
 from dlq.models import Batch, DLQAttempt, DLQEntry, JobCounters
@@ -109,8 +110,15 @@ def test_dlq_entry_keeps_record_error_context_and_history(make_job, run_batch, s
         "eu-west-1",
         "2.3.4",
     )
-    attempt = DLQAttempt.objects.get(entry=entry)
+    # Its original attempt is the entry's own row: no attempt row is written for it.
+    assert not DLQAttempt.objects.filter(entry=entry).exists()
+    [attempt] = history.of_entry(entry)
     assert (attempt.kind, attempt.outcome, attempt.started_by) == ("original", "failed", "worker")
+    assert (attempt.error_message, attempt.node_id, attempt.at) == (
+        "Missing required column 'symbol'",
+        "node-7",
+        entry.created_at,
+    )
     occurrence = ErrorOccurrence.objects.get()
     assert (occurrence.count, occurrence.batch_id, occurrence.group_id, occurrence.node_id) == (
         1,

@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from dlq.models import DLQAttempt, DLQEntry, Job
+from dlq import history
+from dlq.models import DLQEntry, Job
 from errors.models import ErrorGroup, ErrorOccurrence
 from tests.dlq.factories import fail_with
 
@@ -36,7 +37,8 @@ def test_a_5_mib_message_is_stored_truncated_with_its_original_length(job, setti
     assert "in fails_with" in entry.full_traceback
     assert entry.full_traceback.rstrip().endswith("characters]")
 
-    assert len(DLQAttempt.objects.get(entry=entry).error_message) <= 2000
+    [original] = history.of_entry(entry)
+    assert len(original.error_message) <= 2000
     group = ErrorGroup.objects.get(job_name=job.name)
     assert len(group.last_message) <= 2000
     assert len(group.template) <= 2000
