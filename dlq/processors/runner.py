@@ -72,12 +72,16 @@ class Capture:
     # Distinct failures kept per run: a run of all-different messages stops remembering.
     SEEN = 10_000
 
-    def __init__(self, redactor=None):
-        self.redactor = redactor
-        self.message_bound = settings.VELO_MAX_ERROR_MESSAGE_CHARS
-        self.traceback_bound = settings.VELO_MAX_TRACEBACK_CHARS
+    def __init__(self, redactor=None, *, job=None):
+        # With `job`, its redactor is looked up at the first failure: a requeue runs one
+        # record at a time, mostly one that succeeds.
+        self._redactor, self._job = redactor, job
         self._seen = {}
         self._hinted = {}
+
+    @functools.cached_property
+    def redactor(self):
+        return redaction.for_job(self._job) if self._job is not None else self._redactor
 
     def failure(self, index, exc, record=None):
         # An error is stored beside the record it failed; a message no database
@@ -110,7 +114,7 @@ class Capture:
         message_length = len(message)
         # Masked before it is cut, so a secret across the cut is still found whole; but only a
         # piece twice the bound is masked: megabytes per record would make hostile text costly.
-        bound = self.message_bound
+        bound = settings.VELO_MAX_ERROR_MESSAGE_CHARS
         mask = functools.partial(self.redactor.text, secrets=secrets) if self.redactor else str
         message = bounded.clip(mask(message[: 2 * bound]), bound, message_length)
         try:
@@ -125,7 +129,7 @@ class Capture:
         return (
             storable_text(type(exc).__name__),
             storable_text(message),
-            storable_text(bounded.clip_middle(trace, self.traceback_bound)),
+            storable_text(bounded.traceback(trace)),
             message_length,
         )
 
@@ -241,7 +245,7 @@ def run_records(
         logger=logging.getLogger(f"velo.job.{job.name}"),
     )
     limits = limits or TimeLimits()
-    capture = Capture(redaction.for_job(job))
+    capture = Capture(job=job)
     failures, left = [], []
     attempted = 0
     with limits:
