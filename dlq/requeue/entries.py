@@ -338,20 +338,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
         summary=f"requeue run {run.pk}",
     )
     context = current_context()
-    for entry, group in zip(failed, groups, strict=True):
-        failure = failures[entry.pk]
-        DLQEntry.objects.filter(pk=entry.pk).update(
-            status=DLQEntry.Status.PENDING,
-            attempts=F("attempts") + 1,
-            last_attempt_at=now,
-            error_message=failure.message,
-            error_message_length=failure.original_length,
-            error_type=failure.error_type,
-            traceback=failure.traceback,
-            error_group=group,
-            requeue_run=None,
-            claimed_until=None,
-        )
+    _failed_again(failed, groups, failures, now)
     save_occurrences(
         job.name,
         [
@@ -403,6 +390,43 @@ def _commit(job, entries, failures, *, run, started_by, result):
     result.succeeded += len(succeeded)
     result.failed += len(failed)
     result.skipped += len(lost)
+
+
+def _failed_again(entries, groups, failures, now):
+    """Failed entries back to pending with their new error, one more attempt and their new
+    group: one UPDATE for all (common.bulk), where one per entry took most of a failing
+    chunk's commit."""
+    bulk.update_rows(
+        DLQEntry,
+        [
+            {
+                "pk": entry.pk,
+                "attempts": 1,
+                "status": DLQEntry.Status.PENDING,
+                "last_attempt_at": now,
+                "error_message": failures[entry.pk].message,
+                "error_message_length": failures[entry.pk].original_length,
+                "error_type": failures[entry.pk].error_type,
+                "traceback": failures[entry.pk].traceback,
+                "error_group": group.pk,
+                "requeue_run": None,
+                "claimed_until": None,
+            }
+            for entry, group in zip(entries, groups, strict=True)
+        ],
+        add=["attempts"],
+        replace=[
+            "status",
+            "last_attempt_at",
+            "error_message",
+            "error_message_length",
+            "error_type",
+            "traceback",
+            "error_group",
+            "requeue_run",
+            "claimed_until",
+        ],
+    )
 
 
 def _resolve_groups_left_without_entries(group_ids):

@@ -34,3 +34,43 @@ def test_a_claimed_entry_is_read_in_the_order_of_its_fields():
 
     names = [name for name, _ in entries.CLAIMED]
     assert names == [f.name for f in fields(entries.ClaimedEntry)][: len(names)]
+
+
+@pytest.mark.django_db
+def test_entries_failing_again_each_get_their_own_new_error_in_one_update():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from errors.models import ErrorGroup
+    from tests.dlq.factories import auth_job, fail_with
+
+    job = auth_job()
+    messages = ["Timeout after 3001 ms", "Connection reset by peer", "Missing column 'symbol'"]
+    fail_with(job, messages)
+    DLQEntry.objects.update(error_message="old", error_type="Old", traceback="")
+    run = RequeueRun.objects.create(
+        created_by="ops", filters={"job": job.name}, status=RequeueRun.Status.RUNNING
+    )
+    claimed = entries.claim(list(DLQEntry.objects.values_list("pk", flat=True)), run)
+    with CaptureQueriesContext(connection) as queries:
+        result = entries.reprocess(claimed, run, started_by="ops")
+    assert (result.succeeded, result.failed) == (0, 3)
+    for entry in DLQEntry.objects.order_by("index"):
+        message = messages[entry.index]
+        assert (entry.status, entry.attempts, entry.requeue_run_id, entry.claimed_until) == (
+            "pending",
+            2,
+            None,
+            None,
+        )
+        assert (entry.error_message, entry.error_type) == (message, "ValueError")
+        assert entry.error_message_length == len(message)
+        assert entry.traceback.endswith(f"ValueError: {message}\n")
+        assert ErrorGroup.objects.get(pk=entry.error_group_id).last_message == message
+    # However many entries failed again.
+    error_writes = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith('UPDATE "dlq_dlqentry"') and '"error_message"' in q["sql"]
+    ]
+    assert len(error_writes) == 1
