@@ -74,3 +74,28 @@ def test_entries_failing_again_each_get_their_own_new_error_in_one_update():
         if q["sql"].startswith('UPDATE "dlq_dlqentry"') and '"error_message"' in q["sql"]
     ]
     assert len(error_writes) == 1
+
+
+def test_each_requeued_entry_has_its_own_record_timeout_and_the_alarm_is_handed_back(
+    make_job, run_batch
+):
+    import signal
+
+    from dlq import requeue
+    from dlq.requeue import RequeueOptions, RequeueScope
+
+    job = make_job(
+        name="hangs", processor="test.hangs", record_timeout=0.5, failure_strategy="send_to_dlq"
+    )
+    run_batch(job, [{"hang": "sleep", "seconds": 5}] * 4)
+    DLQEntry.objects.filter(index__in=[1, 3]).update(payload={})  # these now succeed
+    before = signal.getsignal(signal.SIGALRM)
+    run = requeue.run_here(RequeueScope.matching(job="hangs"), RequeueOptions(), OPS)
+    assert (run.succeeded, run.failed) == (2, 2)
+    assert sorted(DLQEntry.objects.values_list("index", "status", "error_type")) == [
+        (0, "pending", "RecordTimeout"),
+        (1, "resolved", "RecordTimeout"),
+        (2, "pending", "RecordTimeout"),
+        (3, "resolved", "RecordTimeout"),
+    ]
+    assert signal.getsignal(signal.SIGALRM) == before
