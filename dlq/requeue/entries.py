@@ -281,12 +281,15 @@ def _run(job, entries, run, *, savepoints):
     return failures
 
 
-def _commit(job, entries, failures, *, run, started_by, result):
-    now = timezone.now()
-    # The run first (recovery locks it before its entries): an execution whose run was
-    # handed to another worker (its worker declared dead) commits nothing.
-    run_held = (
-        RequeueRun.objects.select_for_update()
+def still_holds(run):
+    """Lock the run, and say whether this execution still holds it.
+
+    FOR NO KEY UPDATE: it keeps out recovery, a cancel and the watchdog (each updates the
+    run) as FOR UPDATE did, but not the foreign-key checks of the chunk claimed ahead
+    meanwhile, which would wait for this commit to end.
+    """
+    return (
+        RequeueRun.objects.select_for_update(no_key=True)
         .filter(
             pk=run.pk,
             status=RequeueRun.Status.RUNNING,
@@ -294,6 +297,13 @@ def _commit(job, entries, failures, *, run, started_by, result):
         )
         .exists()
     )
+
+
+def _commit(job, entries, failures, *, run, started_by, result):
+    now = timezone.now()
+    # The run first (recovery locks it before its entries): an execution whose run was
+    # handed to another worker (its worker declared dead) commits nothing.
+    run_held = still_holds(run)
     # Each held entry's group as it is now: a regroup may have moved it since its claim.
     resolved_here = run_held and not failures and connection.vendor == "postgresql"
     if resolved_here:

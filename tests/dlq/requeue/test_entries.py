@@ -99,3 +99,38 @@ def test_each_requeued_entry_has_its_own_record_timeout_and_the_alarm_is_handed_
         (3, "resolved", "RecordTimeout"),
     ]
     assert signal.getsignal(signal.SIGALRM) == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_is_claimed_ahead_while_the_current_one_commits():
+    """The claim's deferred foreign-key check on its run must not wait for a chunk's commit,
+    which holds the run from its start to its end (the claim ahead would stall behind it)."""
+    import threading
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL row locks")
+    failing_entries(4)
+    run = RequeueRun.objects.create(
+        created_by="ops", filters={"job": "orders"}, status=RequeueRun.Status.RUNNING
+    )
+    ids = sorted(DLQEntry.objects.values_list("pk", flat=True))
+    claimed, errors = [], []
+
+    def claim_ahead():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '2s'")
+            claimed.extend(entries.claim(ids[2:], run))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        assert entries.still_holds(run)  # as a chunk's commit begins
+        ahead = threading.Thread(target=claim_ahead)
+        ahead.start()
+        ahead.join()
+    assert errors == [] and len(claimed) == 2
