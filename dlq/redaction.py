@@ -150,17 +150,26 @@ class Redactor:
         """A function masking a text as texts() does, with `payload`'s secrets found once."""
         if not self.fields:
             return str
-        secrets = sorted(self.secrets(payload), key=len, reverse=True)
-        return functools.partial(self.text, secrets=secrets)
+        return functools.partial(self.text, secrets=self.ordered_secrets(payload))
+
+    def ordered_secrets(self, payload):
+        """secrets(), in the order text() replaces them: longest first."""
+        return tuple(sorted(self.secrets(payload), key=len, reverse=True))
 
     def text(self, text, secrets=()):
         for secret in secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        lowered = text.lower().replace("_", "").replace("-", "").replace(".", "")
-        if any(hint in lowered for hint in self._hints):
+        if self.hinted(text):
             text = self._pairs.sub(self._pair, text)
         return text
+
+    def hinted(self, text):
+        """Whether `text` may hold a sensitive `key=value` pair (text()'s prefilter). It holds
+        for a text split at a line break when it holds for either part: the runner asks
+        it once for the frames a batch's failures share, then only for each last line."""
+        lowered = text.lower().replace("_", "").replace("-", "").replace(".", "")
+        return any(hint in lowered for hint in self._hints)
 
     def _pair(self, match):
         key, joint, value = match.group(1), match.group(2), match.group(3)

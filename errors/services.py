@@ -66,11 +66,16 @@ def group_failures(job_name, failures, *, now, rules=NO_RULES, job_id=None, job_
     if not failures:
         return []
     job_key = job_name if job_key is None else job_key
-    fingerprints, keys = [], {}
+    fingerprints, keys, seen = [], {}, {}
     for position, failure in enumerate(failures):
-        # Whoever reports it, a group's template and last message hold a bounded message.
-        message = bounded.error_message(failure.message)
-        fp, template = rules.key(job_key, failure.error_type, message)
+        # A storm repeats a few messages: each distinct one is bounded and fingerprinted once.
+        found = seen.get((failure.error_type, failure.message))
+        if found is None:
+            # Whoever reports it, a group's template and last message hold a bounded message.
+            message = bounded.error_message(failure.message)
+            found = (message, *rules.key(job_key, failure.error_type, message))
+            seen[(failure.error_type, failure.message)] = found
+        message, fp, template = found
         key = keys.setdefault(fp, _Key(fp, template, failure.error_type, message))
         key.message, key.last = message, position
         key.count += 1

@@ -7,7 +7,8 @@ too (it checks for signals as it backtracks). Signals reach only the main thread
 it works where records run on it (Celery's prefork and solo pools, a management
 command) and is skipped elsewhere (the threads pool, a web request thread), where a
 record is checked only once it returns. The timer is armed once per run and re-armed
-only when it fires, so a record costs a clock read, not two system calls.
+only when it fires, so a record costs a clock read, not two system calls. A requeue, whose
+runs are one entry each, installs the handler once for all of them (shared_alarm).
 
 Hard limit: code that never returns to the interpreter (a C extension, or a processor
 that swallows the soft limit) can only be stopped from outside. Each pool process
@@ -16,6 +17,7 @@ file of its own, in a directory the worker's watchdog (dlq.engine.watchdog) crea
 the watchdog kills a process whose record is past its limit plus a grace.
 """
 
+import contextlib
 import mmap
 import os
 import signal
@@ -127,7 +129,11 @@ class TimeLimits:
             self._progress = Progress.of_this_process()
             if self._progress is not None:
                 self._progress.begin(self.batch_id, self.token, self.record_timeout or 0.0)
-        if self.record_timeout and _can_signal():
+        if self.record_timeout and _shared is not None:
+            _shared.limits = self
+            self._armed = True
+            self._arm(self.record_timeout)
+        elif self.record_timeout and _can_signal():
             self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
             self._armed = True
             self._arm(self.record_timeout)
@@ -136,7 +142,10 @@ class TimeLimits:
     def __exit__(self, *exc):
         if self._armed:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self._old_handler)
+            if _shared is not None and _shared.limits is self:
+                _shared.limits = None
+            else:
+                signal.signal(signal.SIGALRM, self._old_handler)
             self._armed = False
         if self._progress is not None:
             self._progress.idle()
@@ -186,6 +195,39 @@ class TimeLimits:
             self._arm(self.record_timeout)
             raise RecordTimeout(record_timeout_message(self.record_timeout))
         self._arm(started + self.record_timeout - now)
+
+
+class _SharedAlarm:
+    """The SIGALRM handler of a shared_alarm() block: each alarm goes to the limits armed."""
+
+    limits = None
+
+    def on_alarm(self, signum, frame):
+        if self.limits is not None:
+            self.limits._on_alarm(signum, frame)
+
+
+_shared = None  # the shared_alarm() block the main thread is in
+
+
+@contextlib.contextmanager
+def shared_alarm():
+    """TimeLimits entered one after another in this block share one SIGALRM handler,
+    installed here once: a requeue runs each entry under limits of its own, and installing
+    and restoring a handler for each took longer than most records run."""
+    global _shared
+    if _shared is not None or not _can_signal():
+        yield
+        return
+    shared = _SharedAlarm()
+    old_handler = signal.signal(signal.SIGALRM, shared.on_alarm)
+    _shared = shared
+    try:
+        yield
+    finally:
+        _shared = None
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old_handler)
 
 
 def _can_signal():

@@ -49,40 +49,101 @@ class RunResult:
 
 def storable_text(text):
     """Text any database stores: a NUL shown as \\x00, lone surrogates escaped."""
+    if text.isascii():  # no surrogate: it encodes as itself
+        return text.replace("\x00", "\\x00")
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _failure(index, exc, record=None, redactor=None):
-    """How a record failed, as stored everywhere: its message and traceback with the record's
-    sensitive values masked (dlq.redaction), in a text any database stores."""
-    # An error is stored beside the record it failed; a message no database
-    # can hold would make the whole attempt fail to record, again and again.
-    # Where every failure is captured, its message and traceback are cut to
-    # their bounds: stored, grouped, logged and served, a 5 MiB message would
-    # be copied everywhere.
-    try:
-        text = str(exc)
-        message = text or type(exc).__name__
-    except Exception:  # an exception whose __str__ itself raises
-        text, message = "<exception str() failed>", f"<unprintable {type(exc).__name__}>"
-    message_length = len(message)
-    # Masked before it is cut, so a secret across the cut is still found whole; but only a
-    # piece twice the bound is masked: megabytes per record would make hostile text costly.
-    bound = settings.VELO_MAX_ERROR_MESSAGE_CHARS
-    mask = redactor.masker(record) if redactor else str
-    message = bounded.clip(mask(message[: 2 * bound]), bound, message_length)
-    try:
-        # Its last line repeats the message: the one stored.
-        trace = mask(traceback_text(exc, message if text else text))
-    except Exception:
-        trace = ""
-    return RecordFailure(
-        index=index,
-        error_type=storable_text(type(exc).__name__),
-        message=storable_text(message),
-        traceback=storable_text(bounded.traceback(trace)),
-        message_length=message_length,
-    )
+    """How a record failed, as stored everywhere (see Capture)."""
+    return Capture(redactor).failure(index, exc, record)
+
+
+class Capture:
+    """How the failures of one run are captured: each one's message and traceback with the
+    record's sensitive values masked (dlq.redaction), in a text any database stores.
+
+    A storm's failures share a few failure sites and messages: what a failure stores depends
+    only on its exception's type, text and frames and on its record's secrets, so it is
+    worked out once per distinct one in the run, and a site's frames are asked once whether
+    they may hold a secret. The text stored is the same as working each out alone.
+    """
+
+    # Distinct failures kept per run: a run of all-different messages stops remembering.
+    SEEN = 10_000
+
+    def __init__(self, redactor=None, *, job=None):
+        # With `job`, its redactor is looked up at the first failure: a requeue runs one
+        # record at a time, mostly one that succeeds.
+        self._redactor, self._job = redactor, job
+        self._seen = {}
+        self._hinted = {}
+
+    @functools.cached_property
+    def redactor(self):
+        return redaction.for_job(self._job) if self._job is not None else self._redactor
+
+    def failure(self, index, exc, record=None):
+        # An error is stored beside the record it failed; a message no database
+        # can hold would make the whole attempt fail to record, again and again.
+        try:
+            text = str(exc)
+            message = text or type(exc).__name__
+        except Exception:  # an exception whose __str__ itself raises
+            text, message = "<exception str() failed>", f"<unprintable {type(exc).__name__}>"
+        secrets = self.redactor.ordered_secrets(record) if self.redactor else ()
+        try:
+            frames = _plain_frames(exc)
+        except Exception:
+            frames = None
+        if frames is None:  # formatted the slow way: not worth remembering
+            return RecordFailure(index, *self._work_out(exc, text, message, secrets, None))
+        key = (type(exc), text, message, frames, secrets)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._work_out(exc, text, message, secrets, frames)
+            if len(self._seen) < self.SEEN:
+                self._seen[key] = found
+        return RecordFailure(index, *found)
+
+    def _work_out(self, exc, text, message, secrets, frames):
+        """(error_type, message, traceback, message_length) of a failure."""
+        # Where every failure is captured, its message and traceback are cut to
+        # their bounds: stored, grouped, logged and served, a 5 MiB message would
+        # be copied everywhere.
+        message_length = len(message)
+        # Masked before it is cut, so a secret across the cut is still found whole; but only a
+        # piece twice the bound is masked: megabytes per record would make hostile text costly.
+        bound = settings.VELO_MAX_ERROR_MESSAGE_CHARS
+        mask = functools.partial(self.redactor.text, secrets=secrets) if self.redactor else str
+        message = bounded.clip(mask(message[: 2 * bound]), bound, message_length)
+        try:
+            # Its last line repeats the message: the one stored.
+            shown = message if text else text
+            if frames is None:
+                trace = mask(traceback_text(exc, shown))
+            else:
+                trace = self._masked(_frames_text(frames), _last_line(type(exc), shown), mask)
+        except Exception:
+            trace = ""
+        return (
+            storable_text(type(exc).__name__),
+            storable_text(message),
+            storable_text(bounded.traceback(trace)),
+            message_length,
+        )
+
+    def _masked(self, stack, last, mask):
+        """mask(stack + last), where a text with no secret of its record and no hint of a
+        sensitive pair in either part (the stack ends at a line break) is left as it is."""
+        if mask is str or mask.keywords["secrets"] or not stack.endswith("\n"):
+            return mask(stack + last)
+        hinted = self._hinted.get(stack)
+        if hinted is None:
+            hinted = self._hinted[stack] = self.redactor.hinted(stack)
+        if hinted or self.redactor.hinted(last):
+            return mask(stack + last)
+        return stack + last
 
 
 def traceback_text(exc, text):
@@ -92,16 +153,27 @@ def traceback_text(exc, text):
     (source lookups, and in 3.11 a compile() per frame) is done once per site.
     Chained exceptions take the full, slower path, to keep their context.
     """
+    frames = _plain_frames(exc)
+    if frames is None:
+        return "".join(traceback.format_exception(exc))
+    return _frames_text(frames) + _last_line(type(exc), text)
+
+
+def _plain_frames(exc):
+    """The (file, line, function) of each frame of `exc`'s traceback; None for an exception
+    whose traceback says more than its frames and last line (chained, noted, SyntaxError)."""
     chained = exc.__cause__ is not None or (
         exc.__context__ is not None and not exc.__suppress_context__
     )
     if chained or isinstance(exc, SyntaxError) or hasattr(exc, "__notes__"):
-        return "".join(traceback.format_exception(exc))
-    frames = tuple(
-        (frame.f_code.co_filename, lineno, frame.f_code.co_name)
-        for frame, lineno in traceback.walk_tb(exc.__traceback__)
-    )
-    return _frames_text(frames) + _last_line(type(exc), text)
+        return None
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        frames.append((code.co_filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    return tuple(frames)
 
 
 def _last_line(exc_type, text):
@@ -162,7 +234,8 @@ def run_records(
             batch_id,
             attempt,
         )
-        failures = [_failure(i, missing) for i in indexes]
+        capture = Capture()
+        failures = [capture.failure(i, missing) for i in indexes]
         return RunResult(len(failures), failures[:1] if stop_on_first else failures, logged=True)
     ctx = ProcessorContext(
         job=job,
@@ -172,7 +245,7 @@ def run_records(
         logger=logging.getLogger(f"velo.job.{job.name}"),
     )
     limits = limits or TimeLimits()
-    redactor = redaction.for_job(job)
+    capture = Capture(job=job)
     failures, left = [], []
     attempted = 0
     with limits:
@@ -194,7 +267,7 @@ def run_records(
             else:
                 try:
                     failure = _run_one(
-                        processor, records[index], ctx, index, limits, savepoints, redactor
+                        processor, records[index], ctx, index, limits, savepoints, capture
                     )
                 except BatchTimeout:
                     attempted -= 1  # interrupted: it runs again, whole, with the rest
@@ -254,7 +327,7 @@ def log_failures(job_name, failures, groups, *, where, summary):
             )
 
 
-def _run_one(processor, record, ctx, index, limits, savepoints, redactor=None):
+def _run_one(processor, record, ctx, index, limits, savepoints, capture):
     """One record under its time limit: None, or how it failed (BatchTimeout propagates)."""
     try:
         try:
@@ -271,7 +344,7 @@ def _run_one(processor, record, ctx, index, limits, savepoints, redactor=None):
     except BatchTimeout:
         raise
     except Exception as exc:  # a processor fails a record by raising anything
-        return _failure(index, exc, record, redactor)
+        return capture.failure(index, exc, record)
     return None
 
 

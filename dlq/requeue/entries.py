@@ -28,7 +28,7 @@ from errors.services import Failure, group_failures, save_occurrences
 
 from .. import backlog, history, redaction, tracebacks
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
-from ..processors.limits import RECORD_TIMEOUT, TimeLimits
+from ..processors.limits import RECORD_TIMEOUT, TimeLimits, shared_alarm
 from ..processors.runner import log_failures, run_records, run_then_commit
 from .fix import FixDoesNotApply, PayloadFix
 
@@ -259,33 +259,37 @@ def _run(job, entries, run, *, savepoints):
     """
     failures = {}
     stopped = run.timed_out or {}
-    for entry in entries:
-        seconds = stopped.get(str(entry.pk))
-        outcome = run_records(
-            job,
-            {entry.index: entry.payload},
-            [entry.index],
-            batch_id=entry.batch_id,
-            attempt=entry.attempts + 1,
-            savepoints=savepoints,
-            limits=TimeLimits(
-                record_timeout=job.record_timeout,
-                timed_out={entry.index: seconds} if seconds is not None else {},
-                batch_id=-entry.pk,
-                token=getattr(run, "claim_token", ""),
-            ),
-        )
-        if outcome.failures:
-            failures[entry.pk] = outcome.failures[0]
+    with shared_alarm():
+        for entry in entries:
+            seconds = stopped.get(str(entry.pk))
+            outcome = run_records(
+                job,
+                {entry.index: entry.payload},
+                [entry.index],
+                batch_id=entry.batch_id,
+                attempt=entry.attempts + 1,
+                savepoints=savepoints,
+                limits=TimeLimits(
+                    record_timeout=job.record_timeout,
+                    timed_out={entry.index: seconds} if seconds is not None else {},
+                    batch_id=-entry.pk,
+                    token=getattr(run, "claim_token", ""),
+                ),
+            )
+            if outcome.failures:
+                failures[entry.pk] = outcome.failures[0]
     return failures
 
 
-def _commit(job, entries, failures, *, run, started_by, result):
-    now = timezone.now()
-    # The run first (recovery locks it before its entries): an execution whose run was
-    # handed to another worker (its worker declared dead) commits nothing.
-    run_held = (
-        RequeueRun.objects.select_for_update()
+def still_holds(run):
+    """Lock the run, and say whether this execution still holds it.
+
+    FOR NO KEY UPDATE: it keeps out recovery, a cancel and the watchdog (each updates the
+    run) as FOR UPDATE did, but not the foreign-key checks of the chunk claimed ahead
+    meanwhile, which would wait for this commit to end.
+    """
+    return (
+        RequeueRun.objects.select_for_update(no_key=True)
         .filter(
             pk=run.pk,
             status=RequeueRun.Status.RUNNING,
@@ -293,14 +297,27 @@ def _commit(job, entries, failures, *, run, started_by, result):
         )
         .exists()
     )
+
+
+def _commit(job, entries, failures, *, run, started_by, result):
+    now = timezone.now()
+    # The run first (recovery locks it before its entries): an execution whose run was
+    # handed to another worker (its worker declared dead) commits nothing.
+    run_held = still_holds(run)
     # Each held entry's group as it is now: a regroup may have moved it since its claim.
-    held = dict(
-        DLQEntry.objects.select_for_update()
-        .filter(pk__in=[e.pk for e in entries], status=DLQEntry.Status.REQUEUED, requeue_run=run)
-        .values_list("pk", "error_group_id")
-        if run_held
-        else ()
-    )
+    resolved_here = run_held and not failures and connection.vendor == "postgresql"
+    if resolved_here:
+        held = _resolve_held(entries, run, now)
+    else:
+        held = dict(
+            DLQEntry.objects.select_for_update()
+            .filter(
+                pk__in=[e.pk for e in entries], status=DLQEntry.Status.REQUEUED, requeue_run=run
+            )
+            .values_list("pk", "error_group_id")
+            if run_held
+            else ()
+        )
     # Lock order as the engine and discard take it: entries, the job's counters, then
     # groups (group_failures and the backlogs below), so no two of them wait in a cycle.
     list(JobCounters.objects.select_for_update().filter(job=job).values_list("pk", flat=True))
@@ -313,14 +330,15 @@ def _commit(job, entries, failures, *, run, started_by, result):
     succeeded = [e for e in entries if e.pk not in failures]
     failed = [e for e in entries if e.pk in failures]
 
-    DLQEntry.objects.filter(pk__in=[e.pk for e in succeeded]).update(
-        status=DLQEntry.Status.RESOLVED,
-        resolved_at=now,
-        last_attempt_at=now,
-        attempts=F("attempts") + 1,
-        requeue_run=None,
-        claimed_until=None,
-    )
+    if not resolved_here:
+        DLQEntry.objects.filter(pk__in=[e.pk for e in succeeded]).update(
+            status=DLQEntry.Status.RESOLVED,
+            resolved_at=now,
+            last_attempt_at=now,
+            attempts=F("attempts") + 1,
+            requeue_run=None,
+            claimed_until=None,
+        )
     groups = group_failures(
         job.name,
         [Failure(failures[e.pk].error_type, failures[e.pk].message) for e in failed],
@@ -341,22 +359,7 @@ def _commit(job, entries, failures, *, run, started_by, result):
     # The error each failure overwrites may be the entry's original attempt: its row first.
     history.store_originals([e.pk for e in failed])
     traces = tracebacks.store_heads([failures[e.pk].traceback for e in failed])
-    for entry, group, trace in zip(failed, groups, traces, strict=True):
-        failure = failures[entry.pk]
-        DLQEntry.objects.filter(pk=entry.pk).update(
-            status=DLQEntry.Status.PENDING,
-            attempts=F("attempts") + 1,
-            last_attempt_at=now,
-            error_message=failure.message,
-            error_message_length=failure.original_length,
-            error_type=failure.error_type,
-            traceback=trace.rest,
-            traceback_head_id=trace.head_id,
-            error_group=group,
-            original_attempt_stored=True,
-            requeue_run=None,
-            claimed_until=None,
-        )
+    _failed_again(failed, groups, failures, traces, now)
     save_occurrences(
         job.name,
         [(g, failures[e.pk].message, e.batch_id) for e, g in zip(failed, groups, strict=True)],
@@ -405,6 +408,70 @@ def _commit(job, entries, failures, *, run, started_by, result):
     result.succeeded += len(succeeded)
     result.failed += len(failed)
     result.skipped += len(lost)
+
+
+def _resolve_held(entries, run, now):
+    """PostgreSQL, a chunk whose entries all succeeded: resolve those the run still holds and
+    return {id: group id} of them, in one UPDATE ... RETURNING that locks them as the
+    SELECT ... FOR UPDATE it stands for did: locking, then updating, wrote each row twice."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE dlq_dlqentry SET status = %s, resolved_at = %s, last_attempt_at = %s,"
+            " attempts = attempts + 1, requeue_run_id = NULL, claimed_until = NULL"
+            " WHERE id = ANY(%s) AND status = %s AND requeue_run_id = %s"
+            " RETURNING id, error_group_id",
+            [
+                DLQEntry.Status.RESOLVED,
+                now,
+                now,
+                sorted(e.pk for e in entries),
+                DLQEntry.Status.REQUEUED,
+                run.pk,
+            ],
+        )
+        return dict(cursor.fetchall())
+
+
+def _failed_again(entries, groups, failures, traces, now):
+    """Failed entries back to pending with their new error (`traces`: their tracebacks as
+    dlq.tracebacks stores them), one more attempt and their new group: one UPDATE for all
+    (common.bulk), where one per entry took most of a failing chunk's commit. Their original
+    attempts have their rows now (history.store_originals)."""
+    bulk.update_rows(
+        DLQEntry,
+        [
+            {
+                "pk": entry.pk,
+                "attempts": 1,
+                "status": DLQEntry.Status.PENDING,
+                "last_attempt_at": now,
+                "error_message": failures[entry.pk].message,
+                "error_message_length": failures[entry.pk].original_length,
+                "error_type": failures[entry.pk].error_type,
+                "traceback": trace.rest,
+                "traceback_head": trace.head_id,
+                "error_group": group.pk,
+                "original_attempt_stored": True,
+                "requeue_run": None,
+                "claimed_until": None,
+            }
+            for entry, group, trace in zip(entries, groups, traces, strict=True)
+        ],
+        add=["attempts"],
+        replace=[
+            "status",
+            "last_attempt_at",
+            "error_message",
+            "error_message_length",
+            "error_type",
+            "traceback",
+            "traceback_head",
+            "error_group",
+            "original_attempt_stored",
+            "requeue_run",
+            "claimed_until",
+        ],
+    )
 
 
 def _resolve_groups_left_without_entries(group_ids):

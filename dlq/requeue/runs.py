@@ -378,12 +378,17 @@ def _record_progress(run, ids, result):
         "skipped": len(ids) - result.claimed + result.skipped,
         "not_fixed": result.not_fixed,
     }
+    now = timezone.now()
     held = _held(run).update(
         last_id=ids[-1],
-        heartbeat_at=timezone.now(),
+        heartbeat_at=now,
         **{field: F(field) + amount for field, amount in changes.items()},
     )
-    run.refresh_from_db()
+    # Counted here as in the row, not read back: only the execution holding the run moves
+    # its counts (one that lost it stops here).
+    run.last_id, run.heartbeat_at = ids[-1], now
+    for field, amount in changes.items():
+        setattr(run, field, getattr(run, field) + amount)
     return bool(held)
 
 
