@@ -79,11 +79,11 @@ def test_each_stored_traceback_is_its_own_exceptions_as_python_formats_it():
     _, records, entries = _stored(records)
     for n, record in enumerate(records):
         entry, exc = entries[n], _RAISED[n]
-        assert entry.traceback == _python_traceback(exc), record
+        assert entry.full_traceback == _python_traceback(exc), record
         assert entry.error_message == (str(exc) or type(exc).__name__)
-    assert entries[0].traceback == entries[1].traceback
-    assert "in _parse\n" in entries[0].traceback
-    assert "in _look_up\n" in entries[len(messages)].traceback
+    assert entries[0].full_traceback == entries[1].full_traceback
+    assert "in _parse\n" in entries[0].full_traceback
+    assert "in _look_up\n" in entries[len(messages)].full_traceback
 
 
 def test_a_records_secret_is_masked_in_its_failure_and_only_in_its_own():
@@ -100,14 +100,14 @@ def test_a_records_secret_is_masked_in_its_failure_and_only_in_its_own():
     for n, record in enumerate(records):
         mask = redactor.masker(record)
         entry = entries[n]
-        assert entry.traceback == mask(_python_traceback(_RAISED[n]))
+        assert entry.full_traceback == mask(_python_traceback(_RAISED[n]))
         assert entry.error_message == mask(str(_RAISED[n]))
     assert entries[0].error_message == f"login failed for {MASK}"
-    assert entries[0].traceback.endswith(f"ValueError: login failed for {MASK}\n")
-    assert "hunter22" not in entries[0].traceback + entries[3].traceback
+    assert entries[0].full_traceback.endswith(f"ValueError: login failed for {MASK}\n")
+    assert "hunter22" not in entries[0].full_traceback + entries[3].full_traceback
     assert entries[1].error_message == "login failed for hunter22"
-    assert entries[1].traceback.endswith("ValueError: login failed for hunter22\n")
+    assert entries[1].full_traceback.endswith("ValueError: login failed for hunter22\n")
     assert entries[2].error_message == f"refused: token={MASK}"
-    assert entries[2].traceback.endswith(f"ValueError: refused: token={MASK}\n")
-    assert f'ValueError(message or "password={MASK}")' in entries[4].traceback
-    assert entries[5].traceback == entries[4].traceback
+    assert entries[2].full_traceback.endswith(f"ValueError: refused: token={MASK}\n")
+    assert f'ValueError(message or "password={MASK}")' in entries[4].full_traceback
+    assert entries[5].full_traceback == entries[4].full_traceback
