@@ -411,9 +411,7 @@ class DLQEntry(models.Model):
     # entries against 7 ms without, as much again as writing the rows). Every
     # parent an entry names is the job, batch and group the writer holds locked,
     # and every delete goes through Django, whose collector cascades and protects.
-    job = models.ForeignKey(
-        Job, on_delete=models.CASCADE, related_name="dlq_entries", **ENTRY_KEYS
-    )
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="dlq_entries", **ENTRY_KEYS)
     batch = models.ForeignKey(
         Batch, on_delete=models.CASCADE, related_name="dlq_entries", **ENTRY_KEYS
     )
