@@ -6,6 +6,8 @@ admin owns the rest. Resetting left-out keys to their defaults instead would
 undo an operator's admin edits on every sync (re-enabling a job they disabled
 during an incident, say); to go back to a default, write it in the file.
 Jobs that the file does not mention are left alone, never deleted.
+Whether a job is paused is operational state, not configuration (dlq.pause):
+not a key of the file, so a sync never resumes a job an operator paused.
 """
 
 import json

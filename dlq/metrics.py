@@ -81,6 +81,7 @@ FAMILIES = {
         "Submissions answered with an earlier batch of the same Idempotency-Key.",
         JOB,
     ),
+    "velo_job_paused": ("gauge", "1 while the job is paused (its batches wait).", JOB),
     "velo_active_jobs": ("gauge", "Enabled jobs.", []),
     "velo_deployment_info": (
         "gauge",
@@ -163,6 +164,7 @@ class VeloCollector:
         ):
             f[name].add_metric(label, value)
         f["velo_failure_rate_percent"].add_metric(label, c.failure_rate_percent)
+        f["velo_job_paused"].add_metric(label, int(job.paused_at is not None))
         _recoveries(f, label, c)
         for status in (Batch.Status.SUCCEEDED, Batch.Status.PARTIAL, Batch.Status.FAILED):
             f["velo_batches"].add_metric([job.name, status.value], getattr(c, f"batches_{status}"))

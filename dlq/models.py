@@ -108,6 +108,31 @@ class Job(models.Model):
         ),
     )
     enabled = models.BooleanField(default=True)
+    # Operational state, not configuration (dlq.pause): not in a jobs file, not on the form.
+    paused_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When it was paused: its batches are kept, not processed. Empty: running.",
+    )
+    release_started_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a resume began sending the batches that waited. Empty: none is.",
+    )
+    release_rate = models.FloatField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Batches a second that resume sends; empty: as fast as the dispatcher sends.",
+    )
+    release_paced = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Batches the resume's schedule has used (time the dispatcher lost is skipped).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -853,6 +878,8 @@ class OperatorAction(models.Model):
         TOKEN_CREATE = "token_create", "Create API token"
         TOKEN_CHANGE = "token_change", "Change API token"
         TOKEN_REVOKE = "token_revoke", "Revoke API token"
+        PAUSE = "pause", "Pause job"
+        RESUME = "resume", "Resume job"
 
     at = models.DateTimeField(auto_now_add=True)
     user = models.ForeignKey(

@@ -12,6 +12,9 @@ lost that message (a broker restarted without persistence, a worker SIGKILLed
 with it prefetched, which Redis would hand back only after its visibility
 timeout of an hour). A message sent again is harmless: the claim is conditional,
 so a second delivery finds nothing to do. Counting the queue is one LLEN a tick.
+
+A paused job's batches are not sent; a resumed job's are sent by its release,
+at its pace (dlq.pause).
 """
 
 from datetime import timedelta
@@ -20,7 +23,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from . import dispatch, regroup, requeue
+from . import dispatch, pause, regroup, requeue
 from .engine.lease import recover_stalled
 from .models import Batch, RegroupRun, RequeueRun
 
@@ -35,7 +38,8 @@ def tick(now=None):
     requeue.recover_stalled_runs(now)
     regroup.recover_stalled_runs(now)
     stale_after = redispatch_after(dispatch.waiting_messages())
-    return sum(
+    released = pause.release_due(now, _not_on_its_way(now, stale_after), DISPATCH_LIMIT)
+    return released + sum(
         len(dispatch.send_rows(model, ids))
         for model, ids in (
             (Batch, due_batch_ids(now, stale_after=stale_after)),
@@ -64,6 +68,7 @@ def due_batch_ids(now, limit=DISPATCH_LIMIT, stale_after=None):
         Batch.objects.filter(
             _not_on_its_way(now, stale_after),
             Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True),
+            pause.running_jobs(),
             status__in=(Batch.Status.QUEUED, Batch.Status.RETRYING),
         )
         .order_by("next_attempt_at")

@@ -3,7 +3,8 @@
 Rows are ordered by severity: the DLQ status (SPEC §5's four strings, about
 capacity), then the last hour's failure rate, so a job failing most of its
 records now comes before a quiet one even when both DLQs have room; a row
-whose last hour passes its job's threshold says so beside the status. Top
+whose last hour passes its job's threshold says so beside the status, and a
+paused job (dlq.pause) says so with the batches it holds. Top
 errors are the groups with the most records waiting in the DLQ, then the
 largest. The page reloads itself every REFRESH_SECONDS.
 """
@@ -18,7 +19,7 @@ from common.access import may_view, view_required
 from errors.models import ErrorGroup
 from errors.views import page
 
-from . import activity, health
+from . import activity, health, pause
 from .models import DLQEntry, Job
 
 TOP_ERRORS = 3
@@ -43,6 +44,8 @@ class JobRow:
     last_hour_failed: int
     oldest_pending_at: datetime | None
     top_errors: list
+    # Batches a paused (or resuming) job holds back; 0 for the others.
+    held_batches: int = 0
 
     @property
     def last_hour_rate_percent(self):
@@ -74,6 +77,7 @@ def health_page(request):
         rows=rows,
         at_risk=sum(row.status_class in ("warning", "critical") for row in rows),
         failing_now=sum(row.failing_now for row in rows),
+        paused=sum(row.job.paused_at is not None for row in rows),
         refresh_seconds=REFRESH_SECONDS,
         may_view_groups=may_view_groups,
         may_view_entries=may_view(request, DLQEntry),
@@ -95,12 +99,14 @@ def job_rows(*, top_errors=True):
         .annotate(oldest_pending_at=Subquery(oldest))
         .order_by("name")
     )
+    jobs = list(jobs)
     recent = activity.last_hour()
-    rows = (_row(job, recent.get(job.pk, (0, 0)), top_errors) for job in jobs)
+    held = pause.waiting_batches(jobs)
+    rows = (_row(job, recent.get(job.pk, (0, 0)), top_errors, held.get(job.pk, 0)) for job in jobs)
     return sorted(rows, key=lambda r: r.severity)
 
 
-def _row(job, last_hour, top_errors):
+def _row(job, last_hour, top_errors, held_batches=0):
     counters = job.counters_or_zeros()
     summary = health.job_health(job, counters)
     processed, failed = counters.records_processed, counters.records_failed
@@ -115,6 +121,7 @@ def _row(job, last_hour, top_errors):
         last_hour_failed=last_hour[1],
         oldest_pending_at=job.oldest_pending_at,
         top_errors=_top_errors(job) if top_errors else [],
+        held_batches=held_batches,
     )
 
 

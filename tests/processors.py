@@ -82,3 +82,26 @@ def hangs(record, ctx):
         while True:  # the point: a processor that will not stop
             with contextlib.suppress(BaseException):
                 re.fullmatch(*CATASTROPHIC)
+
+
+@processor("test.remembers_replay", transactional=False)
+def remembers_replay(record, ctx):
+    """Writes down (a Group's name, committed at once) what ctx said of the replay, then
+    fails records marked `fail` until the job's config says `fixed` or the payload says so."""
+    seen = ctx.requeue
+    Group.objects.create(
+        name="|".join(
+            map(
+                str,
+                (
+                    ctx.idempotency_key,
+                    ctx.attempt,
+                    seen and seen.run_id,
+                    seen and seen.attempt,
+                    seen and seen.payload_edited,
+                ),
+            )
+        )
+    )
+    if record.get("fail") and not ctx.config.get("fixed"):
+        raise ValueError("record marked to fail")

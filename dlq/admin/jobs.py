@@ -3,7 +3,9 @@
 import datetime
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import display_for_value, unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -15,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from common.admin import BigTableAdmin, ReadOnlyAdmin, moment_column, pre, pretty_json
 from common.moments import moment_html
 
-from .. import regroup
+from .. import pause, regroup
 from ..actors import Actor
 from ..health import health_status
 from ..models import Batch, Job, JobCounters
@@ -38,9 +40,11 @@ class JobAdmin(admin.ModelAdmin):
         "failure_rate",
         "dlq_size",
         "dlq_health",
+        "paused",
     )
     list_filter = ("enabled", "failure_strategy")
     list_select_related = ("counters",)
+    actions = ["pause", "resume"]
     search_fields = ("name",)
     ordering = ("name",)
     fieldsets = [
@@ -63,7 +67,7 @@ class JobAdmin(admin.ModelAdmin):
         ("Time limits", {"fields": ("record_timeout", "batch_timeout")}),
         ("Health", {"fields": ("failure_rate_warning_percent",)}),
     ]
-    live_fieldset = ("Live counters", {"fields": ("dlq_health", "counters_table")})
+    live_fieldset = ("Live counters", {"fields": ("pause_state", "dlq_health", "counters_table")})
     grouping_fieldset = ("Grouping rules", {"fields": ("grouping_block",)})
 
     def changelist_view(self, request, extra_context=None):
@@ -132,6 +136,67 @@ class JobAdmin(admin.ModelAdmin):
             return ()
         return (*self.live_fieldset[1]["fields"], *self.grouping_fieldset[1]["fields"])
 
+    @admin.action(
+        description="Pause the selected jobs (submissions kept, none processed)",
+        permissions=["change"],
+    )
+    def pause(self, request, queryset):
+        actor = Actor.from_request(request)
+        paused = [job.name for job in queryset if pause.pause(job, actor)]
+        self.message_user(
+            request,
+            f"Paused {', '.join(paused)}: their batches wait until they resume."
+            if paused
+            else "No job changed: the selected jobs were paused already.",
+            messages.SUCCESS if paused else messages.WARNING,
+        )
+
+    @admin.action(description="Resume the selected jobs…", permissions=["change"])
+    def resume(self, request, queryset):
+        """Asks the pace first, on a page of its own; the page posts the action back."""
+        jobs = list(queryset.filter(paused_at__isnull=False))
+        form = ResumeForm(request.POST if "rate" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            actor, rate = Actor.from_request(request), form.cleaned_data["rate"]
+            resumed = [job.name for job in jobs if pause.resume(job, actor, rate)]
+            self.message_user(
+                request,
+                f"Resumed {', '.join(resumed) or 'no job'}: what waited is sent oldest first, "
+                + (f"{rate:g} batches a second." if rate else "with no limit."),
+                messages.SUCCESS,
+            )
+            return None
+        if not jobs:
+            self.message_user(request, "None of the selected jobs is paused.", messages.WARNING)
+            return None
+        waiting = pause.waiting_batches(jobs)
+        return TemplateResponse(
+            request,
+            "admin/dlq/job/resume.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Resume paused jobs",
+                "jobs": [(job, waiting.get(job.pk, 0)) for job in jobs],
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.display(description="paused", boolean=True)
+    def paused(self, job):
+        return job.paused_at is not None
+
+    @admin.display(description="processing")
+    def pause_state(self, job):
+        """Paused or resuming (the actions on the job list change it), else running."""
+        if job.paused_at is not None:
+            return format_html("paused {}", moment_html(job.paused_at))
+        if job.release_started_at is not None:
+            pace = f"{job.release_rate:g} batches a second" if job.release_rate else "no limit"
+            return f"resuming: sending what waited, oldest first, {pace}"
+        return "running"
+
     @admin.display(description="rules in force")
     def grouping_block(self, job):
         return pretty_json(job.grouping) if job.grouping else "None: the built-in rules only."
@@ -167,6 +232,16 @@ class JobAdmin(admin.ModelAdmin):
         return format_html(
             "<table>{}</table>", format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
         )
+
+
+class ResumeForm(forms.Form):
+    rate = forms.FloatField(
+        required=False,
+        min_value=pause.MIN_RATE,
+        max_value=pause.MAX_RATE,
+        label="Batches a second",
+        help_text="Empty: no limit (as fast as the dispatcher sends).",
+    )
 
 
 def _counter_value(value):

@@ -2,10 +2,12 @@
 
 from django.urls import path
 
-from . import batches, entries, error_groups, openapi, requeue_runs
+from . import batches, entries, error_groups, jobs, openapi, requeue_runs
 
 urlpatterns = [
     path("jobs/<str:job_name>/batches", batches.submit_batch, name="api-submit-batch"),
+    path("jobs/<str:job_name>/pause", jobs.pause_job, name="api-job-pause"),
+    path("jobs/<str:job_name>/resume", jobs.resume_job, name="api-job-resume"),
     path("batches/<int:batch_id>", batches.batch_status, name="api-batch-status"),
     path("dlq", entries.dlq_entries, name="api-dlq"),
     path("dlq/requeue", requeue_runs.start_requeue, name="api-dlq-requeue"),

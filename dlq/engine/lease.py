@@ -7,7 +7,8 @@ the attempt's results are committed only while the token still holds, and a
 batch whose worker died (dlq.liveness: within seconds) or whose lease ran out
 is handed out again. Every attempt
 that ends without its results recorded counts as lost; a batch that loses too
-many goes to the DLQ whole instead of being retried forever.
+many goes to the DLQ whole instead of being retried forever. A paused job's
+batches are not claimed (dlq.pause).
 """
 
 import logging
@@ -18,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from common import text as bounded
@@ -26,7 +27,7 @@ from common.heartbeat import Renewer
 from common.outage import DATABASE_AWAY, when_database_returns
 
 from .. import liveness
-from ..models import Batch, JobCounters
+from ..models import Batch, Job, JobCounters
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +94,13 @@ def claim_batch(batch_id):
     """Claim a due batch for this worker, or return None if there is nothing to do."""
     now = timezone.now()
     token = secrets.token_hex(16)
+    waiting = Batch.objects.filter(
+        pk=batch_id, status__in=(Batch.Status.QUEUED, Batch.Status.RETRYING)
+    )
+    paused = Exists(Job.objects.filter(pk=OuterRef("job_id"), paused_at__isnull=False))
     with transaction.atomic():
-        claimed = Batch.objects.filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-            pk=batch_id,
-            status__in=(Batch.Status.QUEUED, Batch.Status.RETRYING),
+        claimed = waiting.filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), ~paused
         ).update(
             status=Batch.Status.RUNNING,
             claim_token=token,
@@ -108,7 +111,11 @@ def claim_batch(batch_id):
             ),
         )
     if not claimed:
-        log.info("batch %s: not due or already taken; nothing to do", batch_id)
+        # Its message is spent: a paused job's batch waits unsent, for its resume to send.
+        if waiting.filter(paused).update(dispatched_at=None):
+            log.info("batch %s: its job is paused; the batch waits for its resume", batch_id)
+        else:
+            log.info("batch %s: not due or already taken; nothing to do", batch_id)
         return None
     try:
         return Claim(Batch.objects.select_related("job").get(pk=batch_id), token)

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from ..dispatch import send_on_commit
 from ..models import Batch, JobCounters
+from ..pause import holds_batches
 from . import records as record_checks
 
 
@@ -34,6 +35,8 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
             return _replayed(existing, digest)
     stored = record_checks.validate(records)
     now = timezone.now()
+    # A paused job's batch is kept unsent: its resume sends it, in its turn (dlq.pause).
+    sent_now = not holds_batches(job)
     try:
         with transaction.atomic():
             batch = Batch.objects.create(
@@ -44,9 +47,11 @@ def submit_batch(job, records, *, idempotency_key=None, submitted_by=""):
                 records_hash=digest,
                 submitted_by=submitted_by,
                 next_attempt_at=now,
-                dispatched_at=now,  # stamped before it is published, in the same statement
+                # Stamped before it is published, in the same statement.
+                dispatched_at=now if sent_now else None,
             )
-            send_on_commit(batch.pk, stamp=now)
+            if sent_now:
+                send_on_commit(batch.pk, stamp=now)
         batch.records = records  # not the stored text: callers read the records
     except IntegrityError:
         if not idempotency_key:

@@ -5,6 +5,8 @@ registers with `transactional=False`, so the engine can run it outside a
 transaction and skip a savepoint per record. One whose job config can be
 wrong registers a `check_config(config)` that raises ValueError, so a broken
 config is refused when the job is saved rather than failing every record.
+A processor with side effects it cannot roll back reads `ctx.requeue` and
+`ctx.idempotency_key` (`replay`).
 
 Velo's own processors (`builtin`) register in `DlqConfig.ready()`, the demo's
 in the demo app's; `load_configured` registers those that VELO_PROCESSORS
@@ -17,16 +19,32 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .replay import Requeue, idempotency_key
 
-@dataclass(frozen=True)
+
+@dataclass(slots=True)
 class ProcessorContext:
-    """What a processor may know about the record it is handed."""
+    """What a processor may know about the record it is handed.
+
+    One context serves a whole batch attempt: the runner moves `index` to each
+    record in turn (an attribute set, nothing allocated per record), and
+    `idempotency_key` is built only when a processor asks for it.
+    """
 
     job: Any
     config: dict
     batch_id: int
     attempt: int
     logger: logging.Logger = field(repr=False)
+    # None in batch processing; what requeue is running this record (replay.Requeue).
+    requeue: Requeue | None = None
+    # The record's index in its batch.
+    index: int = 0
+
+    @property
+    def idempotency_key(self) -> str:
+        """The same for a record in its batch and for its DLQ entry, on every requeue."""
+        return idempotency_key(self.job.pk, self.batch_id, self.index)
 
 
 def _accept_any_config(config):

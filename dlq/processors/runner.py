@@ -208,6 +208,7 @@ def run_records(
     savepoints=False,
     keep_going=None,
     limits=None,
+    requeue=None,
 ):
     """Run the job's processor on `records[i]` for each i of `indexes`; return what failed.
 
@@ -221,6 +222,7 @@ def run_records(
     `limits` (TimeLimits) times each record out with RecordTimeout, and stops the
     run at the attempt's deadline: the records not finished come back in `left`
     (under `stop_on_first`, fail_batch, the deadline is the batch's failure).
+    `requeue` (replay.Requeue) is what the processor sees as ctx.requeue.
     """
     processor = registry.get(job.processor)
     if processor is None:
@@ -243,6 +245,7 @@ def run_records(
         batch_id=batch_id,
         attempt=attempt,
         logger=logging.getLogger(f"velo.job.{job.name}"),
+        requeue=requeue,
     )
     limits = limits or TimeLimits()
     capture = Capture(job=job)
@@ -265,6 +268,7 @@ def run_records(
                     ),
                 )
             else:
+                ctx.index = index
                 try:
                     failure = _run_one(
                         processor, records[index], ctx, index, limits, savepoints, capture

@@ -29,6 +29,7 @@ from errors.services import Failure, group_failures, save_occurrences
 from .. import backlog, history, redaction, tracebacks
 from ..models import DLQAttempt, DLQEntry, Job, JobCounters, RequeueRun
 from ..processors.limits import RECORD_TIMEOUT, TimeLimits, shared_alarm
+from ..processors.replay import Requeue
 from ..processors.runner import log_failures, run_records, run_then_commit
 from .fix import FixDoesNotApply, PayloadFix
 
@@ -274,6 +275,11 @@ def _run(job, entries, run, *, savepoints):
                     timed_out={entry.index: seconds} if seconds is not None else {},
                     batch_id=-entry.pk,
                     token=getattr(run, "claim_token", ""),
+                ),
+                requeue=Requeue(
+                    run_id=run.pk,
+                    attempt=entry.attempts + 1,
+                    payload_edited=entry.payload_edited or entry.diff is not None,
                 ),
             )
             if outcome.failures:

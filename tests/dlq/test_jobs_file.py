@@ -3,6 +3,7 @@
 import textwrap
 
 import pytest
+from django.utils import timezone
 
 from dlq import jobs_file
 from dlq.models import Job
@@ -301,3 +302,13 @@ def test_redact_fields_are_declared_in_the_job_config_and_checked(write):
     assert Job.objects.get(name="orders").config["redact_fields"] == ["iban", "pin_code"]
     problem = refusal(write(declared.replace('["iban", "pin_code"]', '"iban"'), name="bad.toml"))
     assert "redact_fields" in str(problem)
+
+
+@pytest.mark.parametrize("key", ["paused_at", "release_rate"])
+def test_pause_is_not_a_key_of_the_file_and_a_sync_leaves_a_paused_job_paused(write, key):
+    sync(write('[[jobs]]\nname = "orders"\nprocessor = "demo.trades"\n'))
+    Job.objects.filter(name="orders").update(paused_at=timezone.now())
+    error = refusal(write(f'[[jobs]]\nname = "orders"\nprocessor = "demo.trades"\n{key} = 1\n'))
+    assert any(f'field "{key}": unknown field' in p for p in error.problems)
+    sync(write('[[jobs]]\nname = "orders"\nprocessor = "demo.trades"\nmax_retries = 5\n'))
+    assert Job.objects.get(name="orders").paused_at is not None

@@ -60,6 +60,7 @@ def per_job(job, **values):
         "recovered": "velo_batches_recovered_total",
         "replays": "velo_idempotent_replays_total",
         "timeouts": "velo_record_timeouts_total",
+        "paused": "velo_job_paused",
     }
     label = (("job_name", job),)
     return {(names[key], label): value for key, value in values.items() if value is not None}
@@ -91,6 +92,7 @@ def expected_workload_samples():
         "recovered": 0,
         "replays": 0,
         "timeouts": 0,
+        "paused": 0,
     }
     samples = {}
     # 1,000 attempted, 20 failed, all kept (unbounded); one discarded; one batch queued.
@@ -251,6 +253,7 @@ SPEC_FAMILIES = {
     "velo_error_message": ("gauge", (*JOB, "message")),
     "velo_batches_recovered": ("counter", JOB),
     "velo_idempotent_replays": ("counter", JOB),
+    "velo_job_paused": ("gauge", JOB),
     "velo_active_jobs": ("gauge", ()),
     "velo_deployment_info": ("gauge", ("node_id", "node_name", "region", "version")),
     "velo_record_timeouts": ("counter", JOB),
