@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.conf import settings
 from django.utils import timezone
 
 from dlq import dispatch, pause
@@ -72,8 +73,15 @@ def test_a_paused_jobs_batches_wait_then_resume_sends_them_oldest_first_at_its_r
     for batch_id in ids:
         assert api.wait_until_final(batch_id)["status"] == "partial"
     batches = list(Batch.objects.order_by("started_at"))
-    # Oldest first, and batch n no sooner than n / RATE seconds after the resume.
-    assert [b.pk for b in batches] == sorted(ids)
+    # Oldest first, and batch n no sooner than n / RATE seconds after the resume. A tick
+    # that runs late sends two at once, and the embedded broker (kombu's filesystem
+    # transport) orders messages published in the same millisecond by a random name: there
+    # a batch may swap places with its neighbour sent with it; Redis keeps them in order.
+    order = [b.pk for b in batches]
+    if settings.CELERY_BROKER_URL.startswith("redis"):
+        assert order == sorted(ids)
+    else:
+        assert all(abs(order.index(pk) - n) <= 1 for n, pk in enumerate(sorted(ids))), order
     for n, batch in enumerate(batches):
         assert batch.started_at >= resumed_at + timedelta(seconds=n / RATE), n
         assert (batch.attempts, batch.status) == (1, "partial")
