@@ -103,7 +103,8 @@ class ErrorOccurrence(models.Model):
     # A plain id, not a foreign key: this layer does not know the dlq app. No DLQ entry: a
     # row stands for many records; their entries are the batch's in the group.
     batch_id = models.BigIntegerField(null=True, blank=True)
-    count = models.PositiveIntegerField(
+    # No PositiveIntegerField: its CHECK made adding the column read the whole table locked.
+    count = models.IntegerField(
         default=1,
         db_default=1,  # rows written by raw SQL or COPY (bench, imports) stand for one failure
         help_text="The failures it stands for.",

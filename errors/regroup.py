@@ -349,7 +349,12 @@ def finish(plan, *, now):
             changes["status"] = kinds.pop() if len(kinds) == 1 else ErrorGroup.Status.UNRESOLVED
         changes.update(_seen(group_id, made=group_id in made))
         ErrorGroup.objects.filter(pk=group_id).update(**changes)
-    ErrorGroup.objects.filter(pk__in=sorted(absorbed)).delete()
+    # Locked first: a worker that grouped failures into one of them before prepare() holds
+    # its row until it commits its entries, and the delete's PROTECT check must see them
+    # (entries' keys are not database constraints).
+    doomed = ErrorGroup.objects.filter(pk__in=sorted(absorbed))
+    list(doomed.select_for_update().order_by("pk").values_list("pk", flat=True))
+    doomed.delete()
 
 
 def _fold(group_id, into):

@@ -17,7 +17,8 @@ class Requeue:
 
     # Every requeue runs as a requeue run (one entry's too: dlq.triage), so it has an id.
     run_id: int
-    # This try of the entry: 1 was its batch's, so a first requeue is 2 (ctx.attempt too).
+    # This try of the entry (ctx.attempt too): one more than its attempts so far, the batch's
+    # included: 2 for a record's first requeue after one failure, 5 after four tries.
     attempt: int
     # The payload is not the one that failed: edited by hand, or by a fix (this run's or
     # an earlier one's).

@@ -3,7 +3,8 @@ batch attempt on one node (SPEC §3), so it can no longer name one DLQ entry.
 
 Every row written before stands for one failure (the new column's default). The
 entry index is dropped (CONCURRENTLY on PostgreSQL) before its column; adding a
-column with a constant default and dropping one rewrite no table on PostgreSQL.
+column with a constant default and dropping one rewrite no table on PostgreSQL; the count
+has no CHECK, which PostgreSQL would verify by reading every existing row under the lock.
 """
 
 from django.db import migrations, models
@@ -30,7 +31,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="erroroccurrence",
             name="count",
-            field=models.PositiveIntegerField(
+            field=models.IntegerField(
                 db_default=1, default=1, help_text="The failures it stands for."
             ),
         ),

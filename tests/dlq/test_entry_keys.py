@@ -3,8 +3,11 @@ longer pays a locked parent lookup per key per failed record at commit. What the
 constraints guarded, Django's collector does on every delete: a job takes its batches,
 entries and their attempts with it; a group that still holds entries cannot go."""
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.db.models import ProtectedError
 
 from dlq import requeue
@@ -50,3 +53,35 @@ def test_a_group_that_holds_entries_cannot_be_deleted():
         group.delete()
 
     assert DLQEntry.objects.filter(error_group=group).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL row locks")
+def test_a_job_deleted_while_a_worker_stores_its_failures_takes_them_too():
+    """The worker holds its batch locked while it stores entries; the deletion waits for it
+    and then collects what it stored: no entry is left without its job."""
+    job = failing_entries(1)
+    batch = Batch.objects.get(job=job)
+    entry = DLQEntry.objects.get(job=job)
+    holding, stored = threading.Event(), []
+
+    def worker():
+        try:
+            with transaction.atomic():
+                list(Batch.objects.select_for_update().filter(pk=batch.pk).values("pk"))
+                holding.set()
+                time.sleep(1.0)
+                copy = DLQEntry.objects.filter(pk=entry.pk).values()[0]
+                copy.pop("id")
+                stored.append(DLQEntry.objects.create(**{**copy, "index": 99}).pk)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert holding.wait(10)
+    Job.objects.filter(pk=job.pk).delete()
+    thread.join(10)
+
+    assert stored, "the worker stored its entry"
+    assert not DLQEntry.objects.filter(job_id=job.pk).exists()
