@@ -52,20 +52,9 @@ class JobQuerySet(models.QuerySet):
         """
         with transaction.atomic(using=self.db):
             ids = list(self.values_list("pk", flat=True))
-            list(
-                Batch.objects.using(self.db)
-                .select_for_update()
-                .filter(job_id__in=ids)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-            list(
-                JobCounters.objects.using(self.db)
-                .select_for_update()
-                .filter(job_id__in=ids)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
+            for model in (Batch, JobCounters):
+                rows = model.objects.using(self.db).filter(job_id__in=ids).order_by("pk")
+                list(rows.select_for_update().values_list("pk", flat=True))
             jobs = self.model.objects.using(self.db).filter(pk__in=ids)
             return super(JobQuerySet, jobs).delete()
 
