@@ -59,14 +59,21 @@ class ChildProcess:
                 start_new_session=True,
             )
         if ready is not None:
-            wait_for(
-                lambda: self.proc.poll() is not None or ready(),
-                timeout=timeout,
-                what=f"{self.name} to start",
+            self.wait_until(
+                lambda: self.proc.poll() is not None or ready(), timeout, f"{self.name} to start"
             )
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited:\n{self.log()[-3000:]}")
         return self
+
+    def wait_until(self, condition, timeout, what):
+        """wait_for `condition`; a child that never gets there is stopped, not left running
+        after its test (a fixture that fails before its yield never reaches its teardown)."""
+        try:
+            wait_for(condition, timeout=timeout, what=what)
+        except BaseException:
+            self.stop(grace=5.0)
+            raise
 
     def log(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -10,7 +10,7 @@ import sys
 
 import requests
 
-from tests.integration.harness import Process, child_env, free_port, wait_for
+from tests.integration.harness import Process, child_env, free_port
 
 # The worker's pid first on each access-log line, so a test can tell who answered.
 ACCESS_LOG_FORMAT = 'pid=%(p)s "%(r)s" %(s)s'
@@ -48,7 +48,7 @@ class Gunicorn(Process):
             except requests.ConnectionError:
                 return False
 
-        wait_for(live, timeout=60, what=f"{self.name} to answer /live")
+        self.wait_until(live, 60, f"{self.name} to answer /live")
         return self
 
     def pids_that_answered(self, path):
