@@ -150,9 +150,9 @@ def run(quick, log):
             median(velo_rates),
             median(bare_rates),
             "records/s",
-            0.3,
+            0.4,
             True,
-            ">= 0.3x bare",
+            ">= 0.4x bare",
             note=f"median of {runs} runs of {per_run} batches x {BATCH} records (1 % fail), "
             "1 gunicorn + 1 prefork worker (concurrency 2) vs bare task on the same worker shape",
         ),
