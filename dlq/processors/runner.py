@@ -54,11 +54,6 @@ def storable_text(text):
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _failure(index, exc, record=None, redactor=None):
-    """How a record failed, as stored everywhere (see Capture)."""
-    return Capture(redactor).failure(index, exc, record)
-
-
 class Capture:
     """How the failures of one run are captured: each one's message and traceback with the
     record's sensitive values masked (dlq.redaction), in a text any database stores.

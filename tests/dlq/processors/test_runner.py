@@ -5,7 +5,7 @@ import traceback
 
 import pytest
 
-from dlq.processors.runner import _failure, traceback_text
+from dlq.processors.runner import Capture, traceback_text
 
 
 class PipelineError(Exception):
@@ -71,7 +71,7 @@ def _unmarked(text):
 def test_a_failure_keeps_the_message_type_and_traceback():
     with pytest.raises(PipelineError) as caught:
         _raise_nested(PipelineError("Timeout after 3001 ms"))
-    failure = _failure(4, caught.value)
+    failure = Capture().failure(4, caught.value)
     assert (failure.index, failure.error_type) == (4, "PipelineError")
     assert failure.message == "Timeout after 3001 ms"
     assert failure.traceback.endswith(
@@ -83,4 +83,4 @@ def test_a_failure_keeps_the_message_type_and_traceback():
 def test_an_unprintable_exception_still_fails_its_record_clearly():
     with pytest.raises(Unprintable) as caught:
         _raise_nested(Unprintable())
-    assert _failure(0, caught.value).message == "<unprintable Unprintable>"
+    assert Capture().failure(0, caught.value).message == "<unprintable Unprintable>"
