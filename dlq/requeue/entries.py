@@ -443,41 +443,28 @@ def _failed_again(entries, groups, failures, traces, now):
     dlq.tracebacks stores them), one more attempt and their new group: one UPDATE for all
     (common.bulk), where one per entry took most of a failing chunk's commit. Their original
     attempts have their rows now (history.store_originals)."""
-    bulk.update_rows(
-        DLQEntry,
-        [
-            {
-                "pk": entry.pk,
-                "attempts": 1,
-                "status": DLQEntry.Status.PENDING,
-                "last_attempt_at": now,
-                "error_message": failures[entry.pk].message,
-                "error_message_length": failures[entry.pk].original_length,
-                "error_type": failures[entry.pk].error_type,
-                "traceback": trace.rest,
-                "traceback_head": trace.head_id,
-                "error_group": group.pk,
-                "original_attempt_stored": True,
-                "requeue_run": None,
-                "claimed_until": None,
-            }
-            for entry, group, trace in zip(entries, groups, traces, strict=True)
-        ],
-        add=["attempts"],
-        replace=[
-            "status",
-            "last_attempt_at",
-            "error_message",
-            "error_message_length",
-            "error_type",
-            "traceback",
-            "traceback_head",
-            "error_group",
-            "original_attempt_stored",
-            "requeue_run",
-            "claimed_until",
-        ],
-    )
+    rows = [
+        {
+            "pk": entry.pk,
+            "attempts": 1,
+            "status": DLQEntry.Status.PENDING,
+            "last_attempt_at": now,
+            "error_message": failures[entry.pk].message,
+            "error_message_length": failures[entry.pk].original_length,
+            "error_type": failures[entry.pk].error_type,
+            "traceback": trace.rest,
+            "traceback_head": trace.head_id,
+            "error_group": group.pk,
+            "original_attempt_stored": True,
+            "requeue_run": None,
+            "claimed_until": None,
+        }
+        for entry, group, trace in zip(entries, groups, traces, strict=True)
+    ]
+    if rows:
+        # One more attempt; every other field of the row overwrites the entry's.
+        replace = [name for name in rows[0] if name not in ("pk", "attempts")]
+        bulk.update_rows(DLQEntry, rows, add=["attempts"], replace=replace)
 
 
 def _resolve_groups_left_without_entries(group_ids):
